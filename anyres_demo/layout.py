@@ -1,0 +1,102 @@
+"""The token layout: every visual token in the order the language model sees it.
+
+One source of truth for every view, count and heatmap. Columnar (numpy arrays, one row per
+token) so that a 7,000-token layout builds in well under a millisecond.
+
+Columns (n = number of tokens, wrappers included):
+  kind      (n,) int8   index into KINDS
+  crop      (n,) int16  index of the crop in pixel_values the token's features come from;
+                        -1 for newline and wrapper tokens (and blended OneVision tokens read
+                        the crop of their nearest cell)
+  row, col  (n,) int32  the token's cell in its panel grid:
+                          base / thumbnail: cell in that crop's own grid (24x24, 27x27, 16x16)
+                          tile (LLaVA family): canvas feature cell (R, C) before unpadding;
+                            after OneVision downscale: the output cell (i, j) of the H3 x W3 grid
+                          tile (InternVL): cell on the stitched canvas (16*rows x 16*cols)
+                          image (Qwen): merged-token cell (r, c) on the resized image
+                          newline: (row it ends, -1); wrapper: (-1, -1)
+  box       (n, 4) float64  source box x0, y0, x1, y1 in ORIGINAL-image pixels, clipped to the
+                        image; NaN for newline / wrapper tokens (and for cells lying entirely in
+                        padding, whose box clips to nothing)
+  blend_boxes   (n, 4, 4) float64 or None   OneVision downscale only: the up-to-4 canvas cells
+                        a bilinear output token reads, as original-pixel boxes (NaN if unused)
+  blend_weights (n, 4) float64 or None      their bilinear weights (sum to 1; 0 if unused)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # strategies import this module; avoid the cycle at run time
+    from .strategies.base import Plan
+
+KINDS = ("base", "tile", "newline", "thumbnail", "image", "wrapper")
+KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+KIND_LABELS = {
+    "base": "base image (squashed, global view)",
+    "tile": "high-resolution tile",
+    "newline": "row-end newline",
+    "thumbnail": "thumbnail (global view)",
+    "image": "native-resolution patch (2x2 merged)",
+    "wrapper": "image start/end marker",
+}
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """One token, for display: 'token 812 is a tile token from crop 2, box ...'."""
+
+    index: int
+    kind: str
+    crop: int
+    row: int
+    col: int
+    box: tuple[float, float, float, float] | None
+    blended: bool
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    plan: "Plan"
+    kind: np.ndarray
+    crop: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    box: np.ndarray
+    blend_boxes: np.ndarray | None = None
+    blend_weights: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.kind.shape[0])
+
+    def counts_by_kind(self) -> dict[str, int]:
+        counts = np.bincount(self.kind, minlength=len(KINDS))
+        return {k: int(counts[i]) for i, k in enumerate(KINDS) if counts[i]}
+
+    @property
+    def image_token_mask(self) -> np.ndarray:
+        """True for the placeholder tokens (everything but wrappers)."""
+        return self.kind != KIND_CODE["wrapper"]
+
+    @property
+    def num_image_tokens(self) -> int:
+        return int(self.image_token_mask.sum())
+
+    def token(self, index: int) -> TokenInfo:
+        if not 0 <= index < len(self):
+            raise ValueError(f"token index {index} is outside 0..{len(self) - 1}")
+        box = self.box[index]
+        blended = self.blend_weights is not None and bool((self.blend_weights[index] > 0).sum() > 1)
+        return TokenInfo(index=index, kind=KINDS[int(self.kind[index])], crop=int(self.crop[index]),
+                         row=int(self.row[index]), col=int(self.col[index]),
+                         box=None if np.isnan(box).any() else tuple(float(v) for v in box),
+                         blended=blended)
+
+
+def build_layout(plan: "Plan") -> Layout:
+    """Expand a plan into its token layout (dispatches on the plan's strategy)."""
+    from .strategies import get_strategy
+
+    return get_strategy(plan.strategy).layout(plan)

@@ -1,0 +1,100 @@
+"""Plan types shared by every strategy: what the processor does to one image.
+
+A plan describes geometry only (no pixels): the chosen grid, how the image is resized and
+pasted, every crop's window in canvas pixels and in original-image pixels, the candidates
+the strategy scored, and closed-form token counts. `layout.build_layout(plan)` expands it
+into one record per visual token.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..geometry import Box, Size
+from ..presets import Preset
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """One entry of `pixel_values`, in processor order.
+
+    The crop is made by resizing the WHOLE original image (bicubic) to `resize_hw`, pasting
+    it onto a `canvas_hw` canvas filled with the pad colour at `paste_yx`, and cutting
+    `window` (canvas pixels) out of that canvas.
+    """
+
+    index: int  # position in pixel_values
+    kind: str  # "base" (LLaVA squash), "tile", "thumbnail" (InternVL), "image" (Qwen, untiled)
+    row: int  # tile row in the grid; -1 for base / thumbnail
+    col: int  # tile column in the grid; -1 for base / thumbnail
+    resize_hw: Size
+    canvas_hw: Size
+    paste_yx: tuple[int, int]
+    window: Box  # canvas pixels
+    source: Box  # the same window in original-image pixels, clipped to the image
+
+    @property
+    def out_hw(self) -> Size:
+        return Size(int(self.window.height), int(self.window.width))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A grid the strategy considered, with the numbers it compared."""
+
+    grid_rows: int
+    grid_cols: int
+    canvas_hw: Size
+    scores: dict[str, float]  # e.g. {"effective": .., "wasted": ..} or {"aspect_diff": ..}
+    chosen: bool = False
+    note: str = ""  # why it won or lost, in words
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the processor decides for one image under one preset."""
+
+    preset: Preset
+    image_hw: Size  # the original image
+    grid_rows: int  # tile grid (Qwen: merged-token grid rows)
+    grid_cols: int
+    canvas_hw: Size  # LLaVA: chosen pinpoint canvas; InternVL: 448*rows x 448*cols; Qwen: resized
+    resized_hw: Size  # the image's size inside the canvas (== canvas for Qwen / InternVL)
+    paste_yx: tuple[int, int]  # where the resized image sits on the canvas (LLaVA padding)
+    crops: tuple[CropSpec, ...]  # processor order (pixel_values order)
+    candidates: tuple[Candidate, ...]
+    tokens_by_kind: dict[str, int]  # closed-form counts, wrappers included under "wrapper"
+    # LLaVA family only: feature grids (in cells) before/after unpad and after downscale.
+    features_hw: Size | None = None  # H x W = cells_per_tile * rows x cells_per_tile * cols
+    unpad_cells: tuple[int, int, int, int] | None = None  # cells removed (top, bottom, left, right)
+    unpadded_hw: Size | None = None  # H2 x W2
+    final_hw: Size | None = None  # H3 x W3 after OneVision's bilinear downscale (else == H2 x W2)
+    cell_px: int = 0  # feature cell side in crop pixels (14 LLaVA, 28 Qwen / InternVL)
+    cells_per_tile: int = 0  # feature cells per tile side (24, 27, 16); Qwen: 0
+    divergences: tuple[str, ...] = field(default_factory=tuple)  # transformers vs original repo
+    formula: str = ""  # the count formula filled in with this image's numbers
+
+    @property
+    def strategy(self) -> str:
+        return self.preset.strategy
+
+    @property
+    def num_image_tokens(self) -> int:
+        """Placeholder tokens the processor inserts (<image>, <|image_pad|>, <IMG_CONTEXT>)."""
+        return sum(v for k, v in self.tokens_by_kind.items() if k != "wrapper")
+
+    @property
+    def num_wrapper_tokens(self) -> int:
+        return self.tokens_by_kind.get("wrapper", 0)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.num_image_tokens + self.num_wrapper_tokens
+
+    @property
+    def num_crops(self) -> int:
+        return len(self.crops)
+
+    @property
+    def downscaled(self) -> bool:
+        return self.final_hw is not None and self.unpadded_hw is not None and \
+            self.final_hw != self.unpadded_hw

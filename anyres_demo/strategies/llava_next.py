@@ -1,0 +1,330 @@
+"""LLaVA-NeXT ("anyres" + "spatial_unpad") and LLaVA-OneVision ("anyres_max_9").
+
+Mirrors transformers 5.24: `select_best_resolution`, `get_patch_output_size`,
+`_pad_for_patching`, `divide_to_patches` (LlavaNextImageProcessor) and the models'
+`unpad_image` / `pack_image_features`. Spec sections 1 and 2.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..geometry import Box, Size
+from ..layout import KIND_CODE, Layout
+from ..presets import LlavaNextSettings, Preset
+from .base import Candidate, CropSpec, Plan
+
+
+# ----------------------------------------------------------------------------- geometry
+def score_canvas(size_hw: Size, canvas_hw: tuple[int, int]) -> tuple[int, int]:
+    """(effective, wasted) pixels of fitting the image into a canvas (select_best_resolution)."""
+    h, w = size_hw.hw
+    ch, cw = canvas_hw
+    scale = min(cw / w, ch / h)
+    effective = min(int(w * scale) * int(h * scale), w * h)
+    return effective, cw * ch - effective
+
+
+def select_best_resolution(size_hw: Size, pinpoints_hw) -> int:
+    """Index of the canvas transformers picks: max effective, then min wasted, then list order."""
+    best, best_eff, best_waste = None, 0, float("inf")
+    for i, canvas in enumerate(pinpoints_hw):
+        eff, waste = score_canvas(size_hw, canvas)
+        if eff > best_eff or (eff == best_eff and waste < best_waste):
+            best, best_eff, best_waste = i, eff, waste
+    return best
+
+
+def patch_output_size(size_hw: Size, canvas_hw: tuple[int, int]) -> Size:
+    """Aspect-preserving fit inside the canvas, rounding the free side up (get_patch_output_size)."""
+    h, w = size_hw.hw
+    ch, cw = canvas_hw
+    if cw / w < ch / h:
+        return Size(min(math.ceil(h * (cw / w)), ch), cw)
+    return Size(ch, min(math.ceil(w * (ch / h)), cw))
+
+
+def unpad_cells(size_hw: Size, features_hw: Size, exact_round: bool = True) -> tuple[int, int, int, int]:
+    """Feature rows/cols removed (top, bottom, left, right) by the model's unpad_image.
+
+    transformers rounds `h * (W / w)` to 7 decimals before int(); the original LLaVA repo
+    truncates with int() alone (spec 1.5), pass exact_round=False for that.
+    """
+    h, w = size_hw.hw
+    fh, fw = features_hw.hw
+    if w / h > fw / fh:
+        x = h * (fw / w)
+        new_h = int(round(x, 7)) if exact_round else int(x)
+        pad = (fh - new_h) // 2
+        return (pad, pad, 0, 0)
+    x = w * (fh / h)
+    new_w = int(round(x, 7)) if exact_round else int(x)
+    pad = (fw - new_w) // 2
+    return (0, 0, pad, pad)
+
+
+def downscale_hw(unpadded_hw: Size, settings: LlavaNextSettings) -> Size:
+    """OneVision anyres_max_N: bilinear downscale when the grid exceeds ~1.1x N tiles of cells."""
+    if settings.max_tiles_downscale is None:
+        return unpadded_hw
+    h2, w2 = unpadded_hw.hw
+    n = settings.features_per_side
+    ratio = math.sqrt(h2 * w2 / (settings.max_tiles_downscale * n ** 2))
+    if ratio > settings.downscale_threshold:
+        return Size(int(h2 // ratio), int(w2 // ratio))
+    return unpadded_hw
+
+
+# ----------------------------------------------------------------------------- plan
+def _candidates(size_hw: Size, settings: LlavaNextSettings, chosen: int) -> tuple[Candidate, ...]:
+    out = []
+    tile = settings.tile_size
+    for i, (ch, cw) in enumerate(settings.pinpoints_hw):
+        eff, waste = score_canvas(size_hw, (ch, cw))
+        note = "chosen: most image pixels kept, then least waste, then list order" if i == chosen else ""
+        out.append(Candidate(grid_rows=ch // tile, grid_cols=cw // tile, canvas_hw=Size(ch, cw),
+                             scores={"effective": eff, "wasted": waste,
+                                     "scale": min(cw / size_hw.width, ch / size_hw.height)},
+                             chosen=i == chosen, note=note))
+    return tuple(out)
+
+
+def _crops(size_hw: Size, settings: LlavaNextSettings, canvas: Size, resized: Size,
+           paste_yx: tuple[int, int]) -> tuple[CropSpec, ...]:
+    tile = settings.tile_size
+    whole = Box(0, 0, size_hw.width, size_hw.height)
+    crops = [CropSpec(0, "base", -1, -1, Size(tile, tile), Size(tile, tile), (0, 0),
+                      Box(0, 0, tile, tile), whole)]
+    sx, sy = size_hw.width / resized.width, size_hw.height / resized.height
+    rows, cols = canvas.height // tile, canvas.width // tile
+    for k in range(rows * cols):
+        r, c = divmod(k, cols)
+        window = Box(c * tile, r * tile, (c + 1) * tile, (r + 1) * tile)
+        source = window.shift(-paste_yx[1], -paste_yx[0]).scale(sx, sy).clip(size_hw)
+        crops.append(CropSpec(k + 1, "tile", r, c, resized, canvas, paste_yx, window, source))
+    return tuple(crops)
+
+
+def _original_repo_tokens(size_hw: Size, settings: LlavaNextSettings) -> tuple[int, int, int]:
+    """(rows, cols, tokens) under the original LLaVA repo's reading: pinpoints as (w, h) and
+    int() truncation in unpad (spec 1.5)."""
+    swapped = [(w, h) for h, w in settings.pinpoints_hw]
+    ch, cw = swapped[select_best_resolution(size_hw, swapped)]
+    n, tile = settings.features_per_side, settings.tile_size
+    feats = Size(n * (ch // tile), n * (cw // tile))
+    top, bottom, left, right = unpad_cells(size_hw, feats, exact_round=False)
+    h2, w2 = feats.height - top - bottom, feats.width - left - right
+    base = n * n
+    return ch // tile, cw // tile, base + h2 * w2 + h2
+
+
+def plan(size_hw: Size, preset: Preset) -> Plan:
+    s: LlavaNextSettings = preset.settings
+    chosen = select_best_resolution(size_hw, s.pinpoints_hw)
+    canvas = Size(*s.pinpoints_hw[chosen])
+    resized = patch_output_size(size_hw, canvas.hw)
+    paste_yx = ((canvas.height - resized.height) // 2, (canvas.width - resized.width) // 2)
+    rows, cols = canvas.height // s.tile_size, canvas.width // s.tile_size
+    n = s.features_per_side
+    feats = Size(n * rows, n * cols)
+    cut = unpad_cells(size_hw, feats)
+    unpadded = Size(feats.height - cut[0] - cut[1], feats.width - cut[2] - cut[3])
+    final = downscale_hw(unpadded, s)
+    counts = {"base": n * n, "tile": final.area, "newline": final.height}
+    formula = f"{n * n} + {final.height}x{final.width} + {final.height} = {sum(counts.values())}"
+    if final != unpadded:
+        formula += (f" (unpadded {unpadded.height}x{unpadded.width} cells, bilinear-downscaled to "
+                    f"{final.height}x{final.width})")
+    return Plan(preset=preset, image_hw=size_hw, grid_rows=rows, grid_cols=cols, canvas_hw=canvas,
+                resized_hw=resized, paste_yx=paste_yx,
+                crops=_crops(size_hw, s, canvas, resized, paste_yx),
+                candidates=_candidates(size_hw, s, chosen), tokens_by_kind=counts,
+                features_hw=feats, unpad_cells=cut, unpadded_hw=unpadded, final_hw=final,
+                cell_px=s.patch_size, cells_per_tile=n,
+                divergences=_divergences(size_hw, preset, rows, cols, sum(counts.values())),
+                formula=formula)
+
+
+def _divergences(size_hw: Size, preset: Preset, rows: int, cols: int, tokens: int) -> tuple[str, ...]:
+    if preset.strategy != "llava_next":
+        return ()  # OneVision: no grid or count differences (spec 2.5)
+    o_rows, o_cols, o_tokens = _original_repo_tokens(size_hw, preset.settings)
+    notes = []
+    if (o_rows, o_cols) != (rows, cols):
+        notes.append(
+            f"The original LLaVA repo reads each canvas pair as (width, height), transformers as "
+            f"(height, width). For this image the tie between canvases is broken by list order, so "
+            f"the original picks a {o_rows}x{o_cols} grid ({o_tokens} tokens) where transformers "
+            f"picks {rows}x{cols} ({tokens} tokens). This explorer follows transformers.")
+    elif o_tokens != tokens:
+        notes.append(
+            f"The original LLaVA repo truncates with int() when unpadding; float error makes it "
+            f"drop one more feature row/column here ({o_tokens} tokens vs transformers' {tokens}). "
+            f"transformers rounds to 7 decimals first, which is the intended result.")
+    return tuple(notes)
+
+
+# ----------------------------------------------------------------------------- layout
+def _cell_boxes(plan: Plan, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+    """Original-pixel boxes (n, 4) of canvas feature cells (R, C), clipped; NaN when empty."""
+    s: LlavaNextSettings = plan.preset.settings
+    n, tile, p = s.features_per_side, s.tile_size, s.patch_size
+    y0 = (rr // n) * tile + (rr % n) * p - plan.paste_yx[0]
+    x0 = (cc // n) * tile + (cc % n) * p - plan.paste_yx[1]
+    sy = plan.image_hw.height / plan.resized_hw.height
+    sx = plan.image_hw.width / plan.resized_hw.width
+    box = np.stack([x0 * sx, y0 * sy, (x0 + p) * sx, (y0 + p) * sy], axis=-1).astype(np.float64)
+    return _clip(box, plan.image_hw)
+
+
+def _clip(box: np.ndarray, size_hw: Size) -> np.ndarray:
+    box = box.copy()
+    box[..., 0::2] = np.clip(box[..., 0::2], 0, size_hw.width)
+    box[..., 1::2] = np.clip(box[..., 1::2], 0, size_hw.height)
+    empty = (box[..., 2] <= box[..., 0]) | (box[..., 3] <= box[..., 1])
+    box[empty] = np.nan
+    return box
+
+
+def _base_part(plan: Plan):
+    s: LlavaNextSettings = plan.preset.settings
+    n, p, tile = s.features_per_side, s.patch_size, s.tile_size
+    r, c = np.divmod(np.arange(n * n), n)
+    sx, sy = plan.image_hw.width / tile, plan.image_hw.height / tile
+    box = np.stack([c * p * sx, r * p * sy, (c + 1) * p * sx, (r + 1) * p * sy], axis=-1)
+    return r, c, _clip(box.astype(np.float64), plan.image_hw)
+
+
+def _bilinear(out_len: int, in_len: int):
+    """Source indices and weights of F.interpolate(mode='bilinear', align_corners=False)."""
+    scale = in_len / out_len
+    src = np.maximum((np.arange(out_len) + 0.5) * scale - 0.5, 0.0)
+    i0 = np.minimum(src.astype(np.int64), in_len - 1)
+    i1 = np.where(i0 < in_len - 1, i0 + 1, i0)
+    lam = src - i0
+    return i0, i1, 1.0 - lam, lam
+
+
+def layout(plan: Plan) -> Layout:
+    s: LlavaNextSettings = plan.preset.settings
+    n = s.features_per_side
+    top, _, left, _ = plan.unpad_cells
+    h3, w3 = plan.final_hw.hw
+    br, bc, bbox = _base_part(plan)
+    # grid part: H3 rows of (W3 cells + 1 newline), row-major
+    gr, gc = np.divmod(np.arange(h3 * (w3 + 1)), w3 + 1)
+    is_nl = gc == w3
+    blend_boxes = blend_weights = None
+    if plan.downscaled:
+        cell_r, cell_c, gbox, blend_boxes, blend_weights = _downscaled_cells(plan, gr, gc, top, left)
+    else:
+        cell_r, cell_c = gr + top, gc + left
+        gbox = _cell_boxes(plan, cell_r, cell_c)
+    gbox[is_nl] = np.nan
+    tile_crop = 1 + (cell_r // n) * plan.grid_cols + (cell_c // n)
+    n_grid = gr.shape[0]
+    kind = np.concatenate([np.full(n * n, KIND_CODE["base"], np.int8),
+                           np.where(is_nl, KIND_CODE["newline"], KIND_CODE["tile"]).astype(np.int8)])
+    crop = np.concatenate([np.zeros(n * n, np.int16), np.where(is_nl, -1, tile_crop).astype(np.int16)])
+    row_out = gr if plan.downscaled else cell_r
+    col_out = gc if plan.downscaled else cell_c
+    row = np.concatenate([br, row_out]).astype(np.int32)
+    col = np.concatenate([bc, np.where(is_nl, -1, col_out)]).astype(np.int32)
+    box = np.concatenate([bbox, gbox])
+    if blend_boxes is not None:
+        blend_boxes, blend_weights = _pad_blend(n * n, bbox, blend_boxes, blend_weights, is_nl)
+    assert kind.shape[0] == n * n + n_grid
+    return Layout(plan=plan, kind=kind, crop=crop, row=row, col=col, box=box,
+                  blend_boxes=blend_boxes, blend_weights=blend_weights)
+
+
+def _downscaled_cells(plan: Plan, gr, gc, top, left):
+    """OneVision downscale: each output cell blends a 2x2 neighbourhood of unpadded cells."""
+    h2, w2 = plan.unpadded_hw.hw
+    h3, w3 = plan.final_hw.hw
+    y0, y1, wy0, wy1 = _bilinear(h3, h2)
+    x0, x1, wx0, wx1 = _bilinear(w3, w2)
+    gc_safe = np.minimum(gc, w3 - 1)  # newline positions get dummy values, masked later
+    ys = [y0[gr], y0[gr], y1[gr], y1[gr]]
+    xs = [x0[gc_safe], x1[gc_safe], x0[gc_safe], x1[gc_safe]]
+    ws = [wy0[gr] * wx0[gc_safe], wy0[gr] * wx1[gc_safe], wy1[gr] * wx0[gc_safe], wy1[gr] * wx1[gc_safe]]
+    boxes = np.stack([_cell_boxes(plan, y + top, x + left) for y, x in zip(ys, xs)], axis=1)
+    weights = np.stack(ws, axis=1)
+    boxes[weights <= 0] = np.nan
+    # nearest contributing cell names the crop; the token's box is the union of its parts
+    nearest = np.argmax(weights, axis=1)
+    idx = np.arange(gr.shape[0])
+    cell_r = np.stack(ys, 1)[idx, nearest] + top
+    cell_c = np.stack(xs, 1)[idx, nearest] + left
+    with np.errstate(invalid="ignore"), _nan_ok():
+        union = np.stack([np.nanmin(boxes[..., 0], 1), np.nanmin(boxes[..., 1], 1),
+                          np.nanmax(boxes[..., 2], 1), np.nanmax(boxes[..., 3], 1)], axis=-1)
+    return cell_r, cell_c, union, boxes, weights
+
+
+class _nan_ok:
+    """Silence numpy's all-NaN-slice warning (cells fully in padding have no box)."""
+
+    def __enter__(self):
+        import warnings
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._w.__exit__(*exc)
+
+
+def _pad_blend(n_base, base_box, grid_boxes, grid_weights, is_nl):
+    """Blend columns for the whole sequence: base tokens are one full-weight part."""
+    bb = np.full((n_base, 4, 4), np.nan)
+    bb[:, 0] = base_box
+    bw = np.zeros((n_base, 4))
+    bw[:, 0] = 1.0
+    grid_boxes = grid_boxes.copy()
+    grid_weights = grid_weights.copy()
+    grid_boxes[is_nl] = np.nan
+    grid_weights[is_nl] = 0.0
+    return np.concatenate([bb, grid_boxes]), np.concatenate([bw, grid_weights])
+
+
+# ----------------------------------------------------------------------------- sweeps
+def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
+    """Vectorized token counts (same arithmetic as plan(), float64 like Python floats)."""
+    s: LlavaNextSettings = preset.settings
+    valid = (h >= 1) & (w >= 1)
+    h = np.where(valid, h, 1).astype(np.int64)
+    w = np.where(valid, w, 1).astype(np.int64)
+    best_ch, best_cw = _select_many(h, w, s.pinpoints_hw)
+    n = s.features_per_side
+    fh, fw = n * (best_ch // s.tile_size), n * (best_cw // s.tile_size)
+    wide = (w / h) > (fw / fh)
+    new_h = np.round(h * (fw / w), 7).astype(np.int64)
+    new_w = np.round(w * (fh / h), 7).astype(np.int64)
+    h2 = np.where(wide, fh - 2 * ((fh - new_h) // 2), fh)
+    w2 = np.where(wide, fw, fw - 2 * ((fw - new_w) // 2))
+    if s.max_tiles_downscale is not None:
+        ratio = np.sqrt(h2 * w2 / (s.max_tiles_downscale * n ** 2))
+        big = ratio > s.downscale_threshold
+        safe = np.where(big, ratio, 1.0)
+        h2 = np.where(big, np.floor_divide(h2, safe), h2).astype(np.int64)
+        w2 = np.where(big, np.floor_divide(w2, safe), w2).astype(np.int64)
+    return np.where(valid, n * n + h2 * w2 + h2, -1)
+
+
+def _select_many(h, w, pinpoints_hw):
+    best_eff = np.zeros(h.shape, np.int64)
+    best_waste = np.full(h.shape, np.inf)
+    best_ch = np.zeros(h.shape, np.int64)
+    best_cw = np.zeros(h.shape, np.int64)
+    for ch, cw in pinpoints_hw:
+        scale = np.minimum(cw / w, ch / h)
+        eff = np.minimum((w * scale).astype(np.int64) * (h * scale).astype(np.int64), w * h)
+        waste = cw * ch - eff
+        take = (eff > best_eff) | ((eff == best_eff) & (waste < best_waste))
+        best_eff = np.where(take, eff, best_eff)
+        best_waste = np.where(take, waste, best_waste)
+        best_ch = np.where(take, ch, best_ch)
+        best_cw = np.where(take, cw, best_cw)
+    return best_ch, best_cw

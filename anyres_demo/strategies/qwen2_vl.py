@@ -1,0 +1,138 @@
+"""Qwen2-VL / Qwen2.5-VL native dynamic resolution.
+
+Mirrors transformers 5.24 `smart_resize` (Qwen2VLImageProcessor) and the 2x2 PatchMerger order.
+Spec section 3.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..geometry import Box, Size
+from ..layout import KIND_CODE, Layout
+from ..presets import Preset, QwenSettings
+from .base import Candidate, CropSpec, Plan
+
+
+def check_aspect(size_hw: Size, settings: QwenSettings) -> None:
+    h, w = size_hw.hw
+    ratio = max(h, w) / min(h, w)
+    if ratio > settings.max_aspect_ratio:
+        raise ValueError(
+            f"aspect ratio {ratio:.1f}:1 of a {w}x{h} image is above {settings.max_aspect_ratio:.0f}:1, "
+            "which Qwen2-VL's processor rejects (smart_resize raises); crop or pad the image first")
+
+
+def smart_resize(size_hw: Size, settings: QwenSettings, clamp_rounding: bool = False) -> Size:
+    """transformers' smart_resize (banker's rounding to the factor, then the pixel budget).
+
+    clamp_rounding=True gives qwen-vl-utils' variant, which clamps the rounded sides to >= factor
+    before the budget checks (spec 3.5: they differ only for a short side <= 14 px).
+    """
+    check_aspect(size_hw, settings)
+    h, w = size_hw.hw
+    f = settings.factor
+    h_bar, w_bar = round(h / f) * f, round(w / f) * f
+    if clamp_rounding:
+        h_bar, w_bar = max(f, h_bar), max(f, w_bar)
+    if h_bar * w_bar > settings.max_pixels:
+        beta = math.sqrt((h * w) / settings.max_pixels)
+        h_bar = max(f, math.floor(h / beta / f) * f)
+        w_bar = max(f, math.floor(w / beta / f) * f)
+    elif h_bar * w_bar < settings.min_pixels:
+        beta = math.sqrt(settings.min_pixels / (h * w))
+        h_bar = math.ceil(h * beta / f) * f
+        w_bar = math.ceil(w * beta / f) * f
+    return Size(h_bar, w_bar)
+
+
+def _candidates(size_hw: Size, s: QwenSettings, resized: Size) -> tuple[Candidate, ...]:
+    f = s.factor
+    h_bar, w_bar = round(size_hw.height / f) * f, round(size_hw.width / f) * f
+    rounded = Candidate(
+        grid_rows=h_bar // f, grid_cols=w_bar // f, canvas_hw=Size(h_bar, w_bar),
+        scores={"pixels": h_bar * w_bar, "min_pixels": s.min_pixels, "max_pixels": s.max_pixels},
+        chosen=(h_bar, w_bar) == resized.hw,
+        note=f"each side rounded to a multiple of {f} (banker's rounding)")
+    if rounded.chosen:
+        return (rounded,)
+    over = h_bar * w_bar > s.max_pixels
+    why = (f"{h_bar * w_bar} px is above max_pixels {s.max_pixels}: scaled down, sides floored"
+           if over else f"{h_bar * w_bar} px is below min_pixels {s.min_pixels}: scaled up, sides ceiled")
+    budget = Candidate(
+        grid_rows=resized.height // f, grid_cols=resized.width // f, canvas_hw=resized,
+        scores={"pixels": resized.area, "min_pixels": s.min_pixels, "max_pixels": s.max_pixels},
+        chosen=True, note=why)
+    return (rounded, budget)
+
+
+def plan(size_hw: Size, preset: Preset) -> Plan:
+    s: QwenSettings = preset.settings
+    resized = smart_resize(size_hw, s)
+    f = s.factor
+    rows, cols = resized.height // f, resized.width // f
+    crop = CropSpec(0, "image", 0, 0, resized, resized, (0, 0),
+                    Box(0, 0, resized.width, resized.height),
+                    Box(0, 0, size_hw.width, size_hw.height))
+    counts = {"image": rows * cols, "wrapper": 2}
+    p = s.patch_size
+    formula = (f"({resized.height}/{p}) x ({resized.width}/{p}) / {s.merge_size ** 2} = "
+               f"{rows} x {cols} = {rows * cols}, plus 2 wrappers = {rows * cols + 2}")
+    return Plan(preset=preset, image_hw=size_hw, grid_rows=rows, grid_cols=cols, canvas_hw=resized,
+                resized_hw=resized, paste_yx=(0, 0), crops=(crop,),
+                candidates=_candidates(size_hw, s, resized), tokens_by_kind=counts,
+                cell_px=f, cells_per_tile=0, divergences=_divergences(size_hw, s, rows * cols),
+                formula=formula)
+
+
+def _divergences(size_hw: Size, s: QwenSettings, tokens: int) -> tuple[str, ...]:
+    original = smart_resize(size_hw, s, clamp_rounding=True)
+    o_tokens = original.area // s.factor ** 2
+    if o_tokens == tokens:
+        return ()
+    return (f"qwen-vl-utils clamps each rounded side to at least {s.factor} px; transformers does "
+            f"not, so a side of {min(size_hw.hw)} px rounds to 0 and the min_pixels branch rescales "
+            f"the image. qwen-vl-utils would resize to {original.width}x{original.height} "
+            f"({o_tokens} tokens) instead of transformers' {tokens}. This explorer follows transformers.",)
+
+
+def layout(plan: Plan) -> Layout:
+    f = plan.cell_px
+    rows, cols = plan.grid_rows, plan.grid_cols
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    sx = plan.image_hw.width / plan.resized_hw.width
+    sy = plan.image_hw.height / plan.resized_hw.height
+    box = np.stack([c * f * sx, r * f * sy, (c + 1) * f * sx, (r + 1) * f * sy], axis=-1)
+    box = np.minimum(box.astype(np.float64), [plan.image_hw.width, plan.image_hw.height] * 2)
+    nan_row = np.full((1, 4), np.nan)
+    n = rows * cols
+    wrap = KIND_CODE["wrapper"]
+    kind = np.concatenate([[wrap], np.full(n, KIND_CODE["image"]), [wrap]]).astype(np.int8)
+    crop = np.concatenate([[-1], np.zeros(n), [-1]]).astype(np.int16)
+    row = np.concatenate([[-1], r, [-1]]).astype(np.int32)
+    col = np.concatenate([[-1], c, [-1]]).astype(np.int32)
+    return Layout(plan=plan, kind=kind, crop=crop, row=row, col=col,
+                  box=np.concatenate([nan_row, box, nan_row]))
+
+
+def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
+    s: QwenSettings = preset.settings
+    f = s.factor
+    valid = (h >= 1) & (w >= 1)
+    h = np.where(valid, h, 1).astype(np.int64)
+    w = np.where(valid, w, 1).astype(np.int64)
+    valid &= (np.maximum(h, w) / np.minimum(h, w)) <= s.max_aspect_ratio
+    h_bar = np.rint(h / f).astype(np.int64) * f
+    w_bar = np.rint(w / f).astype(np.int64) * f
+    over = h_bar * w_bar > s.max_pixels
+    under = ~over & (h_bar * w_bar < s.min_pixels)
+    beta_o = np.sqrt((h * w) / s.max_pixels)
+    beta_u = np.sqrt(s.min_pixels / (h * w))
+    h_o = np.maximum(f, np.floor(h / beta_o / f).astype(np.int64) * f)
+    w_o = np.maximum(f, np.floor(w / beta_o / f).astype(np.int64) * f)
+    h_u = np.ceil(h * beta_u / f).astype(np.int64) * f
+    w_u = np.ceil(w * beta_u / f).astype(np.int64) * f
+    h_bar = np.where(over, h_o, np.where(under, h_u, h_bar))
+    w_bar = np.where(over, w_o, np.where(under, w_u, w_bar))
+    return np.where(valid, (h_bar // f) * (w_bar // f), -1)
