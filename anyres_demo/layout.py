@@ -24,8 +24,9 @@ Columns (n = number of tokens, wrappers included):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
@@ -65,8 +66,26 @@ class Layout:
     row: np.ndarray
     col: np.ndarray
     box: np.ndarray
-    blend_boxes: np.ndarray | None = None
-    blend_weights: np.ndarray | None = None
+    # OneVision downscale only: computes (blend_boxes, blend_weights) on first use, so counting
+    # and drawing never pay for them.
+    blend_fn: Optional[Callable[["Layout"], tuple[np.ndarray, np.ndarray]]] = field(
+        default=None, repr=False)
+
+    @cached_property
+    def _blend(self) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        return self.blend_fn(self) if self.blend_fn is not None else (None, None)
+
+    @property
+    def blend_boxes(self) -> np.ndarray | None:
+        return self._blend[0]
+
+    @property
+    def blend_weights(self) -> np.ndarray | None:
+        return self._blend[1]
+
+    @property
+    def has_blends(self) -> bool:
+        return self.blend_fn is not None
 
     def __len__(self) -> int:
         return int(self.kind.shape[0])
@@ -88,7 +107,7 @@ class Layout:
         if not 0 <= index < len(self):
             raise ValueError(f"token index {index} is outside 0..{len(self) - 1}")
         box = self.box[index]
-        blended = self.blend_weights is not None and bool((self.blend_weights[index] > 0).sum() > 1)
+        blended = self.has_blends and bool((self.blend_weights[index] > 0).sum() > 1)
         return TokenInfo(index=index, kind=KINDS[int(self.kind[index])], crop=int(self.crop[index]),
                          row=int(self.row[index]), col=int(self.col[index]),
                          box=None if np.isnan(box).any() else tuple(float(v) for v in box),

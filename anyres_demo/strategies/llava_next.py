@@ -166,20 +166,52 @@ def _divergences(size_hw: Size, preset: Preset, rows: int, cols: int, tokens: in
 
 
 # ----------------------------------------------------------------------------- layout
-def _cell_boxes(plan: Plan, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
-    """Original-pixel boxes (n, 4) of canvas feature cells (R, C), clipped; NaN when empty."""
+def layout(plan: Plan) -> Layout:
+    s: LlavaNextSettings = plan.preset.settings
+    n = s.features_per_side
+    top, _, left, _ = plan.unpad_cells
+    h3, w3 = plan.final_hw.hw
+    br, bc, bbox = _base_part(plan)
+    # grid part: H3 rows of (W3 cells + 1 newline), row-major
+    gr, gc = np.divmod(np.arange(h3 * (w3 + 1)), w3 + 1)
+    is_nl = gc == w3
+    gc_safe = np.minimum(gc, max(w3 - 1, 0))  # newline slots get dummy cells, masked below
+    if plan.downscaled:
+        cell_r, cell_c, gbox = _downscaled_cells(plan, gr, gc_safe, top, left)
+        row_out, col_out = gr, gc
+    else:
+        cell_r, cell_c = gr + top, gc_safe + left
+        gbox = _clip(_raw_cell_boxes(plan, cell_r, cell_c), plan.image_hw)
+        row_out, col_out = cell_r, cell_c
+    gbox[is_nl] = np.nan
+    tile_crop = 1 + (cell_r // n) * plan.grid_cols + (cell_c // n)
+    kind = np.concatenate([np.full(n * n, KIND_CODE["base"], np.int8),
+                           np.where(is_nl, KIND_CODE["newline"], KIND_CODE["tile"]).astype(np.int8)])
+    crop = np.concatenate([np.zeros(n * n, np.int16), np.where(is_nl, -1, tile_crop).astype(np.int16)])
+    row = np.concatenate([br, row_out]).astype(np.int32)
+    col = np.concatenate([bc, np.where(is_nl, -1, col_out)]).astype(np.int32)
+    return Layout(plan=plan, kind=kind, crop=crop, row=row, col=col,
+                  box=np.concatenate([bbox, gbox]),
+                  blend_fn=_blend_columns if plan.downscaled else None)
+
+
+def _raw_cell_boxes(plan: Plan, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+    """Original-pixel boxes (n, 4) of canvas feature cells (R, C), not clipped.
+
+    Cell (R, C) covers canvas pixels y in [(R // n) * tile + (R % n) * patch, + patch): with
+    SigLIP-384 (n = 27, 27 * 14 = 378) the last 6 px of every tile fall between cells.
+    """
     s: LlavaNextSettings = plan.preset.settings
     n, tile, p = s.features_per_side, s.tile_size, s.patch_size
     y0 = (rr // n) * tile + (rr % n) * p - plan.paste_yx[0]
     x0 = (cc // n) * tile + (cc % n) * p - plan.paste_yx[1]
     sy = plan.image_hw.height / plan.resized_hw.height
     sx = plan.image_hw.width / plan.resized_hw.width
-    box = np.stack([x0 * sx, y0 * sy, (x0 + p) * sx, (y0 + p) * sy], axis=-1).astype(np.float64)
-    return _clip(box, plan.image_hw)
+    return np.stack([x0 * sx, y0 * sy, (x0 + p) * sx, (y0 + p) * sy], axis=-1).astype(np.float64)
 
 
 def _clip(box: np.ndarray, size_hw: Size) -> np.ndarray:
-    box = box.copy()
+    """Clip to the image; boxes left with no area (cells wholly in padding) become NaN."""
     box[..., 0::2] = np.clip(box[..., 0::2], 0, size_hw.width)
     box[..., 1::2] = np.clip(box[..., 1::2], 0, size_hw.height)
     empty = (box[..., 2] <= box[..., 0]) | (box[..., 3] <= box[..., 1])
@@ -206,87 +238,52 @@ def _bilinear(out_len: int, in_len: int):
     return i0, i1, 1.0 - lam, lam
 
 
-def layout(plan: Plan) -> Layout:
-    s: LlavaNextSettings = plan.preset.settings
-    n = s.features_per_side
-    top, _, left, _ = plan.unpad_cells
-    h3, w3 = plan.final_hw.hw
-    br, bc, bbox = _base_part(plan)
-    # grid part: H3 rows of (W3 cells + 1 newline), row-major
-    gr, gc = np.divmod(np.arange(h3 * (w3 + 1)), w3 + 1)
-    is_nl = gc == w3
-    blend_boxes = blend_weights = None
-    if plan.downscaled:
-        cell_r, cell_c, gbox, blend_boxes, blend_weights = _downscaled_cells(plan, gr, gc, top, left)
-    else:
-        cell_r, cell_c = gr + top, gc + left
-        gbox = _cell_boxes(plan, cell_r, cell_c)
-    gbox[is_nl] = np.nan
-    tile_crop = 1 + (cell_r // n) * plan.grid_cols + (cell_c // n)
-    n_grid = gr.shape[0]
-    kind = np.concatenate([np.full(n * n, KIND_CODE["base"], np.int8),
-                           np.where(is_nl, KIND_CODE["newline"], KIND_CODE["tile"]).astype(np.int8)])
-    crop = np.concatenate([np.zeros(n * n, np.int16), np.where(is_nl, -1, tile_crop).astype(np.int16)])
-    row_out = gr if plan.downscaled else cell_r
-    col_out = gc if plan.downscaled else cell_c
-    row = np.concatenate([br, row_out]).astype(np.int32)
-    col = np.concatenate([bc, np.where(is_nl, -1, col_out)]).astype(np.int32)
-    box = np.concatenate([bbox, gbox])
-    if blend_boxes is not None:
-        blend_boxes, blend_weights = _pad_blend(n * n, bbox, blend_boxes, blend_weights, is_nl)
-    assert kind.shape[0] == n * n + n_grid
-    return Layout(plan=plan, kind=kind, crop=crop, row=row, col=col, box=box,
-                  blend_boxes=blend_boxes, blend_weights=blend_weights)
+def _neighbours(plan: Plan, gr: np.ndarray, gc: np.ndarray):
+    """The 2x2 unpadded cells (y0, y1, x0, x1) and weights (wy0, wy1, wx0, wx1) per output cell."""
+    (h2, w2), (h3, w3) = plan.unpadded_hw.hw, plan.final_hw.hw
+    y0, y1, wy0, wy1 = _bilinear(h3, h2)
+    x0, x1, wx0, wx1 = _bilinear(w3, w2)
+    return (y0[gr], y1[gr], x0[gc], x1[gc]), (wy0[gr], wy1[gr], wx0[gc], wx1[gc])
 
 
 def _downscaled_cells(plan: Plan, gr, gc, top, left):
-    """OneVision downscale: each output cell blends a 2x2 neighbourhood of unpadded cells."""
-    h2, w2 = plan.unpadded_hw.hw
+    """OneVision downscale: each output cell blends up to 2x2 unpadded cells (spec 2.4).
+
+    Returns the nearest contributing canvas cell (which names the crop) and the union box of
+    the cells with non-zero weight, clipped to the image.
+    """
+    (y0, y1, x0, x1), (wy0, wy1, wx0, wx1) = _neighbours(plan, gr, gc)
+    y_last = np.where(wy1 > 0, y1, y0)
+    x_last = np.where(wx1 > 0, x1, x0)
+    first = _raw_cell_boxes(plan, y0 + top, x0 + left)
+    last = _raw_cell_boxes(plan, y_last + top, x_last + left)
+    union = np.concatenate([first[:, :2], last[:, 2:]], axis=1)
+    cell_r = np.where(wy1 > wy0, y1, y0) + top
+    cell_c = np.where(wx1 > wx0, x1, x0) + left
+    return cell_r, cell_c, _clip(union, plan.image_hw)
+
+
+def _blend_columns(lay: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 4, 4) boxes and (n, 4) bilinear weights over the whole sequence; base tokens are one
+    full-weight part, newline tokens have none."""
+    plan = lay.plan
+    top, _, left, _ = plan.unpad_cells
+    n_base = plan.cells_per_tile ** 2
     h3, w3 = plan.final_hw.hw
-    y0, y1, wy0, wy1 = _bilinear(h3, h2)
-    x0, x1, wx0, wx1 = _bilinear(w3, w2)
-    gc_safe = np.minimum(gc, w3 - 1)  # newline positions get dummy values, masked later
-    ys = [y0[gr], y0[gr], y1[gr], y1[gr]]
-    xs = [x0[gc_safe], x1[gc_safe], x0[gc_safe], x1[gc_safe]]
-    ws = [wy0[gr] * wx0[gc_safe], wy0[gr] * wx1[gc_safe], wy1[gr] * wx0[gc_safe], wy1[gr] * wx1[gc_safe]]
-    boxes = np.stack([_cell_boxes(plan, y + top, x + left) for y, x in zip(ys, xs)], axis=1)
-    weights = np.stack(ws, axis=1)
+    gr, gc = np.divmod(np.arange(h3 * (w3 + 1)), w3 + 1)
+    is_nl = gc == w3
+    (y0, y1, x0, x1), (wy0, wy1, wx0, wx1) = _neighbours(plan, gr, np.minimum(gc, w3 - 1))
+    parts = [(y0, x0, wy0 * wx0), (y0, x1, wy0 * wx1), (y1, x0, wy1 * wx0), (y1, x1, wy1 * wx1)]
+    boxes = np.stack([_clip(_raw_cell_boxes(plan, y + top, x + left), plan.image_hw)
+                      for y, x, _ in parts], axis=1)
+    weights = np.stack([w for _, _, w in parts], axis=1)
+    weights[is_nl] = 0.0
     boxes[weights <= 0] = np.nan
-    # nearest contributing cell names the crop; the token's box is the union of its parts
-    nearest = np.argmax(weights, axis=1)
-    idx = np.arange(gr.shape[0])
-    cell_r = np.stack(ys, 1)[idx, nearest] + top
-    cell_c = np.stack(xs, 1)[idx, nearest] + left
-    with np.errstate(invalid="ignore"), _nan_ok():
-        union = np.stack([np.nanmin(boxes[..., 0], 1), np.nanmin(boxes[..., 1], 1),
-                          np.nanmax(boxes[..., 2], 1), np.nanmax(boxes[..., 3], 1)], axis=-1)
-    return cell_r, cell_c, union, boxes, weights
-
-
-class _nan_ok:
-    """Silence numpy's all-NaN-slice warning (cells fully in padding have no box)."""
-
-    def __enter__(self):
-        import warnings
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._w.__exit__(*exc)
-
-
-def _pad_blend(n_base, base_box, grid_boxes, grid_weights, is_nl):
-    """Blend columns for the whole sequence: base tokens are one full-weight part."""
-    bb = np.full((n_base, 4, 4), np.nan)
-    bb[:, 0] = base_box
-    bw = np.zeros((n_base, 4))
-    bw[:, 0] = 1.0
-    grid_boxes = grid_boxes.copy()
-    grid_weights = grid_weights.copy()
-    grid_boxes[is_nl] = np.nan
-    grid_weights[is_nl] = 0.0
-    return np.concatenate([bb, grid_boxes]), np.concatenate([bw, grid_weights])
+    base_boxes = np.full((n_base, 4, 4), np.nan)
+    base_boxes[:, 0] = lay.box[:n_base]
+    base_weights = np.zeros((n_base, 4))
+    base_weights[:, 0] = 1.0
+    return np.concatenate([base_boxes, boxes]), np.concatenate([base_weights, weights])
 
 
 # ----------------------------------------------------------------------------- sweeps

@@ -1,0 +1,1 @@
+"""Model-side backends: the real transformers processors and models, imported lazily."""

@@ -1,0 +1,363 @@
+"""The real transformers processors, built offline from a preset.
+
+`build_processor(preset)` writes the files a released checkpoint ships
+(`preprocessor_config.json`, `processor_config.json`, `video_preprocessor_config.json` and a
+tokenizer) with the preset's values into a temporary folder and loads them with
+`AutoProcessor.from_pretrained`. So the processor and image-processor classes, and the
+image backend, are exactly the ones `from_pretrained` picks for the checkpoint: with
+torchvision installed that is the torchvision backend (`LlavaNextImageProcessor`,
+`Qwen2VLImageProcessor`, `GotOcr2ImageProcessor`, ...), otherwise the `*Pil` classes.
+
+No hub access: the tokenizer is a tiny WordLevel one holding just the special tokens
+(`build_tiny_tokenizer`), so token ids differ from the checkpoint's; read them from the
+processor (`processor.image_token_id`), never from the preset, when counting.
+
+transformers is imported inside functions so that importing this module stays cheap.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from ..geometry import Size
+from ..presets import InternVLSettings, LlavaNextSettings, Preset, QwenSettings
+
+# Model types as transformers names them (config.json "model_type").
+LLAVA_NEXT, ONEVISION, QWEN2_VL, QWEN2_5_VL, INTERNVL = (
+    "llava_next", "llava_onevision", "qwen2_vl", "qwen2_5_vl", "internvl")
+
+PROCESSOR_CLASS = {
+    LLAVA_NEXT: "LlavaNextProcessor",
+    ONEVISION: "LlavaOnevisionProcessor",
+    QWEN2_VL: "Qwen2VLProcessor",
+    QWEN2_5_VL: "Qwen2_5_VLProcessor",
+    INTERNVL: "InternVLProcessor",
+}
+# The image_processor_type the checkpoints' preprocessor_config.json names. InternVL's -hf
+# conversions still say "...Fast", which from_pretrained maps to the torchvision class.
+IMAGE_PROCESSOR_TYPE = {
+    LLAVA_NEXT: "LlavaNextImageProcessor",
+    ONEVISION: "LlavaOnevisionImageProcessor",
+    QWEN2_VL: "Qwen2VLImageProcessor",
+    QWEN2_5_VL: "Qwen2VLImageProcessor",
+    INTERNVL: "GotOcr2ImageProcessorFast",
+}
+VIDEO_PROCESSOR_TYPE = {
+    ONEVISION: "LlavaOnevisionVideoProcessor",
+    QWEN2_VL: "Qwen2VLVideoProcessor",
+    QWEN2_5_VL: "Qwen2VLVideoProcessor",
+    INTERNVL: "InternVLVideoProcessor",
+}
+VIDEO_TOKEN = {ONEVISION: "<video>", QWEN2_VL: "<|video_pad|>", QWEN2_5_VL: "<|video_pad|>",
+               INTERNVL: "<video>"}
+PIL_BICUBIC = 3  # PIL.Image.Resampling.BICUBIC, as the checkpoints' "resample" field stores it
+
+# Plain words for prompts in tests and demos; anything else maps to <unk>.
+_WORDS = ("user", "assistant", "system", "describe", "the", "this", "image", "what", "is", "in",
+          "a", "of", "and", "picture", "shown", "please", ".", "?", ",", ":")
+_BASE_SPECIALS = ("<unk>", "<pad>", "<s>", "</s>", "<|im_start|>", "<|im_end|>")
+
+
+def model_type(preset: Preset) -> str:
+    """transformers' model_type for the preset. Qwen2-VL and Qwen2.5-VL share one strategy
+    (and one image processor) but have different processor and model classes."""
+    if preset.strategy == "qwen2_vl" and "qwen2.5-vl" in preset.repo_id.lower():
+        return QWEN2_5_VL
+    if preset.strategy not in (LLAVA_NEXT, ONEVISION, QWEN2_VL, INTERNVL):
+        raise ValueError(f"no transformers processor for strategy {preset.strategy!r}")
+    return preset.strategy
+
+
+def image_placeholder(preset: Preset) -> str:
+    """What the checkpoint's chat template writes for one image; the processor expands it.
+
+    LLaVA: `<image>`; Qwen: `<|vision_start|><|image_pad|><|vision_end|>` (the template writes
+    the wrappers); InternVL: `<IMG_CONTEXT>` (the processor adds `<img>`/`</img>` itself).
+    """
+    if model_type(preset) in (QWEN2_VL, QWEN2_5_VL) and preset.wrapper_tokens:
+        start, end = preset.wrapper_tokens
+        return f"{start}{preset.image_token}{end}"
+    return preset.image_token
+
+
+def _named_special_tokens(preset: Preset) -> dict[str, str]:
+    """Model-specific special tokens, under the attribute names the processors read."""
+    kind = model_type(preset)
+    if kind == INTERNVL:
+        start, end = preset.wrapper_tokens
+        return {"start_image_token": start, "end_image_token": end,
+                "context_image_token": preset.image_token, "video_token": VIDEO_TOKEN[kind]}
+    named = {"image_token": preset.image_token}
+    if kind in VIDEO_TOKEN:
+        named["video_token"] = VIDEO_TOKEN[kind]
+    if preset.wrapper_tokens:
+        named["vision_start_token"], named["vision_end_token"] = preset.wrapper_tokens
+    return named
+
+
+def chat_template(preset: Preset) -> str:
+    """A minimal ChatML-style template that places the family's image placeholder."""
+    placeholder = image_placeholder(preset)
+    return (
+        "{% for message in messages %}<|im_start|>{{ message['role'] }} "
+        "{% if message['content'] is string %}{{ message['content'] }}"
+        "{% else %}{% for item in message['content'] %}"
+        "{% if item['type'] == 'image' %}" + placeholder + " "
+        "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
+        "{% endfor %}{% endif %} <|im_end|> {% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant {% endif %}")
+
+
+def build_tiny_tokenizer(preset: Preset):
+    """A tiny offline `PreTrainedTokenizerFast` (WordLevel, whitespace split) with the special
+    tokens the family's processor needs and a chat template. Ids are NOT the checkpoint's."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    named = _named_special_tokens(preset)
+    specials = list(dict.fromkeys(list(_BASE_SPECIALS) + list(named.values())))
+    vocab = {tok: i for i, tok in enumerate(specials + list(_WORDS))}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.add_special_tokens(specials)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<s>",
+        eos_token="<|im_end|>", extra_special_tokens=named, chat_template=chat_template(preset))
+
+
+def _common_image_config(settings) -> dict[str, Any]:
+    return {"do_resize": True, "do_rescale": True, "rescale_factor": 1 / 255,
+            "do_normalize": True, "do_convert_rgb": True, "resample": PIL_BICUBIC,
+            "image_mean": list(settings.image_mean), "image_std": list(settings.image_std)}
+
+
+def _llava_configs(preset: Preset, kind: str) -> tuple[dict, dict]:
+    s: LlavaNextSettings = preset.settings
+    if s.pad_fill != 0:
+        raise ValueError(f"pad_fill {s.pad_fill}: transformers always pads LLaVA canvases with 0")
+    image = {**_common_image_config(s), "do_pad": True,
+             "image_grid_pinpoints": [list(p) for p in s.pinpoints_hw]}
+    cells = s.features_per_side
+    if kind == LLAVA_NEXT:
+        image.update(size={"shortest_edge": s.tile_size},
+                     crop_size={"height": s.tile_size, "width": s.tile_size},
+                     do_center_crop=True, aspect_ratio_setting="anyres")
+        proc = {"patch_size": s.patch_size,
+                "vision_feature_select_strategy": s.vision_feature_select_strategy,
+                "num_additional_image_tokens": s.num_additional_image_tokens}
+        return image, proc
+    if s.max_tiles_downscale is None or s.downscale_threshold != 1.1:
+        raise ValueError("LlavaOnevisionProcessor always downscales above 1.1 x anyres_max_N; "
+                         f"got max_tiles_downscale={s.max_tiles_downscale}, "
+                         f"downscale_threshold={s.downscale_threshold}")
+    image.update(size={"height": s.tile_size, "width": s.tile_size})
+    proc = {"num_image_tokens": cells * cells,
+            "vision_feature_select_strategy": s.vision_feature_select_strategy,
+            "vision_aspect_ratio": f"anyres_max_{s.max_tiles_downscale}"}
+    return image, proc
+
+
+def _qwen_configs(preset: Preset) -> tuple[dict, dict]:
+    s: QwenSettings = preset.settings
+    if s.max_aspect_ratio != 200:
+        raise ValueError(f"max_aspect_ratio {s.max_aspect_ratio}: transformers' smart_resize "
+                         "hard-codes 200")
+    image = {**_common_image_config(s), "min_pixels": s.min_pixels, "max_pixels": s.max_pixels,
+             "patch_size": s.patch_size, "temporal_patch_size": s.temporal_patch_size,
+             "merge_size": s.merge_size}
+    return image, {}
+
+
+def _internvl_configs(preset: Preset) -> tuple[dict, dict]:
+    s: InternVLSettings = preset.settings
+    if not s.use_thumbnail:
+        raise ValueError("use_thumbnail=False: GotOcr2ImageProcessor always adds the thumbnail")
+    image = {**_common_image_config(s), "size": {"height": s.tile_size, "width": s.tile_size},
+             "crop_to_patches": False,  # InternVLProcessor turns it on for every call
+             "min_patches": s.min_tiles, "max_patches": s.max_tiles}
+    return image, {"image_seq_length": s.cells_per_side ** 2}
+
+
+def checkpoint_configs(preset: Preset) -> dict[str, dict]:
+    """The processor-side JSON files of the checkpoint, filled with the preset's settings
+    (overrides included): file name -> content."""
+    kind = model_type(preset)
+    if kind in (LLAVA_NEXT, ONEVISION):
+        image, proc = _llava_configs(preset, kind)
+    elif kind == INTERNVL:
+        image, proc = _internvl_configs(preset)
+    else:
+        image, proc = _qwen_configs(preset)
+    processor_class = PROCESSOR_CLASS[kind]
+    files = {
+        "preprocessor_config.json": {"image_processor_type": IMAGE_PROCESSOR_TYPE[kind],
+                                     "processor_class": processor_class, **image},
+        "processor_config.json": {"processor_class": processor_class, **proc},
+    }
+    if kind in VIDEO_PROCESSOR_TYPE:
+        files["video_preprocessor_config.json"] = {
+            "video_processor_type": VIDEO_PROCESSOR_TYPE[kind], "processor_class": processor_class}
+    return files
+
+
+def write_processor_files(preset: Preset, out_dir: str, tokenizer=None) -> None:
+    """Write the checkpoint's processor files and a tokenizer into `out_dir`."""
+    os.makedirs(out_dir, exist_ok=True)
+    for name, content in checkpoint_configs(preset).items():
+        with open(os.path.join(out_dir, name), "w", encoding="utf-8") as f:
+            json.dump(content, f, indent=2)
+    (tokenizer if tokenizer is not None else build_tiny_tokenizer(preset)).save_pretrained(out_dir)
+
+
+def build_processor(preset: Preset, tokenizer=None):
+    """The real transformers processor for `preset`, as AutoProcessor.from_pretrained builds it
+    for the released checkpoint, with the preset's settings (apply overrides first with
+    `preset.with_overrides(...)`). `tokenizer` defaults to `build_tiny_tokenizer(preset)`."""
+    from transformers import AutoProcessor
+
+    with tempfile.TemporaryDirectory(prefix="anyres-processor-") as tmp:
+        write_processor_files(preset, tmp, tokenizer)
+        return AutoProcessor.from_pretrained(tmp)
+
+
+def processor_outputs(processor, pil_image, preset: Preset):
+    """Run one image through the processor with the chat template's placeholder as text."""
+    return processor(images=[pil_image], text=[image_placeholder(preset)], return_tensors="pt")
+
+
+def _wrapper_ids(processor, preset: Preset) -> list[int]:
+    if not preset.wrapper_tokens:
+        return []
+    return [int(processor.tokenizer.convert_tokens_to_ids(t)) for t in preset.wrapper_tokens]
+
+
+def _grid_fields(processor, size_hw: Size, preset: Preset) -> dict[str, Any]:
+    """Grid and canvas as transformers' own helpers compute them for this image size."""
+    kind = model_type(preset)
+    ip = processor.image_processor
+    h, w = size_hw.hw
+    if kind in (LLAVA_NEXT, ONEVISION):
+        from transformers.image_processing_utils import select_best_resolution
+        from transformers.models.llava_next.modeling_llava_next import (
+            get_anyres_image_grid_shape, image_size_to_num_patches)
+
+        pinpoints = [list(p) for p in ip.image_grid_pinpoints]
+        tile = preset.settings.tile_size
+        rows, cols = get_anyres_image_grid_shape((h, w), pinpoints, tile)
+        return {"grid": (int(rows), int(cols)),
+                "canvas_hw": tuple(int(v) for v in select_best_resolution((h, w), pinpoints)),
+                "num_crops_model": int(image_size_to_num_patches((h, w), pinpoints, tile))}
+    if kind == INTERNVL:
+        from transformers.models.got_ocr2.image_processing_got_ocr2 import get_optimal_tiled_canvas
+
+        th, tw = ip.size["height"], ip.size["width"]
+        cols, rows = get_optimal_tiled_canvas((h, w), (th, tw), ip.min_patches, ip.max_patches)
+        return {"grid": (int(rows), int(cols)), "canvas_hw": (int(th * rows), int(tw * cols))}
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    factor = ip.patch_size * ip.merge_size
+    rh, rw = smart_resize(h, w, factor=factor, min_pixels=ip.size["shortest_edge"],
+                          max_pixels=ip.size["longest_edge"])
+    return {"grid": (rh // factor, rw // factor), "canvas_hw": (int(rh), int(rw))}
+
+
+def processor_counts(processor, pil_image, preset: Preset, outputs=None) -> dict[str, Any]:
+    """What the processor actually produced for `pil_image`, read off its outputs.
+
+    Keys: num_image_tokens (placeholder ids in input_ids), num_wrapper_tokens, num_crops
+    (entries of pixel_values; 1 for Qwen, whose pixel_values rows are patches), grid
+    (rows, cols) and canvas_hw, plus image_sizes (LLaVA), image_grid_thw and num_patch_rows
+    (Qwen), num_patches (InternVL). Qwen raises ValueError above aspect ratio 200.
+    """
+    out = outputs if outputs is not None else processor_outputs(processor, pil_image, preset)
+    ids = out["input_ids"][0]
+    counts: dict[str, Any] = {
+        "num_image_tokens": int((ids == processor.image_token_id).sum()),
+        "num_wrapper_tokens": int(sum(int((ids == i).sum()) for i in _wrapper_ids(processor, preset))),
+    }
+    kind = model_type(preset)
+    pv = out["pixel_values"]
+    if kind in (LLAVA_NEXT, ONEVISION):
+        counts["num_crops"] = int(pv.shape[1])  # (batch, crops, 3, tile, tile)
+        counts["image_sizes"] = tuple(int(v) for v in out["image_sizes"][0])
+        size_hw = Size(*counts["image_sizes"])
+    elif kind == INTERNVL:
+        counts["num_crops"] = counts["num_patches"] = int(pv.shape[0])  # (crops, 3, 448, 448)
+        size_hw = Size.from_pil(pil_image.size)
+    else:
+        t, gh, gw = (int(v) for v in out["image_grid_thw"][0])
+        counts.update(num_crops=1, image_grid_thw=(t, gh, gw), num_patch_rows=int(pv.shape[0]))
+        size_hw = Size.from_pil(pil_image.size)
+        patch = processor.image_processor.patch_size
+        counts["canvas_hw"] = (gh * patch, gw * patch)
+        counts["grid"] = (gh // processor.image_processor.merge_size,
+                          gw // processor.image_processor.merge_size)
+        return counts
+    counts.update({k: v for k, v in _grid_fields(processor, size_hw, preset).items()
+                   if k in ("grid", "canvas_hw")})
+    return counts
+
+
+def processor_counts_from_size(processor, size_hw: Size, preset: Preset) -> dict[str, Any]:
+    """The same fields as `processor_counts`, from the processor's own counting API
+    (`_get_num_multimodal_tokens`, `get_number_of_image_patches`, the model's
+    `image_size_to_num_patches`) without making pixels. Qwen raises ValueError above 200:1."""
+    kind = model_type(preset)
+    h, w = size_hw.hw
+    mm = processor._get_num_multimodal_tokens(image_sizes=[(h, w)])
+    total = int(mm["num_image_tokens"][0])
+    fields = _grid_fields(processor, size_hw, preset)
+    counts: dict[str, Any] = {"grid": fields["grid"], "canvas_hw": fields["canvas_hw"]}
+    if kind in (LLAVA_NEXT, ONEVISION):
+        counts.update(num_image_tokens=total, num_wrapper_tokens=0,
+                      num_crops=fields["num_crops_model"], image_sizes=(h, w))
+    elif kind == INTERNVL:
+        patches = int(mm["num_image_patches"][0])
+        # _get_num_multimodal_tokens counts <img> and </img> as well
+        counts.update(num_image_tokens=processor.image_seq_length * patches,
+                      num_wrapper_tokens=total - processor.image_seq_length * patches,
+                      num_crops=patches, num_patches=patches)
+    else:
+        patch, merge = processor.image_processor.patch_size, processor.image_processor.merge_size
+        rows = int(mm["num_image_patches"][0])
+        gh, gw = fields["canvas_hw"][0] // patch, fields["canvas_hw"][1] // patch
+        counts.update(num_image_tokens=total, num_wrapper_tokens=len(_wrapper_ids(processor, preset)),
+                      num_crops=1, image_grid_thw=(1, gh, gw), num_patch_rows=rows)
+        counts["grid"] = (gh // merge, gw // merge)
+    return counts
+
+
+def _qwen_unpatchify(rows, grid_thw, patch: int, merge: int, temporal: int):
+    """Inverse of Qwen2VLImageProcessor.patchify for one image: (rows, C*T*P*P) -> (C, H, W),
+    first temporal frame."""
+    _, gh, gw = (int(v) for v in grid_thw)
+    x = rows.reshape(gh // merge, gw // merge, merge, merge, -1, temporal, patch, patch)
+    x = x[:, :, :, :, :, 0]  # (gh/m, gw/m, m, m, C, P, P)
+    x = x.permute(4, 0, 2, 5, 1, 3, 6)  # (C, gh/m, m, P, gw/m, m, P)
+    return x.reshape(x.shape[0], gh * patch, gw * patch)
+
+
+def pixel_values_to_uint8(processor, outputs, preset: Preset) -> list[np.ndarray]:
+    """De-normalise one image's pixel_values back to (H, W, 3) uint8 arrays, one per crop in
+    pixel_values order (Qwen: one array, the resized image reassembled from its patches)."""
+    ip = processor.image_processor
+    pv = outputs["pixel_values"].float()
+    kind = model_type(preset)
+    if kind in (LLAVA_NEXT, ONEVISION):
+        crops = list(pv[0])
+    elif kind == INTERNVL:
+        crops = list(pv)
+    else:
+        crops = [_qwen_unpatchify(pv, outputs["image_grid_thw"][0], ip.patch_size,
+                                  ip.merge_size, ip.temporal_patch_size)]
+    mean = np.asarray(ip.image_mean, dtype=np.float64)[:, None, None]
+    std = np.asarray(ip.image_std, dtype=np.float64)[:, None, None]
+    result = []
+    for crop in crops:
+        values = (crop.numpy().astype(np.float64) * std + mean) / ip.rescale_factor
+        result.append(np.clip(np.rint(values), 0, 255).astype(np.uint8).transpose(1, 2, 0))
+    return result

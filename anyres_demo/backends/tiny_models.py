@@ -1,0 +1,141 @@
+"""Tiny RANDOM-WEIGHT models, for tests and benchmarks only: their outputs mean nothing.
+
+`build_tiny_model(preset, out_dir)` builds a model of the preset's family whose vision
+geometry matches the released checkpoint (tile / image size, patch 14, merge sizes, pixel
+shuffle, pinpoints, feature-select strategy), so it accepts the real processor's outputs and
+emits exactly as many visual features as the real model would. Everything else is shrunk:
+hidden sizes of 16-32, one or two layers, a vocabulary of a few dozen words. The model and
+its processor (tiny tokenizer with chat template, see hf_processors) are saved with
+`save_pretrained`, so `AutoProcessor.from_pretrained(out_dir)` and
+`AutoModelForImageTextToText.from_pretrained(out_dir)` reload them offline.
+
+Token ids are the tiny tokenizer's, written into the model config; read them from
+`model.config.image_token_id`, not from the preset.
+"""
+from __future__ import annotations
+
+from ..presets import Preset
+from . import hf_processors as hp
+
+VISION_WIDTH = 16  # vision tower hidden size
+TEXT_WIDTH = 32  # language model hidden size
+HEADS = 2
+SEED = 0
+
+
+def _tiny_text(vocab_size: int, **extra) -> dict:
+    """A 1-layer text model config in the shape every family's text_config accepts."""
+    return {"vocab_size": vocab_size, "hidden_size": TEXT_WIDTH, "intermediate_size": 2 * TEXT_WIDTH,
+            "num_hidden_layers": 1, "num_attention_heads": HEADS, "num_key_value_heads": 1,
+            "max_position_embeddings": 32768, **extra}
+
+
+def _token_ids(tokenizer) -> dict:
+    ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+           "pad_token_id": tokenizer.pad_token_id}
+    return ids
+
+
+def _llava_config(preset: Preset, kind: str, tokenizer, vocab: int):
+    from transformers import CLIPVisionConfig, LlavaNextConfig, LlavaOnevisionConfig, SiglipVisionConfig
+
+    s = preset.settings
+    image_token_id = tokenizer.convert_tokens_to_ids(preset.image_token)
+    vision = {"hidden_size": VISION_WIDTH, "intermediate_size": 2 * VISION_WIDTH,
+              "num_hidden_layers": 2, "num_attention_heads": HEADS,
+              "image_size": s.tile_size, "patch_size": s.patch_size}
+    common = {"image_grid_pinpoints": [list(p) for p in s.pinpoints_hw],
+              "vision_feature_select_strategy": s.vision_feature_select_strategy,
+              "image_token_index": image_token_id}
+    if kind == hp.LLAVA_NEXT:
+        # CLIP ViT-L/14-336 geometry: 24x24 patches + CLS, features from the second-last layer
+        return LlavaNextConfig(vision_config=CLIPVisionConfig(**vision),
+                               text_config=_tiny_text(vocab, model_type="mistral", **_token_ids(tokenizer)),
+                               vision_feature_layer=-2,
+                               image_seq_length=s.features_per_side ** 2, **common)
+    # SigLIP-so400m-384 geometry: 27x27 patches, no CLS, last layer
+    return LlavaOnevisionConfig(vision_config=SiglipVisionConfig(**vision),
+                                text_config=_tiny_text(vocab, model_type="qwen2", **_token_ids(tokenizer)),
+                                vision_feature_layer=-1,
+                                video_token_index=tokenizer.convert_tokens_to_ids(hp.VIDEO_TOKEN[kind]),
+                                vision_aspect_ratio=f"anyres_max_{s.max_tiles_downscale}", **common)
+
+
+def _qwen_config(preset: Preset, kind: str, tokenizer, vocab: int):
+    from transformers import Qwen2_5_VLConfig, Qwen2VLConfig
+
+    s = preset.settings
+    head_dim = TEXT_WIDTH // HEADS
+    # M-RoPE splits head_dim/2 rotary frequencies over (t, h, w), as [16, 24, 24] does for 128
+    text = _tiny_text(vocab, rope_parameters={"rope_type": "default", "rope_theta": 1e6,
+                                              "mrope_section": [2, 3, head_dim // 2 - 5]},
+                      **_token_ids(tokenizer))
+    vision = {"depth": 2, "num_heads": HEADS, "patch_size": s.patch_size,
+              "spatial_merge_size": s.merge_size, "temporal_patch_size": s.temporal_patch_size}
+    start, end = preset.wrapper_tokens
+    ids = {"image_token_id": tokenizer.convert_tokens_to_ids(preset.image_token),
+           "video_token_id": tokenizer.convert_tokens_to_ids(hp.VIDEO_TOKEN[kind]),
+           "vision_start_token_id": tokenizer.convert_tokens_to_ids(start),
+           "vision_end_token_id": tokenizer.convert_tokens_to_ids(end)}
+    if kind == hp.QWEN2_VL:
+        vision.update(embed_dim=VISION_WIDTH, hidden_size=TEXT_WIDTH, mlp_ratio=2)
+        return Qwen2VLConfig(text_config=text, vision_config=vision, **ids)
+    # Qwen2.5-VL: 112-px attention windows (4x4 merged tokens), full attention in the last block
+    vision.update(hidden_size=VISION_WIDTH, intermediate_size=2 * VISION_WIDTH,
+                  out_hidden_size=TEXT_WIDTH, window_size=112, fullatt_block_indexes=[1])
+    return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids)
+
+
+def _internvl_config(preset: Preset, tokenizer, vocab: int):
+    from transformers import InternVLConfig
+
+    s = preset.settings
+    vision = {"hidden_size": VISION_WIDTH, "intermediate_size": 2 * VISION_WIDTH,
+              "num_hidden_layers": 1, "num_attention_heads": HEADS,
+              "image_size": [s.tile_size, s.tile_size], "patch_size": [s.patch_size, s.patch_size]}
+    return InternVLConfig(vision_config=vision,
+                          text_config=_tiny_text(vocab, model_type="qwen2", **_token_ids(tokenizer)),
+                          image_token_id=tokenizer.convert_tokens_to_ids(preset.image_token),
+                          image_seq_length=s.cells_per_side ** 2,
+                          downsample_ratio=s.downsample_ratio,
+                          vision_feature_layer=-1, vision_feature_select_strategy="default")
+
+
+def tiny_config(preset: Preset, tokenizer):
+    """The tiny model config for `preset`, with token ids taken from `tokenizer`."""
+    kind = hp.model_type(preset)
+    vocab = 8 * ((len(tokenizer) + 7) // 8)
+    if kind in (hp.LLAVA_NEXT, hp.ONEVISION):
+        return _llava_config(preset, kind, tokenizer, vocab)
+    if kind in (hp.QWEN2_VL, hp.QWEN2_5_VL):
+        return _qwen_config(preset, kind, tokenizer, vocab)
+    return _internvl_config(preset, tokenizer, vocab)
+
+
+MODEL_CLASS = {
+    hp.LLAVA_NEXT: "LlavaNextForConditionalGeneration",
+    hp.ONEVISION: "LlavaOnevisionForConditionalGeneration",
+    hp.QWEN2_VL: "Qwen2VLForConditionalGeneration",
+    hp.QWEN2_5_VL: "Qwen2_5_VLForConditionalGeneration",
+    hp.INTERNVL: "InternVLForConditionalGeneration",
+}
+
+
+def build_tiny_model(preset: Preset, out_dir: str | None = None, seed: int = SEED):
+    """A random-weight model + processor for `preset` (tests and benchmarks only).
+
+    Returns (model, processor); with `out_dir`, also saves both there (a few hundred KB) so
+    that AutoProcessor / AutoModelForImageTextToText.from_pretrained(out_dir) reload them.
+    """
+    import torch
+    import transformers
+
+    tokenizer = hp.build_tiny_tokenizer(preset)
+    processor = hp.build_processor(preset, tokenizer=tokenizer)
+    config = tiny_config(preset, processor.tokenizer)
+    torch.manual_seed(seed)
+    model = getattr(transformers, MODEL_CLASS[hp.model_type(preset)])(config).eval()
+    if out_dir is not None:
+        model.save_pretrained(out_dir)
+        processor.save_pretrained(out_dir)
+    return model, processor

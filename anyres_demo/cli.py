@@ -1,0 +1,120 @@
+"""Token calculator: `python -m anyres_demo tokens --model ID --size WxH [--image PATH] [--json]`.
+
+Offline and exact (the engine mirrors the transformers processors). Errors become objects with
+an `error` message and a non-zero exit code; no traceback reaches the user.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from .engine import plan_image, resolve_preset
+from .geometry import Size, parse_size
+from .overrides import collect_overrides
+from .presets import ALIASES, PRESETS
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m anyres_demo",
+                                 description="Exact visual-token counts for AnyRes VLMs, offline.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("tokens", help="count visual tokens for image sizes or files")
+    t.add_argument("--model", "-m", action="append", required=True,
+                   help="HF repo id or alias (" + ", ".join(ALIASES) + "); repeatable")
+    t.add_argument("--size", "-s", action="append", default=[], help="WIDTHxHEIGHT; repeatable")
+    t.add_argument("--image", "-i", action="append", default=[], help="image file; repeatable")
+    t.add_argument("--max-pixels", type=int, help="Qwen: max_pixels budget")
+    t.add_argument("--min-pixels", type=int, help="Qwen: min_pixels")
+    t.add_argument("--max-tiles", type=int, help="InternVL: max tiles")
+    t.add_argument("--min-tiles", type=int, help="InternVL: min tiles")
+    t.add_argument("--pinpoints", help="LLaVA: canvas list, e.g. '672x336,336x672,672x672'")
+    t.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    sub.add_parser("models", help="list the presets")
+    return ap
+
+
+def plan_record(model: str, size_hw: Size, source: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """One JSON object for one (model, image) pair; errors are reported, not raised."""
+    rec: dict[str, Any] = {"model": model, "source": source,
+                           "width": size_hw.width, "height": size_hw.height}
+    try:
+        preset = resolve_preset(model)
+        rec["model"] = preset.repo_id
+        rec["strategy"] = preset.strategy
+        plan = plan_image(size_hw, preset, **collect_overrides(preset, **settings))
+    except ValueError as exc:
+        rec["error"] = str(exc)
+        return rec
+    rec.update(num_image_tokens=plan.num_image_tokens, num_wrapper_tokens=plan.num_wrapper_tokens,
+               num_tokens=plan.num_tokens, num_crops=plan.num_crops,
+               canvas_hw=list(plan.canvas_hw.hw), resized_hw=list(plan.resized_hw.hw),
+               grid_rows=plan.grid_rows, grid_cols=plan.grid_cols,
+               tokens_by_kind=dict(plan.tokens_by_kind), formula=plan.formula,
+               divergences=list(plan.divergences))
+    return rec
+
+
+def _sources(args) -> list[tuple[str, Size | str]]:
+    """(label, Size) per --size / --image; an unreadable one yields (label, error message)."""
+    out: list[tuple[str, Size | str]] = []
+    for text in args.size:
+        try:
+            out.append((text, parse_size(text)))
+        except ValueError as exc:
+            out.append((text, str(exc)))
+    for path in args.image:
+        try:
+            from .images import load_image  # Pillow only when files are given
+            out.append((path, load_image(path).size_hw))
+        except (ValueError, OSError) as exc:
+            out.append((path, str(exc)))
+    return out
+
+
+def _table(records: list[dict[str, Any]]) -> str:
+    head = f"{'model':44} {'image':>11} {'grid':>6} {'crops':>5} {'tokens':>7} {'+wrap':>5}  by kind"
+    lines = [head, "-" * len(head)]
+    for r in records:
+        image = f"{r['width']}x{r['height']}"
+        if "error" in r:
+            lines.append(f"{r['model']:44} {image:>11}  error: {r['error']}")
+            continue
+        kinds = ", ".join(f"{k} {v}" for k, v in r["tokens_by_kind"].items() if k != "wrapper")
+        lines.append(f"{r['model']:44} {image:>11} {r['grid_rows']}x{r['grid_cols']:<4} "
+                     f"{r['num_crops']:>5} {r['num_image_tokens']:>7} {r['num_wrapper_tokens']:>5}  {kinds}")
+    return "\n".join(lines)
+
+
+def run_tokens(args) -> int:
+    settings = dict(max_pixels=args.max_pixels, min_pixels=args.min_pixels,
+                    max_tiles=args.max_tiles, min_tiles=args.min_tiles, pinpoints=args.pinpoints)
+    sources = _sources(args)
+    if not sources:
+        print("error: give at least one --size WxH or --image PATH", file=sys.stderr)
+        return 2
+    records = []
+    for model in args.model:
+        for label, size in sources:
+            if isinstance(size, str):
+                records.append({"model": model, "source": label, "error": size})
+            else:
+                records.append(plan_record(model, size, label, settings))
+    if args.json:
+        print(json.dumps(records, indent=2))
+    else:
+        print(_table([r if "width" in r else {**r, "width": "?", "height": "?"} for r in records]))
+    return 1 if any("error" in r for r in records) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its usage message
+        return int(exc.code or 0)
+    if args.command == "models":
+        for p in PRESETS.values():
+            print(f"{p.repo_id:46} {p.strategy:16} {p.label}")
+        return 0
+    return run_tokens(args)

@@ -1,0 +1,329 @@
+"""Safe image loading for uploads and the CLI: a file, bytes or a PIL image -> RGB pixels + notes.
+
+Mirrors what transformers' `image_utils.load_image` hands a processor (EXIF orientation applied,
+then RGB, transparency composited onto white as in `image_transforms.convert_to_rgb`), and
+refuses, with a `ValueError` a person can act on, anything that is not a sane image:
+empty files, non-images (text, SVG, HTML, PDF, HEIC), corrupt or truncated files, files over
+`MAX_UPLOAD_BYTES`, and images over `MAX_PIXELS`. Sizes are checked from the header, before a
+single pixel is decoded. URLs are never fetched.
+
+Memory: decoding keeps at most about `PEAK_BYTES_PER_PIXEL` bytes per pixel alive at once
+(worst case an RGBA source, 4 B/px, composited onto a white RGB copy, 3 B/px; the RGB fast
+path needs 3 B/px, 6 with an EXIF rotation). With `MAX_PIXELS` that bounds a load at
+`PEAK_MEMORY_BOUND` (880 MB) on top of the interpreter; tests/test_images.py measures it.
+
+Only Pillow and numpy; never imports gradio or torch.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import struct
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO, Union
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .geometry import Size
+
+# A 100 MP camera JPEG is 20-60 MB; a raw upload of more than this is a mistake or an attack.
+MAX_UPLOAD_BYTES = 50_000_000
+# Enough for 10000x10000 (100 MP) and 102 MP medium-format cameras (11648x8736); below Pillow's
+# own hard stop (2 * Image.MAX_IMAGE_PIXELS = 179 MP), so this check, not Pillow's, decides.
+MAX_PIXELS = 110_000_000
+# Worst case: RGBA decoded (4 B/px) + the white RGB canvas it is composited onto (3 B/px) +
+# slack for the 16-bit path (2 B/px source, 1 B/px reduced, 3 B/px RGB, a transient 2 B/px).
+PEAK_BYTES_PER_PIXEL = 8
+PEAK_MEMORY_BOUND = MAX_PIXELS * PEAK_BYTES_PER_PIXEL
+# Deflate cannot compress better than 1032:1, so a PNG smaller than raw/1032 cannot hold the
+# pixels its header claims: it is truncated or crafted. 1100 leaves room for rounding.
+DEFLATE_MAX_RATIO = 1100
+BACKGROUND_RGB = (255, 255, 255)  # transformers' convert_to_rgb and qwen-vl-utils use white
+_HEAD_BYTES = 4096  # enough to recognise SVG / HTML / HEIC / PDF and to read a PNG's IHDR
+
+# Formats people upload. Pillow reads dozens more; some (EPS) run external programs on load,
+# so an upload is only ever tried against this list.
+_WANTED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "AVIF", "ICO", "PPM")
+Image.init()
+SUPPORTED_FORMATS = tuple(f for f in _WANTED_FORMATS if f in Image.OPEN)
+
+# EXIF orientation -> (the transpose that undoes it, what that looks like to a person).
+_ORIENTATIONS = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT, "mirrored left-right"),
+    3: (Image.Transpose.ROTATE_180, "rotated 180°"),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM, "flipped top-bottom"),
+    5: (Image.Transpose.TRANSPOSE, "mirrored and rotated 90° counter-clockwise"),
+    6: (Image.Transpose.ROTATE_270, "rotated 90° clockwise"),
+    7: (Image.Transpose.TRANSVERSE, "mirrored and rotated 90° clockwise"),
+    8: (Image.Transpose.ROTATE_90, "rotated 90° counter-clockwise"),
+}
+_EXIF_ORIENTATION_TAG = 0x0112
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1")
+
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Image.Image]
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An upload ready for planning: RGB pixels, their size (height first) and what was done."""
+
+    image: Image.Image  # mode "RGB", orientation applied, `info` cleared (no stale EXIF)
+    size_hw: Size  # of `image`, i.e. after EXIF orientation
+    notes: tuple[str, ...] = ()  # human-readable, e.g. "CMYK converted to RGB"
+    source_format: str | None = None  # "PNG", "JPEG", ...; None for a PIL image made in memory
+
+
+def load_image(source: Source) -> LoadedImage:
+    """Load a path, raw bytes or a PIL image as RGB, checking every cap before decoding.
+
+    Raises ValueError (message for people) for anything that is not a usable image, and
+    TypeError only for a `source` of the wrong Python type.
+    """
+    if isinstance(source, Image.Image):
+        return _normalise(source, notes=[], fmt=source.format, owned=False)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        _check_byte_count(len(data), "the upload")
+        return _decode(io.BytesIO(data), len(data), data[:_HEAD_BYTES], "the upload")
+    if isinstance(source, (str, os.PathLike)):
+        path = _check_path(source)
+        name = repr(os.path.basename(path))
+        with open(path, "rb") as fp:
+            head = fp.read(_HEAD_BYTES)
+            fp.seek(0)
+            return _decode(fp, os.fstat(fp.fileno()).st_size, head, name)
+    raise TypeError(f"load_image takes a file path, bytes or a PIL image, not {type(source).__name__}")
+
+
+def _check_path(source: str | os.PathLike) -> str:
+    path = os.fspath(source)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if re.match(r"^\s*[a-zA-Z][a-zA-Z0-9+.-]*://", path):
+        raise ValueError(f"{path.strip()[:80]!r} is a URL; this app never downloads images. "
+                         "Save the image to your computer and upload the file instead")
+    if not os.path.exists(path):
+        raise ValueError(f"no such file: {path!r}")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path!r} is not a file (a folder?); choose an image file")
+    _check_byte_count(os.path.getsize(path), repr(os.path.basename(path)))
+    return path
+
+
+def _check_byte_count(nbytes: int, name: str) -> None:
+    if nbytes == 0:
+        raise ValueError(f"{name} is empty (0 bytes); the upload may have failed, try again")
+    if nbytes > MAX_UPLOAD_BYTES:
+        raise ValueError(f"{name} is {nbytes / 1e6:.1f} MB, over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB "
+                         "upload limit; save a smaller JPEG or PNG and try again")
+
+
+def _decode(fp: BinaryIO, nbytes: int, head: bytes, name: str) -> LoadedImage:
+    """Open (header only), check caps, then decode the first frame and normalise it."""
+    im = _open_header(fp, head, name)
+    _check_png_size(head, nbytes, name)
+    notes = []
+    _use_first_frame(im, notes)
+    return _normalise(im, notes, fmt=im.format, owned=True, head=head)
+
+
+def _open_header(fp: BinaryIO, head: bytes, name: str) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            # We enforce MAX_PIXELS ourselves; Pillow's warning above 89 MP is noise here.
+            # (Its hard stop above 179 MP still fires, caught below.)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(fp, formats=SUPPORTED_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"{name} claims dimensions far above the {_mp(MAX_PIXELS)} limit "
+                         f"(a possible decompression bomb); not decoded. Pillow: {exc}") from None
+    except UnidentifiedImageError:
+        raise ValueError(_describe_non_image(head, name)) from None
+    except Exception as exc:  # Pillow's header parsers raise many types on hostile input
+        raise ValueError(f"{name} has a corrupt image header and cannot be read ({exc})") from None
+
+
+def _describe_non_image(head: bytes, name: str) -> str:
+    """Say what the file is, when we can tell, and what to do instead."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    supported = ", ".join(SUPPORTED_FORMATS)
+    if text.startswith(b"<") and b"<svg" in text:
+        return (f"{name} is an SVG (vector drawing); SVG is not supported because models see "
+                "pixels. Export it to PNG (e.g. from Inkscape or a browser) and upload that")
+    if text.startswith((b"<!doctype html", b"<html")):
+        return f"{name} is a web page (HTML), not an image; save the image itself and upload it"
+    if text.startswith(b"%pdf"):
+        return f"{name} is a PDF; export the page as PNG and upload that"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return f"{name} is HEIC/HEIF (iPhone format), which is not supported; export it as JPEG"
+    if head and _looks_like_text(head):
+        return f"{name} is not an image: it contains text. Supported formats: {supported}"
+    return f"{name} is not an image this app can read. Supported formats: {supported}"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return sum(c.isprintable() or c.isspace() for c in decoded) >= 0.95 * len(decoded)
+
+
+def _check_png_size(head: bytes, nbytes: int, name: str) -> None:
+    """A PNG whose IHDR claims more raw pixel data than deflate could pack into the file."""
+    if not head.startswith(b"\x89PNG\r\n\x1a\n") or len(head) < 26 or head[12:16] != b"IHDR":
+        return
+    width, height, depth, color_type = struct.unpack(">IIBB", head[16:26])
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(color_type, 1)
+    raw_bytes = height * (1 + (width * channels * depth + 7) // 8)  # one filter byte per row
+    if raw_bytes > DEFLATE_MAX_RATIO * nbytes:
+        raise ValueError(
+            f"{name} says it is {width}x{height} but is only {nbytes:,} bytes, too small to hold "
+            f"that many pixels even at maximum compression: it is truncated or crafted "
+            "(a decompression bomb); not decoded")
+
+
+def _use_first_frame(im: Image.Image, notes: list[str]) -> None:
+    try:
+        frames = int(getattr(im, "n_frames", 1))
+        im.seek(0)
+    except Exception:  # a broken later frame must not stop us using the first
+        notes.append(f"{im.format} may hold more frames; the first is used")
+        return
+    if frames > 1:
+        kind = "multi-page TIFF" if im.format == "TIFF" else f"animated {im.format}"
+        unit = "pages" if im.format == "TIFF" else "frames"
+        notes.append(f"{kind}: using the first of {frames} {unit}")
+
+
+def _normalise(im: Image.Image, notes: list[str], fmt: str | None, owned: bool,
+               head: bytes = b"") -> LoadedImage:
+    """Cap check, decode, RGB conversion, EXIF orientation. `owned`: we may modify `im`."""
+    stored = Size.from_pil(im.size)
+    _check_pixels(stored)
+    depth = _bit_depth(im, head)
+    _load_pixels(im, fmt)
+    orientation = _read_orientation(im, notes)
+    rgb = _to_rgb(im, depth, notes)
+    if orientation in _ORIENTATIONS:
+        method, words = _ORIENTATIONS[orientation]
+        rgb = rgb.transpose(method)
+        shown = Size.from_pil(rgb.size)
+        notes.append(f"EXIF orientation {orientation} applied: {words} "
+                     f"(stored {stored}, shown {shown})")
+    if owned or rgb is not im:
+        rgb.info = {}  # the orientation is baked in; stale EXIF must not rotate it twice
+    return LoadedImage(rgb, Size.from_pil(rgb.size), tuple(notes), fmt)
+
+
+def _check_pixels(size_hw: Size) -> None:
+    if size_hw.height < 1 or size_hw.width < 1:
+        raise ValueError(f"the image header says {size_hw}, which has no pixels")
+    if size_hw.area > MAX_PIXELS:
+        raise ValueError(
+            f"the image is {size_hw} ({_mp(size_hw.area)}), over the {_mp(MAX_PIXELS)} limit; "
+            "not decoded (a possible decompression bomb). Resize it below the limit first")
+
+
+def _mp(pixels: int) -> str:
+    return f"{pixels / 1e6:,.1f} megapixels"
+
+
+def _bit_depth(im: Image.Image, head: bytes) -> int:
+    """Bits per sample of the stored file (Pillow quietly reduces 16-bit RGB to 8)."""
+    if im.mode.startswith("I;16"):
+        return 16
+    if head.startswith(b"\x89PNG") and len(head) > 24:
+        return head[24]
+    tags = getattr(im, "tag_v2", None)  # TIFF BitsPerSample
+    if tags is not None:
+        bits = tags.get(258, (8,))
+        return max(bits) if isinstance(bits, tuple) else int(bits)
+    return 8
+
+
+def _load_pixels(im: Image.Image, fmt: str | None) -> None:
+    what = fmt or "image"
+    try:
+        im.load()
+    except MemoryError:
+        raise ValueError(f"not enough memory to decode this {im.size[0]}x{im.size[1]} image") from None
+    except Exception as exc:  # OSError, SyntaxError, struct.error, zlib.error, EOFError, ...
+        raise ValueError(f"the {what} file is truncated or corrupt and cannot be decoded "
+                         f"({type(exc).__name__}: {exc}); re-export or re-download it") from None
+
+
+def _read_orientation(im: Image.Image, notes: list[str]) -> int:
+    try:
+        value = im.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    except Exception:  # malformed EXIF is common in the wild; the pixels are still fine
+        notes.append("EXIF data is unreadable; orientation ignored")
+        return 1
+    if not isinstance(value, int) or not 1 <= value <= 8:
+        notes.append(f"EXIF orientation {value!r} is not valid (1-8); ignored")
+        return 1
+    return value
+
+
+def _to_rgb(im: Image.Image, depth: int, notes: list[str]) -> Image.Image:
+    """Mode -> RGB, saying what changed. Returns `im` itself when it already is plain RGB."""
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        return _deep_to_rgb(im, notes)
+    if depth > 8:
+        notes.append(f"{depth}-bit {im.format or 'image'} reduced to 8 bits")
+    if im.mode in _ALPHA_MODES or "transparency" in im.info:
+        return _flatten(im, notes)
+    if im.mode == "RGB":
+        return im
+    if im.mode == "CMYK":
+        notes.append("CMYK converted to RGB (simple formula; colour profile ignored)")
+    elif im.mode in ("L", "1"):
+        notes.append("greyscale converted to RGB (three equal channels)")
+    try:
+        return im.convert("RGB")
+    except ValueError as exc:
+        raise ValueError(f"cannot convert a {im.mode} image to RGB ({exc})") from None
+
+
+def _flatten(im: Image.Image, notes: list[str]) -> Image.Image:
+    """Composite onto white; matches transformers' convert_to_rgb (alpha_composite) exactly."""
+    if im.mode not in ("RGBA", "LA"):  # palette / colour-key transparency, PA, premultiplied
+        im = im.convert("RGBA")
+    alpha_min, _ = im.getextrema()[-1]
+    if alpha_min == 255:
+        notes.append("alpha channel is fully opaque; dropped")
+        return im.convert("RGB")
+    canvas = Image.new("RGB", im.size, BACKGROUND_RGB)
+    canvas.paste(im, (0, 0), im)
+    notes.append("transparency flattened onto white")
+    return canvas
+
+
+def _deep_to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
+    """16-bit / 32-bit greyscale -> 8-bit RGB by scaling.
+
+    Pillow's plain convert("RGB") (what transformers' load_image calls) clips values above 255,
+    turning most 16-bit images white; we keep the top 8 bits instead.
+    """
+    values = np.asarray(im)
+    if im.mode == "F":
+        peak = float(np.nanmax(values)) if values.size else 0.0
+        scale = 255.0 if peak <= 1.0 else 1.0
+        eight = np.clip(np.nan_to_num(values) * scale, 0, 255).astype(np.uint8)
+        notes.append("32-bit float image converted to 8 bits")
+    elif im.mode == "I" and values.size and int(values.max()) <= 255 and int(values.min()) >= 0:
+        eight = values.astype(np.uint8)
+        notes.append("32-bit integer image converted to 8 bits")
+    else:
+        if values.dtype != np.uint16:  # "I": signed 32-bit holding 16-bit data
+            values = np.clip(values, 0, 65535)
+        eight = (values >> 8).astype(np.uint8)
+        source = f"16-bit {im.format}" if im.mode.startswith("I;16") else "32-bit integer image"
+        notes.append(f"{source} reduced to 8 bits (top byte kept; a plain PIL "
+                     "convert('RGB') would clip it to near-white)")
+    del values
+    return Image.fromarray(eight).convert("RGB")

@@ -1,0 +1,299 @@
+"""A corpus of bad and odd image files, each with the outcome `load_image` must give.
+
+`build_corpus(directory)` writes every file (deterministically; everything is drawn here, so no
+third-party images) and returns `Case`s. Sizes are (height, width) as `Size`; file names say
+WxH, as people write it. Large inputs are written row by row through zlib, so building the
+corpus never holds a big image in memory; `include_large=False` leaves out the 100 MP file.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from PIL import Image, ImageDraw
+
+from anyres_demo.geometry import Size
+from anyres_demo.images import MAX_PIXELS, MAX_UPLOAD_BYTES
+
+RED = (255, 0, 0)
+BLUE = (0, 0, 255)
+WHITE = (255, 255, 255)
+GREY = (128, 128, 128)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The loaded image's pixel at (x, y) must be `rgb`, each channel within `tolerance`."""
+
+    x: int
+    y: int
+    rgb: tuple[int, int, int]
+    tolerance: int = 0
+
+
+@dataclass(frozen=True)
+class Case:
+    path: Path
+    outcome: str  # "ok" or "error"
+    size_hw: Size | None = None  # ok: the loaded size (after EXIF orientation)
+    note: str | None = None  # ok: a substring of one note; "" means: no notes at all
+    message: str | None = None  # error: a substring of the ValueError message
+    probes: tuple[Probe, ...] = ()
+    large: bool = False  # the memory-bound test loads these
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def ok(path: Path, height: int, width: int, note: str | None = None, *probes: Probe,
+       large: bool = False) -> Case:
+    return Case(path, "ok", size_hw=Size(height, width), note=note, probes=probes, large=large)
+
+
+def error(path: Path, message: str) -> Case:
+    return Case(path, "error", message=message)
+
+
+# ----------------------------------------------------------------------------- PNG by hand
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _ihdr(width: int, height: int, depth: int, color_type: int) -> bytes:
+    return _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0))
+
+
+def write_png_rows(path: Path, width: int, height: int, depth: int, color_type: int,
+                   row: Callable[[int], bytes]) -> None:
+    """A valid PNG whose raw rows (without filter byte) come from `row(y)`, streamed."""
+    packer = zlib.compressobj(9)
+    with open(path, "wb") as out:
+        out.write(b"\x89PNG\r\n\x1a\n" + _ihdr(width, height, depth, color_type))
+        for y in range(height):
+            block = packer.compress(b"\x00" + row(y))
+            if block:
+                out.write(_chunk(b"IDAT", block))
+        out.write(_chunk(b"IDAT", packer.flush()) + _chunk(b"IEND", b""))
+
+
+def _header_only_png(path: Path, width: int, height: int) -> None:
+    """IHDR claims width x height RGB; the single IDAT holds almost nothing."""
+    body = _ihdr(width, height, 8, 2) + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body + _chunk(b"IEND", b""))
+
+
+# ----------------------------------------------------------------------------- drawing helpers
+
+def _scene(width: int, height: int) -> Image.Image:
+    """Upright test picture: grey, red square top-left, blue square bottom-right."""
+    im = Image.new("RGB", (width, height), GREY)
+    draw = ImageDraw.Draw(im)
+    draw.rectangle((0, 0, 11, 11), fill=RED)
+    draw.rectangle((width - 12, height - 12, width - 1, height - 1), fill=BLUE)
+    return im
+
+
+def _scene_probes(width: int, height: int, tolerance: int) -> tuple[Probe, ...]:
+    return (Probe(5, 5, RED, tolerance), Probe(width - 6, height - 6, BLUE, tolerance),
+            Probe(width // 2, height // 2, GREY, tolerance))
+
+
+def _exif_bytes(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+# The transpose that undoes each EXIF orientation; the file stores the inverse.
+_STORE = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90,
+          8: Image.Transpose.ROTATE_270, 2: Image.Transpose.FLIP_LEFT_RIGHT}
+
+
+def _save(im: Image.Image, path: Path, **params) -> Path:
+    im.save(path, **params)
+    return path
+
+
+def _encoded(im: Image.Image, fmt: str, **params) -> bytes:
+    buffer = io.BytesIO()
+    im.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------- the cases
+
+def _refusals(d: Path) -> Iterable[Case]:
+    (d / "zero_bytes.png").write_bytes(b"")
+    yield error(d / "zero_bytes.png", "is empty (0 bytes)")
+    (d / "notes_named.png").write_text("These are my meeting notes, not a picture.\n" * 5)
+    yield error(d / "notes_named.png", "contains text")
+    svg = ('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="100" '
+           'height="50"><rect width="100" height="50" fill="red"/></svg>\n')
+    (d / "drawing.svg").write_text(svg)
+    yield error(d / "drawing.svg", "SVG is not supported")
+    (d / "svg_named.png").write_text(svg)
+    yield error(d / "svg_named.png", "Export it to PNG")
+    (d / "page_named.jpg").write_text("<!DOCTYPE html><html><body><img src=x.jpg></body></html>")
+    yield error(d / "page_named.jpg", "web page (HTML)")
+    (d / "document.pdf").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
+    yield error(d / "document.pdf", "is a PDF")
+    (d / "iphone.heic").write_bytes(struct.pack(">I", 24) + b"ftypheic" + b"\0" * 4
+                                    + b"mif1heic" + b"\0" * 200)
+    yield error(d / "iphone.heic", "HEIC/HEIF")
+    (d / "random.bin").write_bytes(bytes((i * 97 + 13) % 256 for i in range(2048)))
+    yield error(d / "random.bin", "not an image this app can read")
+    with open(d / "oversize.png", "wb") as f:  # sparse: no disk used, size checked first
+        f.truncate(MAX_UPLOAD_BYTES + 1)
+    yield error(d / "oversize.png", "upload limit")
+
+
+def _corrupt(d: Path) -> Iterable[Case]:
+    scene = _scene(400, 300)
+    png = _encoded(scene, "PNG")
+    (d / "truncated.png").write_bytes(png[: len(png) // 2])
+    yield error(d / "truncated.png", "truncated or corrupt")
+    jpeg = _encoded(scene, "JPEG", quality=90)
+    (d / "truncated.jpg").write_bytes(jpeg[: len(jpeg) * 2 // 3])
+    yield error(d / "truncated.jpg", "truncated or corrupt")
+    gif = _encoded(scene.convert("P"), "GIF")
+    (d / "truncated.gif").write_bytes(gif[: len(gif) // 2])
+    yield error(d / "truncated.gif", "truncated or corrupt")
+    idat = png.index(b"IDAT") + 40
+    smashed = png[:idat] + bytes(b ^ 0xA5 for b in png[idat: idat + 64]) + png[idat + 64:]
+    (d / "corrupt_idat.png").write_bytes(smashed)
+    yield error(d / "corrupt_idat.png", "truncated or corrupt")
+    (d / "header_only.jpg").write_bytes(jpeg[:200])
+    yield error(d / "header_only.jpg", "")  # either a bad header or a truncated body
+    (d / "zero_width.png").write_bytes(b"\x89PNG\r\n\x1a\n" + _ihdr(0, 10, 8, 2)
+                                       + _chunk(b"IEND", b""))
+    yield error(d / "zero_width.png", "")
+
+
+def _bombs(d: Path) -> Iterable[Case]:
+    _header_only_png(d / "bomb_header_100000x100000.png", 100_000, 100_000)
+    yield error(d / "bomb_header_100000x100000.png", "megapixels limit")
+    _header_only_png(d / "bomb_header_10000x10000.png", 10_000, 10_000)  # under the pixel cap
+    yield error(d / "bomb_header_10000x10000.png", "too small to hold")
+    side = 20_000  # a real, valid 1-bit 400 MP PNG of ~50 KB: over Pillow's own hard stop
+    write_png_rows(d / "bomb_real_20000x20000.png", side, side, 1, 0, lambda y: b"\xff" * (side // 8))
+    yield error(d / "bomb_real_20000x20000.png", "possible decompression bomb")
+    side = 12_000  # 144 MP: above MAX_PIXELS, below Pillow's 179 MP stop, so our check decides
+    assert side * side > MAX_PIXELS
+    write_png_rows(d / "bomb_real_12000x12000.png", side, side, 1, 0, lambda y: b"\x00" * (side // 8))
+    yield error(d / "bomb_real_12000x12000.png", "megapixels limit")
+
+
+def _modes(d: Path) -> Iterable[Case]:
+    cmyk = Image.new("CMYK", (64, 48), (0, 255, 255, 0))  # red in CMYK
+    yield ok(_save(cmyk, d / "cmyk.jpg", quality=95), 48, 64, "CMYK converted to RGB",
+             Probe(30, 20, RED, 12))
+    grey16 = Image.new("I;16", (50, 40), 40_000)  # 40000 >> 8 == 156; Pillow's convert clips to 255
+    yield ok(_save(grey16, d / "grey16.png"), 40, 50, "16-bit PNG reduced to 8 bits",
+             Probe(10, 10, (156, 156, 156)))
+    rows = [struct.pack(">3H", 65535, 32768, 0) * 8 for _ in range(6)]
+    write_png_rows(d / "rgb16.png", 8, 6, 16, 2, lambda y: rows[y])
+    yield ok(d / "rgb16.png", 6, 8, "16-bit PNG reduced to 8 bits", Probe(3, 3, (255, 128, 0)))
+    yield from _transparency(d)
+    grey = Image.new("L", (30, 20), 77)
+    yield ok(_save(grey, d / "grey.jpg", quality=95), 20, 30, "greyscale converted to RGB",
+             Probe(10, 10, (77, 77, 77), 3))
+    bw = Image.new("1", (17, 9), 1)
+    yield ok(_save(bw, d / "one_bit.png"), 9, 17, "greyscale", Probe(0, 0, WHITE))
+    palette = _scene(40, 30).convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
+    yield ok(_save(palette, d / "palette_opaque.png"), 30, 40, "", *_scene_probes(40, 30, 0))
+
+
+def _transparency(d: Path) -> Iterable[Case]:
+    pal = Image.new("P", (20, 10), 1)
+    pal.putpalette([0, 0, 0, *RED] + [0] * 762)
+    ImageDraw.Draw(pal).rectangle((0, 0, 9, 9), fill=0)  # left half: index 0, transparent
+    yield ok(_save(pal, d / "palette_transparent.png", transparency=0), 10, 20,
+             "transparency flattened onto white", Probe(2, 2, WHITE), Probe(15, 5, RED))
+    la = Image.new("LA", (20, 10), (0, 255))
+    ImageDraw.Draw(la).rectangle((0, 0, 9, 9), fill=(0, 0))
+    yield ok(_save(la, d / "grey_alpha_la.png"), 10, 20, "transparency flattened onto white",
+             Probe(2, 2, WHITE), Probe(15, 5, (0, 0, 0)))
+    rgba = Image.new("RGBA", (20, 10), (255, 0, 0, 128))  # half-transparent red over white
+    yield ok(_save(rgba, d / "rgba_half.png"), 10, 20, "transparency flattened onto white",
+             Probe(5, 5, (255, 127, 127), 1))
+    opaque = Image.new("RGBA", (20, 10), (*BLUE, 255))
+    yield ok(_save(opaque, d / "rgba_opaque.png"), 10, 20, "fully opaque", Probe(5, 5, BLUE))
+    gif = Image.new("P", (20, 10), 1)
+    gif.putpalette([*WHITE, *BLUE] + [0] * 762)
+    ImageDraw.Draw(gif).rectangle((0, 0, 9, 9), fill=0)
+    yield ok(_save(gif, d / "gif_transparent.gif", transparency=0), 10, 20, "flattened",
+             Probe(15, 5, BLUE))
+
+
+def _orientation(d: Path) -> Iterable[Case]:
+    upright = _scene(64, 48)
+    for orientation, method in _STORE.items():
+        stored = upright.transpose(method)
+        path = _save(stored, d / f"exif_orientation_{orientation}.jpg", quality=95,
+                     exif=_exif_bytes(orientation))
+        yield ok(path, 48, 64, f"EXIF orientation {orientation} applied",
+                 *_scene_probes(64, 48, 40))
+    stored = upright.transpose(_STORE[6])
+    path = _save(stored, d / "exif_orientation_6.png", exif=_exif_bytes(6))
+    yield ok(path, 48, 64, "EXIF orientation 6 applied: rotated 90°", *_scene_probes(64, 48, 0))
+    path = _save(upright, d / "exif_orientation_invalid.jpg", quality=95, exif=_exif_bytes(9))
+    yield ok(path, 48, 64, "not valid", *_scene_probes(64, 48, 40))
+
+
+def _frames(d: Path) -> Iterable[Case]:
+    colours = [(255 * (i % 2), 20 * i, 255 - 20 * i) for i in range(12)]
+    frames = [Image.new("RGB", (40, 30), c) for c in colours]
+    frames[0].save(d / "animated.gif", save_all=True, append_images=frames[1:], duration=80, loop=0)
+    yield ok(d / "animated.gif", 30, 40, "animated GIF: using the first of 12 frames",
+             Probe(20, 15, colours[0]))
+    frames[0].save(d / "animated.webp", save_all=True, append_images=frames[1:3], lossless=True)
+    yield ok(d / "animated.webp", 30, 40, "animated WEBP: using the first of 3 frames",
+             Probe(20, 15, colours[0]))
+    frames[0].save(d / "pages.tiff", save_all=True, append_images=frames[1:3])
+    yield ok(d / "pages.tiff", 30, 40, "multi-page TIFF: using the first of 3 pages",
+             Probe(20, 15, colours[0]))
+
+
+def _shapes(d: Path) -> Iterable[Case]:
+    yield ok(_save(Image.new("RGB", (1, 1), RED), d / "1x1.png"), 1, 1, "", Probe(0, 0, RED))
+    tall = Image.new("RGB", (1, 10_000), BLUE)
+    yield ok(_save(tall, d / "1x10000.png"), 10_000, 1, "", Probe(0, 9_999, BLUE))
+    wide = Image.new("RGB", (10_000, 1), RED)
+    yield ok(_save(wide, d / "10000x1.png"), 1, 10_000, "", Probe(9_999, 0, RED))
+    scene = _scene(64, 48)
+    for fmt, ext, params, tol in (("WEBP", "webp", {"lossless": True}, 0), ("BMP", "bmp", {}, 0),
+                                  ("TIFF", "tiff", {}, 0), ("PPM", "ppm", {}, 0),
+                                  ("JPEG", "jpg", {"quality": 95}, 40)):
+        path = _save(scene, d / f"scene.{ext}", format=fmt, **params)
+        yield ok(path, 48, 64, "", *_scene_probes(64, 48, tol))
+    icon = _save(_scene(32, 32), d / "icon.ico", sizes=[(32, 32)])
+    yield ok(icon, 32, 32, None, Probe(5, 5, RED))
+
+
+def _large(d: Path) -> Iterable[Case]:
+    """10000x10000 RGBA (100 MP, ~2 MB on disk): the worst decode path at full size."""
+    side = 10_000
+    opaque = bytes(BLUE) + b"\xff"
+    top = opaque * side  # top half: opaque blue
+    bottom = opaque * (side // 2) + b"\x00\x00\x00\x00" * (side // 2)  # bottom-right: clear
+    write_png_rows(d / "rgba_10000x10000.png", side, side, 8, 6,
+                   lambda y: top if y < side // 2 else bottom)
+    yield ok(d / "rgba_10000x10000.png", side, side, "transparency flattened onto white",
+             Probe(10, 10, BLUE), Probe(side - 10, side - 10, WHITE),
+             Probe(10, side - 10, BLUE), large=True)
+
+
+def build_corpus(directory: Path, include_large: bool = True) -> list[Case]:
+    """Write every corpus file into `directory` and return the expected outcomes."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    groups = [_refusals, _corrupt, _bombs, _modes, _orientation, _frames, _shapes]
+    if include_large:
+        groups.append(_large)
+    return [case for group in groups for case in group(directory)]
