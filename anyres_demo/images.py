@@ -62,6 +62,8 @@ _ORIENTATIONS = {
 }
 _EXIF_ORIENTATION_TAG = 0x0112
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
+               (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"RIFF", "WEBP"))
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1")
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Image.Image]
@@ -86,8 +88,8 @@ def load_image(source: Source) -> LoadedImage:
     if isinstance(source, Image.Image):
         return _normalise(source, notes=[], fmt=source.format, owned=False)
     if isinstance(source, (bytes, bytearray, memoryview)):
+        _check_byte_count(memoryview(source).nbytes, "the upload")
         data = bytes(source)
-        _check_byte_count(len(data), "the upload")
         return _decode(io.BytesIO(data), len(data), data[:_HEAD_BYTES], "the upload")
     if isinstance(source, (str, os.PathLike)):
         path = _check_path(source)
@@ -118,8 +120,9 @@ def _check_byte_count(nbytes: int, name: str) -> None:
     if nbytes == 0:
         raise ValueError(f"{name} is empty (0 bytes); the upload may have failed, try again")
     if nbytes > MAX_UPLOAD_BYTES:
-        raise ValueError(f"{name} is {nbytes / 1e6:.1f} MB, over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB "
-                         "upload limit; save a smaller JPEG or PNG and try again")
+        raise ValueError(f"{name} is {nbytes:,} bytes, over the {MAX_UPLOAD_BYTES:,}-byte "
+                         f"({MAX_UPLOAD_BYTES / 1e6:.0f} MB) upload limit; save a smaller JPEG "
+                         "or PNG and try again")
 
 
 def _decode(fp: BinaryIO, nbytes: int, head: bytes, name: str) -> LoadedImage:
@@ -162,6 +165,10 @@ def _describe_non_image(head: bytes, name: str) -> str:
         return f"{name} is HEIC/HEIF (iPhone format), which is not supported; export it as JPEG"
     if head and _looks_like_text(head):
         return f"{name} is not an image: it contains text. Supported formats: {supported}"
+    for signature, fmt in _SIGNATURES:
+        if head.startswith(signature):
+            return (f"{name} starts like a {fmt} file but its header is invalid or damaged; "
+                    "re-export or re-download it")
     return f"{name} is not an image this app can read. Supported formats: {supported}"
 
 

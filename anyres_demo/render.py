@@ -4,6 +4,8 @@ Mirrors the processors' resize -> pad -> tile order. Only Pillow; never imports 
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from PIL import Image
 
 from .strategies.base import CropSpec, Plan
@@ -18,6 +20,21 @@ def _canvas(image: Image.Image, spec: CropSpec, fill: int) -> Image.Image:
     return canvas
 
 
+def _key(spec: CropSpec) -> tuple:
+    return (spec.resize_hw, spec.canvas_hw, spec.paste_yx)
+
+
+def _make_canvases(image: Image.Image, specs: list[CropSpec], fill: int) -> dict:
+    """One resize per distinct canvas. Pillow releases the GIL while resampling, so large images
+    resize their canvases (base + tiles, tiles + thumbnail) in parallel threads."""
+    if len(specs) > 1 and image.width * image.height > 1_000_000:
+        with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+            made = list(pool.map(lambda sp: _canvas(image, sp, fill), specs))
+    else:
+        made = [_canvas(image, sp, fill) for sp in specs]
+    return {_key(sp): c for sp, c in zip(specs, made)}
+
+
 def render_crops(image: Image.Image, plan: Plan) -> list[Image.Image]:
     """The crops of `plan` in pixel_values order, as RGB uint8 PIL images.
 
@@ -26,16 +43,17 @@ def render_crops(image: Image.Image, plan: Plan) -> list[Image.Image]:
     if tuple(image.size) != plan.image_hw.wh:
         raise ValueError(f"image is {image.size[0]}x{image.size[1]} but the plan is for "
                          f"{plan.image_hw}")
-    image = image.convert("RGB")
+    if image.mode != "RGB":  # convert() always copies: 65 ms on 12 MP
+        image = image.convert("RGB")
     fill = getattr(plan.preset.settings, "pad_fill", 0)
-    canvases: dict[tuple, Image.Image] = {}
+    firsts: dict[tuple, CropSpec] = {}
+    for spec in plan.crops:
+        firsts.setdefault(_key(spec), spec)
+    canvases = _make_canvases(image, list(firsts.values()), fill)
     crops = []
     for spec in plan.crops:
-        key = (spec.resize_hw, spec.canvas_hw, spec.paste_yx)
-        if key not in canvases:
-            canvases[key] = _canvas(image, spec, fill)
         w = spec.window
-        crops.append(canvases[key].crop((int(w.x0), int(w.y0), int(w.x1), int(w.y1))))
+        crops.append(canvases[_key(spec)].crop((int(w.x0), int(w.y0), int(w.x1), int(w.y1))))
     return crops
 
 
@@ -43,5 +61,5 @@ def render_canvas(image: Image.Image, plan: Plan) -> Image.Image:
     """The padded high-resolution canvas the tiles are cut from (Qwen: the resized image)."""
     tiles = [c for c in plan.crops if c.kind in ("tile", "image")]
     spec = tiles[0] if tiles else plan.crops[0]
-    return _canvas(image.convert("RGB"), spec, getattr(plan.preset.settings, "pad_fill", 0))
+    return _canvas(image if image.mode == "RGB" else image.convert("RGB"), spec, getattr(plan.preset.settings, "pad_fill", 0))
 

@@ -169,10 +169,10 @@ def _corrupt(d: Path) -> Iterable[Case]:
     (d / "corrupt_idat.png").write_bytes(smashed)
     yield error(d / "corrupt_idat.png", "truncated or corrupt")
     (d / "header_only.jpg").write_bytes(jpeg[:200])
-    yield error(d / "header_only.jpg", "")  # either a bad header or a truncated body
+    yield error(d / "header_only.jpg", "corrupt image header")
     (d / "zero_width.png").write_bytes(b"\x89PNG\r\n\x1a\n" + _ihdr(0, 10, 8, 2)
                                        + _chunk(b"IEND", b""))
-    yield error(d / "zero_width.png", "")
+    yield error(d / "zero_width.png", "starts like a PNG file but its header is invalid")
 
 
 def _bombs(d: Path) -> Iterable[Case]:
@@ -276,8 +276,35 @@ def _shapes(d: Path) -> Iterable[Case]:
     yield ok(icon, 32, 32, None, Probe(5, 5, RED))
 
 
+def _medium(d: Path) -> Iterable[Case]:
+    """16 MP files for the other memory-hungry paths: 16-bit grey, EXIF rotation, CMYK."""
+    side = 4_000
+    row16 = struct.pack(">H", 40_000) * side
+    write_png_rows(d / "grey16_4000x4000.png", side, side, 16, 0, lambda y: row16)
+    yield ok(d / "grey16_4000x4000.png", side, side, "16-bit PNG reduced to 8 bits",
+             Probe(9, 9, (156, 156, 156)), large=True)
+    rgb = bytes(RED) * 8 + bytes(GREY) * (side - 8)  # stored: red strip at the left edge
+    _write_png_with_exif(d / "exif6_4000x3000.png", side, 3_000, lambda y: rgb, orientation=6)
+    # orientation 6 rotates 90° clockwise: the stored left edge becomes the top edge
+    yield ok(d / "exif6_4000x3000.png", side, 3_000, "EXIF orientation 6 applied",
+             Probe(1_500, 3, RED), Probe(1_500, 3_000, GREY), large=True)
+    cmyk = Image.new("CMYK", (side, side), (0, 255, 255, 0))
+    yield ok(_save(cmyk, d / "cmyk_4000x4000.jpg", quality=90), side, side, "CMYK",
+             Probe(2_000, 2_000, RED, 12), large=True)
+
+
+def _write_png_with_exif(path: Path, width: int, height: int, row: Callable[[int], bytes],
+                         orientation: int) -> None:
+    """RGB PNG with an eXIf chunk (raw TIFF, without the JPEG 'Exif\\0\\0' prefix)."""
+    write_png_rows(path, width, height, 8, 2, row)
+    data = path.read_bytes()
+    exif = _exif_bytes(orientation).removeprefix(b"Exif\x00\x00")
+    after_ihdr = 8 + 25
+    path.write_bytes(data[:after_ihdr] + _chunk(b"eXIf", exif) + data[after_ihdr:])
+
+
 def _large(d: Path) -> Iterable[Case]:
-    """10000x10000 RGBA (100 MP, ~2 MB on disk): the worst decode path at full size."""
+    """10000x10000 RGBA (100 MP, ~0.5 MB on disk): the worst decode path at full size."""
     side = 10_000
     opaque = bytes(BLUE) + b"\xff"
     top = opaque * side  # top half: opaque blue
@@ -290,10 +317,20 @@ def _large(d: Path) -> Iterable[Case]:
 
 
 def build_corpus(directory: Path, include_large: bool = True) -> list[Case]:
-    """Write every corpus file into `directory` and return the expected outcomes."""
+    """Write every corpus file into `directory` and return the expected outcomes.
+
+    Small cases take about a second; the large ones (16-100 MP, `Case.large`) about two more.
+    """
+    groups = [_refusals, _corrupt, _bombs, _modes, _orientation, _frames, _shapes]
+    return _build(directory, groups + ([_medium, _large] if include_large else []))
+
+
+def build_large_cases(directory: Path) -> list[Case]:
+    """Only the large cases (for the memory test)."""
+    return _build(directory, [_medium, _large])
+
+
+def _build(directory: Path, groups: list) -> list[Case]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    groups = [_refusals, _corrupt, _bombs, _modes, _orientation, _frames, _shapes]
-    if include_large:
-        groups.append(_large)
     return [case for group in groups for case in group(directory)]

@@ -213,15 +213,23 @@ def write_processor_files(preset: Preset, out_dir: str, tokenizer=None) -> None:
     (tokenizer if tokenizer is not None else build_tiny_tokenizer(preset)).save_pretrained(out_dir)
 
 
-def build_processor(preset: Preset, tokenizer=None):
+def build_processor(preset: Preset, tokenizer=None, backend: str | None = None):
     """The real transformers processor for `preset`, as AutoProcessor.from_pretrained builds it
     for the released checkpoint, with the preset's settings (apply overrides first with
-    `preset.with_overrides(...)`). `tokenizer` defaults to `build_tiny_tokenizer(preset)`."""
-    from transformers import AutoProcessor
+    `preset.with_overrides(...)`). `tokenizer` defaults to `build_tiny_tokenizer(preset)`.
+
+    backend: None gives from_pretrained's default image backend (torchvision when installed);
+    "pil" or "torchvision" forces one for the image processor only (the video processors
+    exist only for torchvision).
+    """
+    from transformers import AutoImageProcessor, AutoProcessor
 
     with tempfile.TemporaryDirectory(prefix="anyres-processor-") as tmp:
         write_processor_files(preset, tmp, tokenizer)
-        return AutoProcessor.from_pretrained(tmp)
+        if backend is None:
+            return AutoProcessor.from_pretrained(tmp)
+        image_processor = AutoImageProcessor.from_pretrained(tmp, backend=backend)
+        return AutoProcessor.from_pretrained(tmp, image_processor=image_processor)
 
 
 def processor_outputs(processor, pil_image, preset: Preset):
