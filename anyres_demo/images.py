@@ -7,10 +7,13 @@ empty files, non-images (text, SVG, HTML, PDF, HEIC), corrupt or truncated files
 `MAX_UPLOAD_BYTES`, and images over `MAX_PIXELS`. Sizes are checked from the header, before a
 single pixel is decoded. URLs are never fetched.
 
-Memory: decoding keeps at most about `PEAK_BYTES_PER_PIXEL` bytes per pixel alive at once
-(worst case an RGBA source, 4 B/px, composited onto a white RGB copy, 3 B/px; the RGB fast
-path needs 3 B/px, 6 with an EXIF rotation). With `MAX_PIXELS` that bounds a load at
-`PEAK_MEMORY_BOUND` (880 MB) on top of the interpreter; tests/test_images.py measures it.
+Memory: Pillow keeps RGB, RGBA and CMYK at 4 bytes per pixel (RGB is padded to RGBX), and
+every path here holds at most two full-size images at once (the decoded source and its RGB
+result, or the RGB image and its EXIF-rotated copy): `PEAK_BYTES_PER_PIXEL` = 8, plus a few MB
+of decoder buffers. With `MAX_PIXELS` that bounds a load at `PEAK_MEMORY_BOUND` (912 MB) on top
+of the interpreter. The RGB fast path (an upright RGB JPEG/PNG) needs only 4 B/px. Measured by
+tests/test_images.py: 8.00 B/px for a 100 MP RGBA PNG (800 MB), 7.0-8.03 B/px for 16 MP 16-bit,
+rotated and CMYK files.
 
 Only Pillow and numpy; never imports gradio or torch.
 """
@@ -34,10 +37,10 @@ MAX_UPLOAD_BYTES = 50_000_000
 # Enough for 10000x10000 (100 MP) and 102 MP medium-format cameras (11648x8736); below Pillow's
 # own hard stop (2 * Image.MAX_IMAGE_PIXELS = 179 MP), so this check, not Pillow's, decides.
 MAX_PIXELS = 110_000_000
-# Worst case: RGBA decoded (4 B/px) + the white RGB canvas it is composited onto (3 B/px) +
-# slack for the 16-bit path (2 B/px source, 1 B/px reduced, 3 B/px RGB, a transient 2 B/px).
+# Two full-size 4 B/px images alive at once (see the module docstring), plus decoder buffers.
 PEAK_BYTES_PER_PIXEL = 8
-PEAK_MEMORY_BOUND = MAX_PIXELS * PEAK_BYTES_PER_PIXEL
+PEAK_SLACK_BYTES = 32_000_000
+PEAK_MEMORY_BOUND = MAX_PIXELS * PEAK_BYTES_PER_PIXEL + PEAK_SLACK_BYTES  # 912 MB
 # Deflate cannot compress better than 1032:1, so a PNG smaller than raw/1032 cannot hold the
 # pixels its header claims: it is truncated or crafted. 1100 leaves room for rounding.
 DEFLATE_MAX_RATIO = 1100

@@ -20,7 +20,7 @@ from PIL import Image, ImageFile, ImageOps
 from anyres_demo import images
 from anyres_demo.geometry import Size
 from anyres_demo.images import (MAX_PIXELS, MAX_UPLOAD_BYTES, PEAK_BYTES_PER_PIXEL,
-                                PEAK_MEMORY_BOUND, LoadedImage, load_image)
+                                PEAK_MEMORY_BOUND, PEAK_SLACK_BYTES, LoadedImage, load_image)
 from tests.corpus import Case, build_corpus, build_large_cases, write_png_rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,7 +116,8 @@ def test_caps_cover_a_100_megapixel_image() -> None:
     assert MAX_PIXELS >= 10_000 * 10_000
     assert MAX_PIXELS >= 11_648 * 8_736  # 102 MP medium-format camera
     assert MAX_PIXELS < 2 * Image.MAX_IMAGE_PIXELS  # our check runs before Pillow's hard stop
-    assert PEAK_MEMORY_BOUND == MAX_PIXELS * PEAK_BYTES_PER_PIXEL
+    assert PEAK_MEMORY_BOUND == MAX_PIXELS * PEAK_BYTES_PER_PIXEL + PEAK_SLACK_BYTES
+    assert PEAK_MEMORY_BOUND <= 1_000_000_000  # a laptop in a workshop can afford one load
 
 
 @pytest.mark.parametrize("name", ["bomb_real_12000x12000.png", "bomb_header_10000x10000.png",
@@ -198,6 +199,7 @@ def _seed_files() -> list[bytes]:
 SEEDS = _seed_files()
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow's own "Truncated File Read"
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.sampled_from(range(len(SEEDS))),
        edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=6),
@@ -260,8 +262,10 @@ def test_peak_memory_stays_under_the_stated_bound(large_cases: list[Case]) -> No
     report = {Path(p).name: round(r["peak_bytes"] / r["pixels"], 2) for p, r in results.items()}
     print("peak bytes per pixel:", report)
     for path, result in results.items():
-        assert result["peak_bytes"] <= PEAK_BYTES_PER_PIXEL * result["pixels"], (path, report)
+        bound = PEAK_BYTES_PER_PIXEL * result["pixels"] + PEAK_SLACK_BYTES
+        assert result["peak_bytes"] <= bound, (path, report)
     biggest = max(results.values(), key=lambda r: r["pixels"])
     assert biggest["pixels"] == 100_000_000
     assert biggest["peak_bytes"] <= PEAK_MEMORY_BOUND
-    assert biggest["peak_bytes"] >= 3 * biggest["pixels"]  # the RGB result alone: a real measure
+    # Pillow's RGB result alone is 4 B/px: below that the measurement missed the allocation
+    assert biggest["peak_bytes"] >= 4 * biggest["pixels"]
