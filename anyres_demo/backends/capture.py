@@ -289,8 +289,8 @@ def capture_from_cache(model, inputs: dict, answer_ids, cache, image_token_id: i
     cache.crop(-(seen - (prompt_len - 1)))
     queries = torch.tensor([[int(prompt[-1])] + answer[:-1]], dtype=prompt.dtype,
                            device=prompt.device)
-    mask = torch.ones((1, prompt_len - 1 + len(answer)), dtype=torch.long, device=prompt.device)
     base = getattr(model, "model", model)
+    # no attention_mask: positions then continue from the cache (Qwen adds its rope_deltas)
     with torch.inference_mode(), _capturing(model, session, chosen):
-        base(input_ids=queries, attention_mask=mask, cache=cache, use_cache=True)
+        base(input_ids=queries, cache=cache, use_cache=True)
     return _build_capture(session, answer, chosen, prompt_len)
