@@ -58,9 +58,9 @@ _ORIENTATIONS = {
     2: (Image.Transpose.FLIP_LEFT_RIGHT, "mirrored left-right"),
     3: (Image.Transpose.ROTATE_180, "rotated 180°"),
     4: (Image.Transpose.FLIP_TOP_BOTTOM, "flipped top-bottom"),
-    5: (Image.Transpose.TRANSPOSE, "mirrored and rotated 90° counter-clockwise"),
+    5: (Image.Transpose.TRANSPOSE, "mirrored across the top-left/bottom-right diagonal"),
     6: (Image.Transpose.ROTATE_270, "rotated 90° clockwise"),
-    7: (Image.Transpose.TRANSVERSE, "mirrored and rotated 90° clockwise"),
+    7: (Image.Transpose.TRANSVERSE, "mirrored across the top-right/bottom-left diagonal"),
     8: (Image.Transpose.ROTATE_90, "rotated 90° counter-clockwise"),
 }
 _EXIF_ORIENTATION_TAG = 0x0112
@@ -97,22 +97,27 @@ def load_image(source: Source) -> LoadedImage:
     if isinstance(source, (str, os.PathLike)):
         path = _check_path(source)
         name = repr(os.path.basename(path))
-        with open(path, "rb") as fp:
+        try:
+            fp = open(path, "rb")
+        except OSError as exc:  # permissions, a file removed meanwhile, ...
+            raise ValueError(f"cannot open {name}: {exc.strerror or exc}") from None
+        with fp:
             head = fp.read(_HEAD_BYTES)
             fp.seek(0)
             return _decode(fp, os.fstat(fp.fileno()).st_size, head, name)
-    raise TypeError(f"load_image takes a file path, bytes or a PIL image, not {type(source).__name__}")
+    raise TypeError("load_image takes a file path, bytes or a PIL image, "
+                    f"not {type(source).__name__}")
 
 
 def _check_path(source: str | os.PathLike) -> str:
     path = os.fspath(source)
     if isinstance(path, bytes):
         path = os.fsdecode(path)
-    if re.match(r"^\s*[a-zA-Z][a-zA-Z0-9+.-]*://", path):
+    if re.match(r"^\s*([a-zA-Z][a-zA-Z0-9+.-]*://|data:)", path):
         raise ValueError(f"{path.strip()[:80]!r} is a URL; this app never downloads images. "
                          "Save the image to your computer and upload the file instead")
     if not os.path.exists(path):
-        raise ValueError(f"no such file: {path!r}")
+        raise ValueError(f"no such file: {path[:300]!r}")
     if not os.path.isfile(path):
         raise ValueError(f"{path!r} is not a file (a folder?); choose an image file")
     _check_byte_count(os.path.getsize(path), repr(os.path.basename(path)))
@@ -261,7 +266,8 @@ def _load_pixels(im: Image.Image, fmt: str | None) -> None:
     try:
         im.load()
     except MemoryError:
-        raise ValueError(f"not enough memory to decode this {im.size[0]}x{im.size[1]} image") from None
+        raise ValueError(f"not enough memory to decode this {im.size[0]}x{im.size[1]} "
+                         "image") from None
     except Exception as exc:  # OSError, SyntaxError, struct.error, zlib.error, EOFError, ...
         raise ValueError(f"the {what} file is truncated or corrupt and cannot be decoded "
                          f"({type(exc).__name__}: {exc}); re-export or re-download it") from None

@@ -82,6 +82,15 @@ def write_png_rows(path: Path, width: int, height: int, depth: int, color_type: 
         out.write(_chunk(b"IDAT", packer.flush()) + _chunk(b"IEND", b""))
 
 
+def _broken_chunk_png() -> bytes:
+    """Pixel data split over two chunks, the second with a garbled chunk type."""
+    raw = b"".join(b"\x00" + bytes([y * 8] * 72) for y in range(16))
+    packed = zlib.compress(raw)
+    half = len(packed) // 2
+    return (b"\x89PNG\r\n\x1a\n" + _ihdr(24, 16, 8, 2) + _chunk(b"IDAT", packed[:half])
+            + _chunk(b"ID\x00T", packed[half:]) + _chunk(b"IEND", b""))
+
+
 def _header_only_png(path: Path, width: int, height: int) -> None:
     """IHDR claims width x height RGB; the single IDAT holds almost nothing."""
     body = _ihdr(width, height, 8, 2) + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
@@ -168,6 +177,8 @@ def _corrupt(d: Path) -> Iterable[Case]:
     smashed = png[:idat] + bytes(b ^ 0xA5 for b in png[idat: idat + 64]) + png[idat + 64:]
     (d / "corrupt_idat.png").write_bytes(smashed)
     yield error(d / "corrupt_idat.png", "truncated or corrupt")
+    (d / "broken_chunk_name.png").write_bytes(_broken_chunk_png())  # Pillow: SyntaxError
+    yield error(d / "broken_chunk_name.png", "truncated or corrupt")
     (d / "header_only.jpg").write_bytes(jpeg[:200])
     yield error(d / "header_only.jpg", "corrupt image header")
     (d / "zero_width.png").write_bytes(b"\x89PNG\r\n\x1a\n" + _ihdr(0, 10, 8, 2)
@@ -181,11 +192,13 @@ def _bombs(d: Path) -> Iterable[Case]:
     _header_only_png(d / "bomb_header_10000x10000.png", 10_000, 10_000)  # under the pixel cap
     yield error(d / "bomb_header_10000x10000.png", "too small to hold")
     side = 20_000  # a real, valid 1-bit 400 MP PNG of ~50 KB: over Pillow's own hard stop
-    write_png_rows(d / "bomb_real_20000x20000.png", side, side, 1, 0, lambda y: b"\xff" * (side // 8))
+    white_row = b"\xff" * (side // 8)
+    write_png_rows(d / "bomb_real_20000x20000.png", side, side, 1, 0, lambda y: white_row)
     yield error(d / "bomb_real_20000x20000.png", "possible decompression bomb")
     side = 12_000  # 144 MP: above MAX_PIXELS, below Pillow's 179 MP stop, so our check decides
     assert side * side > MAX_PIXELS
-    write_png_rows(d / "bomb_real_12000x12000.png", side, side, 1, 0, lambda y: b"\x00" * (side // 8))
+    black_row = b"\x00" * (side // 8)
+    write_png_rows(d / "bomb_real_12000x12000.png", side, side, 1, 0, lambda y: black_row)
     yield error(d / "bomb_real_12000x12000.png", "megapixels limit")
 
 

@@ -35,7 +35,7 @@ def _check_case(case: Case, source) -> None:
     if case.outcome == "error":
         with pytest.raises(ValueError) as info:
             load_image(source)
-        assert type(info.value) is ValueError, f"{type(info.value).__name__} is not plain ValueError"
+        assert type(info.value) is ValueError, type(info.value).__name__
         assert case.message in str(info.value)
         return
     loaded = load_image(source)
@@ -80,7 +80,8 @@ def test_urls_are_refused_without_touching_the_network(monkeypatch) -> None:
     monkeypatch.setattr(socket, "socket", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
     for url in ("http://example.com/cat.png", "HTTPS://example.com/a.jpg",
-                "  https://x.org/y.png", "ftp://host/z.png", "file:///etc/passwd"):
+                "  https://x.org/y.png", "ftp://host/z.png", "file:///etc/passwd",
+                "data:image/png;base64,iVBORw0KGgo="):
         with pytest.raises(ValueError, match="never downloads"):
             load_image(url)
 
@@ -179,6 +180,15 @@ def test_orientation_is_applied_once() -> None:
     assert again.size == loaded.image.size == (64, 48)
 
 
+def test_loader_imports_neither_gradio_nor_torch() -> None:
+    code = ("import sys, json, anyres_demo.images\n"
+            "heavy = ('gradio', 'torch', 'transformers')\n"
+            "print(json.dumps([m for m in heavy if m in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         check=True)
+    assert json.loads(out.stdout) == []
+
+
 def _png_bytes(im: Image.Image) -> bytes:
     buffer = io.BytesIO()
     im.save(buffer, "PNG")
@@ -248,11 +258,13 @@ def large_cases(tmp_path_factory) -> list[Case]:
     return build_large_cases(tmp_path_factory.mktemp("large"))
 
 
+@pytest.mark.slow
 def test_large_files_load_correctly(large_cases: list[Case]) -> None:
     for case in large_cases:
         _check_case(case, case.path)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
 def test_peak_memory_stays_under_the_stated_bound(large_cases: list[Case]) -> None:
     paths = [str(c.path) for c in large_cases]

@@ -1,0 +1,646 @@
+"""Chat with a real VLM about the image, with the explorer's settings, and record attention.
+
+* Models: LLaVA-NeXT, LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL and InternVL (-hf) through
+  AutoProcessor + AutoModelForImageTextToText, never with trust_remote_code. The checkpoint is
+  a preset's repo id (UI dropdown, `--model`, or $ANYRES_MODEL), found in $ANYRES_MODEL_DIR
+  when pre-downloaded there, else in the Hugging Face cache / hub.
+* Device: CUDA in bfloat16 when present, else CPU in float32. Loaded lazily, one model at a
+  time. A failed load raises ModelLoadError saying why and how to fix it.
+* Before generating, the processor (copied, with the explorer's max pixels / max tiles /
+  pinpoints) must insert exactly as many image tokens as the engine's layout holds, so the
+  numbers on screen are the numbers the model used; otherwise TokenCountMismatch.
+* Generation streams through TextIteratorStreamer from a worker thread, can be stopped, and
+  ends with an attention capture (capture.py) reusing the KV cache.
+* GPU work runs inside `spaces.GPU`, a no-op off Hugging Face ZeroGPU Spaces.
+
+torch and transformers are imported inside functions.
+"""
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import spaces
+
+from ..engine import plan_image, resolve_preset
+from ..presets import FAMILY_DEFAULTS, Preset, get_preset
+from ..strategies.base import Plan
+from . import capture as cap
+
+ENV_MODEL = "ANYRES_MODEL"  # default model: preset repo id, alias, or a local checkpoint folder
+ENV_MODEL_DIR = "ANYRES_MODEL_DIR"  # folder holding pre-downloaded checkpoints
+DEFAULT_MODEL = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"  # smallest released preset
+RANDOM_WEIGHTS_MARKER = "ANYRES_RANDOM_WEIGHTS"  # file in a checkpoint folder: test weights
+RANDOM_LABEL = ("⚠️ Tiny random-weight TEST model: the text below is noise from untrained "
+                "weights, not an answer.\n\n")
+TINY_HIDDEN_SIZE = 256  # no real VLM has a language model this narrow
+MEMORY_HEADROOM = 1.15  # weights x this must fit in free memory before we try to load
+CAPTURE_BUDGET_BYTES = 512 * 2 ** 20  # per turn; above it only every k-th layer is kept
+GPU_SECONDS = 120
+
+# transformers model_type -> the preset whose geometry a local checkpoint of that type uses
+MODEL_TYPE_PRESETS = {
+    "llava_next": FAMILY_DEFAULTS["llava_next"],
+    "llava_onevision": FAMILY_DEFAULTS["llava_onevision"],
+    "qwen2_vl": "Qwen/Qwen2-VL-2B-Instruct",
+    "qwen2_5_vl": "Qwen/Qwen2.5-VL-3B-Instruct",
+    "internvl": FAMILY_DEFAULTS["internvl"],
+}
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says why and how to fix it."""
+
+
+class TokenCountMismatch(ValueError):
+    """The processor's image-token count differs from the engine's layout count."""
+
+
+# ----------------------------------------------------------------------------- sources
+@dataclass(frozen=True)
+class ModelSource:
+    """Which weights to load and which preset (geometry) describes them."""
+
+    preset: Preset
+    weights: str  # repo id or local folder for from_pretrained
+    local: bool
+    random_weights: bool  # test model: its output must never be shown as an answer
+
+    @property
+    def label(self) -> str:
+        where = f" from {self.weights}" if self.local else ""
+        return f"{self.preset.label}{where}" + (" [random weights]" if self.random_weights else "")
+
+
+def _read_config(folder: str) -> dict:
+    path = os.path.join(folder, "config.json")
+    if not os.path.isfile(path):
+        raise ModelLoadError(f"{folder} has no config.json, so it is not a saved transformers "
+                             "checkpoint. Point it at a folder made by save_pretrained or "
+                             "`huggingface-cli download`.")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def is_random_weights(folder: str) -> bool:
+    """True for test checkpoints: a marker file, or a language model too narrow to be real."""
+    if os.path.exists(os.path.join(folder, RANDOM_WEIGHTS_MARKER)):
+        return True
+    config = _read_config(folder)
+    hidden = (config.get("text_config") or {}).get("hidden_size", config.get("hidden_size"))
+    return hidden is not None and int(hidden) < TINY_HIDDEN_SIZE
+
+
+def _preset_for_folder(folder: str) -> Preset:
+    model_type = _read_config(folder).get("model_type")
+    if model_type not in MODEL_TYPE_PRESETS:
+        raise ModelLoadError(f"{folder} holds a {model_type!r} model; the chat supports "
+                             f"{', '.join(MODEL_TYPE_PRESETS)}")
+    return get_preset(MODEL_TYPE_PRESETS[model_type])
+
+
+def _in_model_dir(repo_id: str) -> str | None:
+    root = os.environ.get(ENV_MODEL_DIR)
+    if not root:
+        return None
+    org_name = repo_id.split("/")
+    for candidate in (os.path.join(root, *org_name), os.path.join(root, "--".join(org_name)),
+                      os.path.join(root, org_name[-1])):
+        if os.path.isfile(os.path.join(candidate, "config.json")):
+            return candidate
+    return None
+
+
+def resolve_source(model: str | Preset | None = None, weights: str | None = None) -> ModelSource:
+    """A preset id / alias / Preset (default: $ANYRES_MODEL, else DEFAULT_MODEL) or a local
+    checkpoint folder -> ModelSource. `weights` forces the folder or repo to load."""
+    model = model if model is not None else os.environ.get(ENV_MODEL) or DEFAULT_MODEL
+    if isinstance(model, str) and os.path.isdir(model):
+        weights, model = model, None
+    if model is None:
+        preset = _preset_for_folder(weights)
+    else:
+        preset = model if isinstance(model, Preset) else get_preset(model)
+    target = weights or _in_model_dir(preset.repo_id) or preset.repo_id
+    local = os.path.isdir(target)
+    return ModelSource(preset=preset, weights=target, local=local,
+                       random_weights=local and is_random_weights(target))
+
+
+def default_model() -> str:
+    """The model the UI starts with: $ANYRES_MODEL's preset (or folder's family), else default."""
+    env = os.environ.get(ENV_MODEL)
+    if not env:
+        return DEFAULT_MODEL
+    try:
+        return resolve_source(env).preset.repo_id
+    except (ValueError, ModelLoadError):
+        return DEFAULT_MODEL
+
+
+# ----------------------------------------------------------------------------- loading
+@dataclass
+class LoadedModel:
+    source: ModelSource
+    model: Any
+    processor: Any
+    device: str
+    dtype: Any
+    image_token_id: int
+    suppress_ids: tuple[int, ...]  # never generated: image / video / wrapper placeholders
+
+    @property
+    def random_weights(self) -> bool:
+        return self.source.random_weights
+
+    def describe(self) -> str:
+        dtype = str(self.dtype).replace("torch.", "")
+        return f"{self.source.label} on {self.device} ({dtype})"
+
+
+ProgressFn = Callable[[float, str], None]
+
+
+def _pick_device():
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", torch.bfloat16
+    return "cpu", torch.float32
+
+
+def _free_memory_bytes(device: str) -> int | None:
+    try:
+        if device == "cuda":
+            import torch
+
+            return int(torch.cuda.mem_get_info()[0])
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except Exception:  # noqa: BLE001 -- unknown memory: let from_pretrained try
+        return None
+    return None
+
+
+def _check_memory(source: ModelSource, device: str, dtype) -> None:
+    """Refuse before loading when the weights cannot fit: an out-of-memory kill would take
+    the whole app (and the explorer) down with it."""
+    if source.random_weights or not source.preset.params_b:
+        return
+    import torch
+
+    bytes_per = torch.finfo(dtype).bits // 8
+    need = source.preset.params_b * 1e9 * bytes_per * MEMORY_HEADROOM
+    free = _free_memory_bytes(device)
+    if free is not None and need > free:
+        where = "GPU" if device == "cuda" else "RAM"
+        raise ModelLoadError(
+            f"Not enough memory for {source.preset.label}: it needs about {need / 1e9:.1f} GB "
+            f"({source.preset.params_b:g}B parameters in {str(dtype).replace('torch.', '')}) but "
+            f"only {free / 1e9:.1f} GB of {where} is free. Pick a smaller model (LLaVA-OneVision "
+            "0.5B, InternVL3 1B), close other programs, or run on a GPU Space. The explorer "
+            "keeps working without a model.")
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    from huggingface_hub import constants
+
+    host = constants.ENDPOINT.split("://")[-1].split("/")[0]
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _check_available(source: ModelSource) -> None:
+    """Fail in seconds, with a fix, when the weights are neither local, cached nor reachable."""
+    if source.local:
+        return
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(source.weights, "config.json")
+    if isinstance(cached, str):
+        return
+    offline = constants.HF_HUB_OFFLINE
+    if offline or not _hub_reachable():
+        why = ("offline mode is on (HF_HUB_OFFLINE=1)" if offline
+               else "the Hugging Face Hub cannot be reached (no network?)")
+        raise ModelLoadError(
+            f"Cannot load {source.weights}: it is not downloaded on this machine and {why}. "
+            f"Fix: download it once while online (`huggingface-cli download {source.weights}`), "
+            f"or copy it into a folder and set {ENV_MODEL_DIR} to that folder "
+            f"({ENV_MODEL_DIR}/{source.weights}), or use a GPU Space. The explorer keeps working "
+            "without a model.")
+
+
+def explain_load_error(exc: BaseException, source: ModelSource) -> str:
+    """A person-readable reason and fix for an exception raised while loading."""
+    text = f"{type(exc).__name__}: {exc}"
+    low = text.lower()
+    if isinstance(exc, MemoryError) or "out of memory" in low or "can't allocate" in low \
+            or "cannot allocate" in low:
+        return (f"Ran out of memory loading {source.preset.label} ({text[:200]}). Pick a smaller "
+                "model, free memory, or use a GPU Space.")
+    if "trust_remote_code" in low:
+        return (f"{source.weights} needs custom code from the hub, which this app never runs. "
+                "Use the transformers-native conversion (the '-hf' repositories).")
+    if "couldn't connect" in low or "offline" in low or "connection" in low:
+        return (f"Could not fetch {source.weights}: the Hugging Face Hub is unreachable. Download "
+                f"it while online or set {ENV_MODEL_DIR} to a folder holding it.")
+    return f"Loading {source.label} failed: {text[:400]}"
+
+
+def load_model(source: ModelSource, progress: ProgressFn | None = None) -> LoadedModel:
+    """AutoProcessor + AutoModelForImageTextToText, never trust_remote_code; sdpa attention."""
+    progress = progress or (lambda f, d: None)
+    device, dtype = _pick_device()
+    progress(0.05, f"checking {source.weights}")
+    _check_available(source)
+    _check_memory(source, device, dtype)
+    try:
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        progress(0.15, "loading the processor")
+        processor = AutoProcessor.from_pretrained(source.weights, trust_remote_code=False)
+        progress(0.3, f"loading the weights ({source.preset.params_b:g}B parameters)"
+                 if not source.random_weights else "loading the test weights")
+        model = AutoModelForImageTextToText.from_pretrained(
+            source.weights, dtype=dtype, trust_remote_code=False, attn_implementation="sdpa")
+        progress(0.85, f"moving to {device}")
+        model = model.to(device).eval()
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- every failure becomes a message with a fix
+        raise ModelLoadError(explain_load_error(exc, source)) from exc
+    progress(1.0, "ready")
+    return _wrap(source, model, processor, device, dtype)
+
+
+def _wrap(source, model, processor, device, dtype) -> LoadedModel:
+    token_id = int(processor.image_token_id)
+    config_id = getattr(model.config, "image_token_id", None)
+    if config_id is not None and int(config_id) != token_id:
+        raise ModelLoadError(f"{source.weights}: the processor's image token id ({token_id}) "
+                             f"differs from the model's ({config_id}); the checkpoint is broken")
+    suppress = {token_id}
+    for name in ("video_token_id", "vision_start_token_id", "vision_end_token_id"):
+        if getattr(model.config, name, None) is not None:
+            suppress.add(int(getattr(model.config, name)))
+    for name in ("start_image_token_id", "end_image_token_id", "video_token_id"):
+        if getattr(processor, name, None) is not None:
+            suppress.add(int(getattr(processor, name)))
+    return LoadedModel(source=source, model=model, processor=processor, device=device,
+                       dtype=dtype, image_token_id=token_id, suppress_ids=tuple(sorted(suppress)))
+
+
+# ----------------------------------------------------------------------------- prompts
+def _text_of(content: Any) -> str:
+    """Chatbot message content (str, list of parts, dict) -> its text."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or "")
+    if isinstance(content, (list, tuple)):
+        return " ".join(_text_of(c) for c in content if _text_of(c))
+    return ""
+
+
+def clean_reply(text: str) -> str:
+    """An assistant message as the model wrote it (without our random-weights label)."""
+    return text[len(RANDOM_LABEL):] if text.startswith(RANDOM_LABEL) else text
+
+
+def build_messages(history: list[dict], message: str) -> list[dict]:
+    """Chatbot history (messages format) + the new message -> chat-template messages, with the
+    image attached to the first user turn."""
+    turns = [(h.get("role"), _text_of(h.get("content"))) for h in history or []]
+    turns = [(r, t) for r, t in turns if r in ("user", "assistant") and t]
+    turns.append(("user", message))
+    out, image_placed = [], False
+    for role, text in turns:
+        if role == "assistant":
+            text = clean_reply(text)
+        content = [{"type": "text", "text": text}]
+        if role == "user" and not image_placed:
+            content.insert(0, {"type": "image"})
+            image_placed = True
+        out.append({"role": role, "content": content})
+    return out
+
+
+# ----------------------------------------------------------------------------- settings
+def processor_with_overrides(processor, preset: Preset, overrides: dict):
+    """A shallow copy of the processor whose image processor carries the overrides (the
+    shared one is never mutated, so concurrent users cannot see each other's settings)."""
+    if not overrides:
+        return processor
+    ip = copy.deepcopy(processor.image_processor)
+    s = preset.with_overrides(**overrides).settings
+    if "pinpoints_hw" in overrides:
+        ip.image_grid_pinpoints = [list(p) for p in s.pinpoints_hw]
+    if "max_pixels" in overrides or "min_pixels" in overrides:
+        ip.size = type(ip.size)(shortest_edge=s.min_pixels, longest_edge=s.max_pixels) \
+            if not isinstance(ip.size, dict) else {"shortest_edge": s.min_pixels,
+                                                   "longest_edge": s.max_pixels}
+        for name, value in (("min_pixels", s.min_pixels), ("max_pixels", s.max_pixels)):
+            if getattr(ip, name, None) is not None:
+                setattr(ip, name, value)
+    if "max_tiles" in overrides or "min_tiles" in overrides:
+        ip.min_patches, ip.max_patches = s.min_tiles, s.max_tiles
+    proc = copy.copy(processor)
+    proc.image_processor = ip
+    return proc
+
+
+def check_image_tokens(input_ids, image_token_id: int, plan: Plan) -> int:
+    """The processor's image-token count must equal the engine's; raise TokenCountMismatch."""
+    got = int((np.asarray(input_ids.tolist() if hasattr(input_ids, "tolist") else input_ids)
+               == image_token_id).sum())
+    want = plan.num_image_tokens
+    if got != want:
+        raise TokenCountMismatch(
+            f"The processor put {got} image tokens in the prompt, but the explorer's plan for this "
+            f"{plan.image_hw} image under these settings has {want}. Generating would fail inside "
+            "the model ('image features and image tokens do not match') or show you numbers the "
+            "model did not use, so nothing was sent. Usually a setting (max pixels, max tiles, "
+            "canvases) differs between the checkpoint's processor and the explorer, or the prompt "
+            "was truncated; reset the settings or load the checkpoint that matches this preset.")
+    return got
+
+
+def check_model_settings(loaded: LoadedModel, preset: Preset) -> None:
+    """LLaVA models unpad with their own config's canvases: it must match the processor's."""
+    pinpoints = getattr(loaded.model.config, "image_grid_pinpoints", None)
+    if pinpoints is None:
+        return
+    want = [list(p) for p in preset.settings.pinpoints_hw]
+    if [list(p) for p in pinpoints] != want:
+        raise TokenCountMismatch(
+            "The model's canvas list (image_grid_pinpoints) differs from the processor's, so the "
+            "model would cut the image into different tiles than the processor counted.")
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0: greedy (deterministic)
+    top_p: float = 0.9
+    capture_attention: bool = True
+
+
+@dataclass
+class Prepared:
+    """Everything for one turn, made on the CPU before the GPU is asked for."""
+
+    inputs: dict
+    plan: Plan
+    prompt_len: int
+    overrides: dict
+    image: Any
+
+
+def prepare_turn(loaded: LoadedModel, image, history: list[dict], message: str,
+                 overrides: dict | None = None) -> Prepared:
+    """Prompt through the chat template, processor with the explorer's settings, count check."""
+    if image is None:
+        raise ValueError("Upload an image first: the chat is about the image in the explorer.")
+    if not (message or "").strip():
+        raise ValueError("Type a question about the image.")
+    preset = loaded.source.preset
+    overrides = dict(overrides or {})
+    plan = plan_image(image, preset, **overrides)
+    processor = processor_with_overrides(loaded.processor, preset, overrides)
+    text = processor.apply_chat_template(build_messages(history, message.strip()),
+                                         add_generation_prompt=True, tokenize=False)
+    inputs = dict(processor(images=[image.convert("RGB")], text=[text], return_tensors="pt"))
+    check_image_tokens(inputs["input_ids"][0], loaded.image_token_id, plan)
+    check_model_settings(loaded, resolve_preset(preset, **overrides))
+    return Prepared(inputs=inputs, plan=plan, prompt_len=int(inputs["input_ids"].shape[1]),
+                    overrides=overrides, image=image)
+
+
+# ----------------------------------------------------------------------------- generation
+@dataclass
+class TurnResult:
+    """One finished answer and what was recorded about it (picklable, numpy only)."""
+
+    text: str
+    answer_ids: tuple[int, ...]
+    answer_tokens: tuple[str, ...]  # each answer token decoded alone, for the token picker
+    plan: Plan
+    random_weights: bool
+    stopped: bool
+    seconds: float
+    capture: cap.AttentionCapture | None = None
+    capture_note: str = ""
+    turn_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+class _StopOnEvent:
+    """StoppingCriteria: stop every sequence once the event is set."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool,
+                          device=input_ids.device)
+
+
+def _to_device(inputs: dict, device: str, dtype) -> dict:
+    out = {}
+    for k, v in inputs.items():
+        if hasattr(v, "to"):
+            v = v.to(device)
+            if v.is_floating_point():
+                v = v.to(dtype)
+        out[k] = v
+    return out
+
+
+def _generate_kwargs(loaded: LoadedModel, settings: GenerationSettings, streamer, stop) -> dict:
+    from transformers import StoppingCriteriaList
+
+    kw = {"max_new_tokens": int(settings.max_new_tokens), "streamer": streamer,
+          "stopping_criteria": StoppingCriteriaList([_StopOnEvent(stop)]),
+          "return_dict_in_generate": True, "suppress_tokens": list(loaded.suppress_ids),
+          "pad_token_id": loaded.processor.tokenizer.pad_token_id}
+    if settings.temperature > 0:
+        kw.update(do_sample=True, temperature=float(settings.temperature),
+                  top_p=float(settings.top_p))
+    else:
+        kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    return kw
+
+
+def _layers_within_budget(loaded: LoadedModel, n_answer: int, prepared: Prepared) -> tuple | None:
+    n_layers = len(cap.attention_modules(loaded.model))
+    per_layer = n_answer * (2 * prepared.plan.num_image_tokens + prepared.prompt_len) * 4
+    if per_layer * n_layers <= CAPTURE_BUDGET_BYTES:
+        return None
+    step = int(np.ceil(per_layer * n_layers / CAPTURE_BUDGET_BYTES))
+    return tuple(range(0, n_layers, step))
+
+
+def _capture(loaded: LoadedModel, prepared: Prepared, inputs: dict, answer, cache):
+    """(capture or None, note): attention from the answer to the image, reusing the cache."""
+    if not answer:
+        return None, "No answer tokens, so no attention to show."
+    layers = _layers_within_budget(loaded, len(answer), prepared)
+    try:
+        result = cap.capture_from_cache(loaded.model, inputs, answer, cache,
+                                        loaded.image_token_id, layers=layers)
+    except Exception as exc:  # noqa: BLE001 -- the answer stands; only the heatmap is lost
+        return None, f"Attention could not be recorded: {type(exc).__name__}: {exc}"
+    note = "" if layers is None else (
+        f"Long answer: attention kept for every {layers[1] - layers[0]}th layer to stay within "
+        f"{CAPTURE_BUDGET_BYTES >> 20} MB.")
+    return result, note
+
+
+def _run_generation(loaded: LoadedModel, inputs: dict, kwargs: dict, holder: dict, streamer):
+    try:
+        holder["out"] = loaded.model.generate(**inputs, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 -- handed to the consumer thread
+        holder["error"] = exc
+    finally:
+        streamer.end()
+
+
+def _friendly(exc: BaseException) -> BaseException:
+    if "image features and image tokens do not match" in str(exc).lower():
+        return TokenCountMismatch(
+            "The model produced a different number of image features than the prompt has image "
+            f"tokens ({exc}). The processor and the model disagree on a setting; reset the "
+            "explorer's settings.")
+    return exc
+
+
+def stream_turn(loaded: LoadedModel, prepared: Prepared, settings: GenerationSettings,
+                stop: threading.Event | None = None) -> Iterator[tuple[str, TurnResult | None]]:
+    """Yield (text so far, None) while generating, then (final text, TurnResult)."""
+    import torch
+    from transformers import TextIteratorStreamer
+
+    stop = stop or threading.Event()
+    tokenizer = loaded.processor.tokenizer
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    inputs = _to_device(prepared.inputs, loaded.device, loaded.dtype)
+    holder: dict = {}
+    started = time.perf_counter()
+    worker = threading.Thread(target=_run_generation, daemon=True,
+                              args=(loaded, inputs, _generate_kwargs(loaded, settings, streamer, stop),
+                                    holder, streamer))
+    worker.start()
+    text = ""
+    try:
+        for chunk in streamer:
+            text += chunk
+            yield text, None
+    finally:  # also when the consumer goes away (Stop / closed tab): end the worker
+        stop.set() if worker.is_alive() and not holder else None
+        worker.join()
+    if "error" in holder:
+        raise _friendly(holder["error"])
+    out = holder["out"]
+    answer = [int(t) for t in out.sequences[0, prepared.prompt_len:].tolist()]
+    answer = [t for t in answer if t != tokenizer.pad_token_id]
+    capture_result, note = (None, "")
+    if settings.capture_attention:
+        with torch.inference_mode():
+            capture_result, note = _capture(loaded, prepared, inputs, answer, out.cache)
+    result = TurnResult(
+        text=text.strip(), answer_ids=tuple(answer),
+        answer_tokens=tuple(tokenizer.decode([t]) for t in answer), plan=prepared.plan,
+        random_weights=loaded.random_weights, stopped=stop.is_set(),
+        seconds=time.perf_counter() - started, capture=capture_result, capture_note=note)
+    yield result.text, result
+
+
+# ----------------------------------------------------------------------------- the registry
+class ChatBackend:
+    """Holds at most one loaded model; serialises GPU work on it."""
+
+    def __init__(self, loader: Callable[[ModelSource, ProgressFn | None], LoadedModel] = load_model):
+        self._loader = loader
+        self._loaded: LoadedModel | None = None
+        self._load_lock = threading.Lock()
+        self.run_lock = threading.Lock()  # one generation + capture at a time on the model
+        self.last_error: str | None = None
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        return self._loaded
+
+    def status(self) -> str:
+        if self._loaded is not None:
+            return f"Loaded: {self._loaded.describe()}"
+        if self.last_error:
+            return f"No model loaded. Last attempt: {self.last_error}"
+        return "No model loaded yet; the first message loads the explorer's model."
+
+    def ensure(self, source: ModelSource, progress: ProgressFn | None = None) -> LoadedModel:
+        """The model for `source`, loading it (and unloading any other) if needed."""
+        with self._load_lock:
+            current = self._loaded
+            if current is not None and current.source == source:
+                return current
+            self.unload()
+            try:
+                self._loaded = self._loader(source, progress)
+            except ModelLoadError as exc:
+                self.last_error = str(exc)
+                raise
+            self.last_error = None
+            return self._loaded
+
+    def unload(self) -> None:
+        if self._loaded is None:
+            return
+        with self.run_lock:
+            self._loaded = None
+            gc.collect()
+            try:
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+BACKEND = ChatBackend()
+_STOPS: dict[str, threading.Event] = {}
+
+
+def stop_event(key: str) -> threading.Event:
+    """The stop flag of one browser session (the Stop button sets it)."""
+    return _STOPS.setdefault(key, threading.Event())
+
+
+@spaces.GPU(duration=GPU_SECONDS)
+def gpu_stream(prepared: Prepared, settings: GenerationSettings, stop_key: str,
+               backend: ChatBackend | None = None) -> Iterator[tuple[str, TurnResult | None]]:
+    """stream_turn on the loaded model, inside a ZeroGPU allocation when on Spaces."""
+    backend = backend or BACKEND
+    loaded = backend.loaded
+    if loaded is None:
+        raise ModelLoadError("The model was unloaded before generation started; send again.")
+    stop = stop_event(stop_key)
+    stop.clear()
+    with backend.run_lock:
+        yield from stream_turn(loaded, prepared, settings, stop)

@@ -1,0 +1,307 @@
+"""Legibility probe: which words survive each strategy's crops.
+
+The reference is OCR of the original at full resolution. Each view (a strategy's crops as the
+model receives them, or the fixed 336x336 squash) is OCR'd crop by crop and every word box is
+mapped back to the original through its CropSpec. A reference word counts as READ by a view if
+any of its crops (tiles, base image or thumbnail alike) reads a word with the same normalised
+text whose centre lies within half a line height of the reference box. A reference word whose
+box spans two or more tiles is CUT by a seam; seam losses are cut words the view does not read.
+
+OCR (PP-OCRv6 small) is a stand-in reader for "could a model read this from these pixels"; a
+VLM may do better or worse. LLaVA-OneVision's feature downscale (anyres_max_9) happens after
+the vision encoder, so the OCR sees its crops before it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ..geometry import Box
+from ..presets import FAMILY_DEFAULTS, Preset
+from . import (GLOBAL_KINDS, Progress, View, baseline_view, crop_to_original, image_digest,
+               render_view, report, strategy_view)
+from . import cache
+from .ocr import OcrSettings, Word, read_words, words_from_arrays, words_to_arrays
+
+PROBE = "legibility"
+VERSION = 1  # bump when readings change; old cache entries are then never read
+REFERENCE_KEY = "reference"
+MATCH_TOLERANCE = 0.5  # a read word's centre may sit this many line heights outside the box
+SEAM_MIN_OVERLAP = 1.0  # px: a word touching a tile by less than this is not cut by its edge
+
+
+@dataclass
+class Reading:
+    """Words one view (or the reference) reads, boxes in ORIGINAL-image pixels."""
+
+    key: str  # view key or REFERENCE_KEY
+    words: list[Word]
+    crop: np.ndarray  # (n,) index of the crop that read each word (-1 for the reference)
+    kinds: list[str]  # kind of that crop ("reference" for the reference)
+    seconds: float = 0.0
+    cached: bool = False
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+def _map_words(words: Sequence[Word], spec: Any, view: View) -> list[Word]:
+    if not words:
+        return []
+    boxes = np.array([w.box for w in words], dtype=np.float64)
+    x0, y0 = crop_to_original(spec, view.image_hw, boxes[:, 0], boxes[:, 1])
+    x1, y1 = crop_to_original(spec, view.image_hw, boxes[:, 2], boxes[:, 3])
+    return [Word(w.text, (float(a), float(b), float(c), float(d)), w.score)
+            for w, a, b, c, d in zip(words, x0, y0, x1, y1)]
+
+
+def _read_crops(image: Image.Image, view: View, settings: OcrSettings,
+                progress: Optional[Progress]) -> Reading:
+    words, crop, kinds = [], [], []
+    crops = render_view(image, view)
+    for i, (spec, pixels) in enumerate(zip(view.crops, crops)):
+        report(progress, i / len(crops), f"OCR crop {i + 1}/{len(crops)} ({spec.kind})")
+        mapped = _map_words(read_words(pixels, settings), spec, view)
+        words += mapped
+        crop += [spec.index] * len(mapped)
+        kinds += [spec.kind] * len(mapped)
+    report(progress, 1.0, "OCR done")
+    return Reading(view.key, words, np.array(crop, dtype=np.int64), kinds)
+
+
+def _read_reference(image: Image.Image, settings: OcrSettings,
+                    progress: Optional[Progress]) -> Reading:
+    report(progress, 0.0, "OCR of the original at full resolution (reference)")
+    words = read_words(image, settings)
+    report(progress, 1.0, "reference done")
+    return Reading(REFERENCE_KEY, words, np.full(len(words), -1, np.int64),
+                   [REFERENCE_KEY] * len(words))
+
+
+def _cached_reading(image: Image.Image, name: str, settings: OcrSettings, use_cache: bool,
+                    compute: Any) -> Reading:
+    start = time.perf_counter()
+    key = cache.make_key(PROBE, VERSION, image_digest(image), name,
+                         sorted(asdict(settings).items()))
+    hit = cache.load(PROBE, key) if use_cache else None
+    if hit is not None:
+        arrays, meta = hit
+        reading = Reading(meta["key"], words_from_arrays(arrays["boxes"], arrays["scores"],
+                                                         meta["texts"]),
+                          arrays["crop"], meta["kinds"])
+    else:
+        reading = compute()
+        if use_cache:
+            boxes, scores, texts = words_to_arrays(reading.words)
+            cache.save(PROBE, key, {"boxes": boxes, "scores": scores, "crop": reading.crop},
+                       {"key": reading.key, "texts": texts, "kinds": reading.kinds})
+    reading.seconds, reading.cached = time.perf_counter() - start, hit is not None
+    return reading
+
+
+def read_reference(image: Image.Image, settings: OcrSettings = OcrSettings(),
+                   progress: Optional[Progress] = None, use_cache: bool = True) -> Reading:
+    """OCR of the original at full resolution: the words there are to lose."""
+    return _cached_reading(image, REFERENCE_KEY, settings, use_cache,
+                           lambda: _read_reference(image, settings, progress))
+
+
+def read_view(image: Image.Image, view: View, settings: OcrSettings = OcrSettings(),
+              progress: Optional[Progress] = None, use_cache: bool = True) -> Reading:
+    """OCR of every crop of `view` as the model receives it, mapped to the original."""
+    return _cached_reading(image, view.settings_key, settings, use_cache,
+                           lambda: _read_crops(image, view, settings, progress))
+
+
+# --- scoring --------------------------------------------------------------------------------
+
+def match_words(reference: Sequence[Word], candidates: Sequence[Word]) -> np.ndarray:
+    """(n_reference,) bool: read by some candidate with the same normalised text whose centre
+    is within MATCH_TOLERANCE line heights of the reference box; one candidate per word."""
+    by_text: dict[str, list[int]] = {}
+    for j, w in enumerate(candidates):
+        by_text.setdefault(w.norm, []).append(j)
+    used: set[int] = set()
+    read = np.zeros(len(reference), dtype=bool)
+    for i, ref in enumerate(reference):
+        x0, y0, x1, y1 = ref.box
+        pad = MATCH_TOLERANCE * (y1 - y0)
+        for j in by_text.get(ref.norm, ()):
+            cx0, cy0, cx1, cy1 = candidates[j].box
+            cx, cy = (cx0 + cx1) / 2, (cy0 + cy1) / 2
+            if j not in used and x0 - pad <= cx <= x1 + pad and y0 - pad <= cy <= y1 + pad:
+                used.add(j)
+                read[i] = True
+                break
+    return read
+
+
+def cut_by_seams(reference: Sequence[Word], tiles: Sequence[Box]) -> np.ndarray:
+    """(n_reference,) bool: the word's box overlaps two or more tiles (by SEAM_MIN_OVERLAP px
+    in both directions), so no single tile holds all of it."""
+    if len(tiles) < 2 or not reference:
+        return np.zeros(len(reference), dtype=bool)
+    w = np.array([r.box for r in reference], dtype=np.float64)[:, None, :]  # (n, 1, 4)
+    t = np.array([b.as_tuple() for b in tiles], dtype=np.float64)[None]  # (1, k, 4)
+    dx = np.minimum(w[..., 2], t[..., 2]) - np.maximum(w[..., 0], t[..., 0])
+    dy = np.minimum(w[..., 3], t[..., 3]) - np.maximum(w[..., 1], t[..., 1])
+    return ((dx >= SEAM_MIN_OVERLAP) & (dy >= SEAM_MIN_OVERLAP)).sum(axis=1) >= 2
+
+
+@dataclass
+class LegibilityResult:
+    """One view scored against the reference."""
+
+    view: View
+    reference: Reading
+    reading: Reading
+    read: np.ndarray  # (n_reference,) bool, any crop
+    read_highres: np.ndarray  # by tiles / the native image alone
+    read_global: np.ndarray  # by the base image / thumbnail / squash alone
+    cut: np.ndarray  # (n_reference,) bool, box spans a tile edge
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float:
+        return float(self.read.mean()) if len(self.read) else float("nan")
+
+    @property
+    def lost_at_seams(self) -> int:
+        return int((self.cut & ~self.read).sum())
+
+    def row(self) -> dict:
+        """One line of the comparison table."""
+        n, away = len(self.read), ~self.cut
+        rate = (lambda m: round(float(m.mean()), 4) if len(m) else None)
+        return {"view": self.view.label, "crops": len(self.view.crops),
+                "visual tokens": self.view.num_tokens,
+                "words read": f"{int(self.read.sum())}/{n}", "recall": rate(self.read),
+                "recall, tiles / native only": rate(self.read_highres)
+                if self.view.key != "fixed" else None,
+                "recall, global view only": rate(self.read_global)
+                if any(c.kind in GLOBAL_KINDS for c in self.view.crops) else None,
+                "words cut by tile edges": int(self.cut.sum()),
+                "lost at seams": self.lost_at_seams,
+                "recall away from seams": rate(self.read[away]),
+                "seconds": round(self.reading.seconds, 2), "cached": self.reading.cached}
+
+
+def _subset(reading: Reading, kinds: Sequence[str]) -> list[Word]:
+    return [w for w, k in zip(reading.words, reading.kinds) if k in kinds]
+
+
+def score(view: View, reference: Reading, reading: Reading) -> LegibilityResult:
+    ref = reference.words
+    return LegibilityResult(
+        view=view, reference=reference, reading=reading,
+        read=match_words(ref, reading.words),
+        read_highres=match_words(ref, _subset(reading, ("tile", "image"))),
+        read_global=match_words(ref, _subset(reading, GLOBAL_KINDS)),
+        cut=cut_by_seams(ref, view.tile_boxes))
+
+
+# --- front doors --------------------------------------------------------------------------
+
+def legibility(image: Image.Image, view: View, settings: OcrSettings = OcrSettings(),
+               progress: Optional[Progress] = None, use_cache: bool = True,
+               reference: Optional[Reading] = None) -> LegibilityResult:
+    """Score one view; the reference is read (or loaded) unless given."""
+    def part(lo: float, hi: float) -> Optional[Progress]:
+        return None if progress is None else (lambda f, t: progress(lo + (hi - lo) * f, t))
+
+    split = 0.0
+    if reference is None:
+        split = 0.4  # the full-resolution read costs about as much as a strategy's crops
+        reference = read_reference(image, settings, part(0.0, split), use_cache)
+    reading = read_view(image, view, settings, part(split, 1.0), use_cache)
+    return score(view, reference, reading)
+
+
+def strategy_legibility(image: Image.Image, model: str | Preset,
+                        settings: OcrSettings = OcrSettings(),
+                        progress: Optional[Progress] = None, use_cache: bool = True,
+                        **overrides: Any) -> LegibilityResult:
+    """`legibility` for the crops `model`'s processor makes of `image`."""
+    return legibility(image, strategy_view(image, model, **overrides), settings, progress,
+                      use_cache)
+
+
+@dataclass
+class Comparison:
+    reference: Reading
+    results: list[LegibilityResult]  # baseline first, then one per model
+
+    @property
+    def table(self) -> list[dict]:
+        return [r.row() for r in self.results]
+
+
+def compare_legibility(image: Image.Image, models: Optional[Sequence[str | Preset]] = None,
+                       settings: OcrSettings = OcrSettings(),
+                       progress: Optional[Progress] = None, use_cache: bool = True
+                       ) -> Comparison:
+    """The fixed-resolution baseline and every model (default: one preset per strategy
+    family) against the full-resolution reference."""
+    models = list(FAMILY_DEFAULTS.values()) if models is None else list(models)
+    views = [baseline_view(image)] + [strategy_view(image, m) for m in models]
+    # progress by pixels read: OCR time grows with them
+    weights = np.array([views[0].image_hw.area] + [sum(c.out_hw.area for c in v.crops)
+                                                   for v in views], dtype=np.float64)
+    edges = np.concatenate([[0.0], np.cumsum(weights) / weights.sum()])
+
+    def part(k: int) -> Optional[Progress]:
+        lo, hi = edges[k], edges[k + 1]
+        return None if progress is None else (lambda f, t: progress(lo + (hi - lo) * f, t))
+
+    reference = read_reference(image, settings, part(0), use_cache)
+    results = [legibility(image, v, settings, part(k + 1), use_cache, reference)
+               for k, v in enumerate(views)]
+    report(progress, 1.0, "legibility done")
+    return Comparison(reference, results)
+
+
+# --- pictures -------------------------------------------------------------------------------
+
+READ_RGB = (40, 170, 60)
+LOST_RGB = (225, 40, 40)
+SEAM_RGB = (255, 150, 0)
+EDGE_RGB = (30, 110, 255)
+
+
+def render_lost_words(image: Image.Image, result: LegibilityResult,
+                      max_side: Optional[int] = 1400) -> Image.Image:
+    """The original, faded, with every reference word outlined green (read), filled red (lost)
+    or orange (lost where a tile edge cuts it); tile edges in blue."""
+    scale = 1.0
+    if max_side and max(image.size) > max_side:
+        scale = max_side / max(image.size)
+    size = (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale)))
+    base = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    faded = Image.blend(base, Image.new("RGB", size, (255, 255, 255)), 0.45)
+    layer = Image.new("RGBA", size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    for word, read, cut in zip(result.reference.words, result.read, result.cut):
+        box = [v * scale for v in word.box]
+        if read:
+            draw.rectangle(box, outline=READ_RGB + (230,), width=1)
+        else:
+            draw.rectangle(box, fill=(SEAM_RGB if cut else LOST_RGB) + (110,),
+                           outline=(SEAM_RGB if cut else LOST_RGB) + (255,), width=1)
+    for tile in result.view.tile_boxes:
+        draw.rectangle([tile.x0 * scale, tile.y0 * scale, tile.x1 * scale - 1,
+                        tile.y1 * scale - 1], outline=EDGE_RGB + (200,), width=2)
+    return Image.alpha_composite(faded.convert("RGBA"), layer).convert("RGB")
+
+
+def caption(result: LegibilityResult) -> str:
+    """One sentence per picture: what was read, what was lost and where."""
+    n = len(result.read)
+    text = (f"{result.view.label}: {int(result.read.sum())} of {n} reference words read "
+            f"({result.recall:.1%}); lost words in red")
+    if result.cut.any():
+        text += (f", {result.lost_at_seams} of the {int(result.cut.sum())} words cut by a "
+                 "tile edge (blue) lost there (orange)")
+    return text + ". Reader: PP-OCRv6 (RapidOCR), a stand-in for the VLM."
