@@ -85,17 +85,17 @@ def rasterize(boxes: np.ndarray, mass: np.ndarray, out_hw: tuple[int, int]) -> n
     """Spread each box's mass uniformly over its area on an (H, W) pixel grid.
 
     Boxes are (M, 4) x0, y0, x1, y1 in output pixels (fractions allowed). Each pixel gets
-    mass x (overlap area / box area), so the map sums to the total mass of the boxes that lie
-    on the grid, and a box's mass lands only on the pixels it overlaps. Exact area coverage via
+    mass x (overlap area / box area), so a box's mass lands only on the pixels it overlaps and
+    the part of a box off the grid is dropped (layout boxes are already clipped to the image). Exact area coverage via
     a 2-D difference array: 16 taps per box, then two cumulative sums.
     """
     h, w = out_hw
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     mass = np.asarray(mass, dtype=np.float64).reshape(-1)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])  # before clipping
     x0, x1 = np.clip(boxes[:, 0], 0, w), np.clip(boxes[:, 2], 0, w)
     y0, y1 = np.clip(boxes[:, 1], 0, h), np.clip(boxes[:, 3], 0, h)
-    area = (x1 - x0) * (y1 - y0)
-    keep = np.isfinite(area) & (area > 0) & (mass != 0)
+    keep = np.isfinite(area) & (area > 0) & (mass != 0) & (x1 > x0) & (y1 > y0)
     density = mass[keep] / area[keep]
     xi, xv = _edge_taps(x0[keep], x1[keep])  # (m, 4) positions and values along x
     yi, yv = _edge_taps(y0[keep], y1[keep])

@@ -14,7 +14,8 @@ Columns (n = number of tokens, wrappers included):
                             after OneVision downscale: the output cell (i, j) of the H3 x W3 grid
                           tile (InternVL): cell on the stitched canvas (16*rows x 16*cols)
                           image (Qwen): merged-token cell (r, c) on the resized image
-                          newline: (row it ends, -1); wrapper: (-1, -1)
+                          newline: (canvas row it ends, i.e. pad_top + i; after OneVision
+                            downscale the output row i; col -1); wrapper: (-1, -1)
   box       (n, 4) float64  source box x0, y0, x1, y1 in ORIGINAL-image pixels, clipped to the
                         image; NaN for newline / wrapper tokens (and for cells lying entirely in
                         padding, whose box clips to nothing)

@@ -84,12 +84,17 @@ class Source:
             return self
         return Source(self.image.reduce(k), self.full_wh, tuple(v / k for v in self.box))
 
-    def reduced_for(self, targets_hw) -> "Source":
-        """Box-reduced by the largest integer keeping >= PREREDUCE_GAP x every target on both
-        axes (Pillow's `reducing_gap` rule: from 2x on, a bicubic resize of the reduced copy is
-        within a grey level or two of one from full resolution)."""
+    def covers(self, target_hw: Size) -> bool:
+        """At least as many pixels as `target_hw` on both axes (resizing to it never upsamples)."""
         w, h = self.image.size
-        k = min(min(w / (PREREDUCE_GAP * t.width), h / (PREREDUCE_GAP * t.height)) for t in targets_hw)
+        return w >= target_hw.width and h >= target_hw.height
+
+    def reduced_to_cover(self, targets_hw) -> "Source":
+        """Box-reduced by the largest integer that still covers every target. A box reduction
+        followed by a bicubic resize stays within a few grey levels of a full-resolution bicubic
+        resize (tests/test_views.py measures it) at a fraction of the cost."""
+        w, h = self.image.size
+        k = min(min(w / t.width, h / t.height) for t in targets_hw)
         return self.reduce(int(k))
 
     def resized(self, out_wh: tuple[int, int], resample=Image.Resampling.BILINEAR) -> Image.Image:
@@ -115,6 +120,7 @@ class Panel:
     """
 
     key: str  # "base", "tiles", "image", "thumbnail"
+    kind: str  # the kind of every token in the grid (newlines aside): a key of KIND_COLORS
     title: str
     extent: tuple[float, float, float, float]  # x0, y0, x1, y1 drawn (padding included)
     row_start: np.ndarray  # (nr,)
@@ -125,6 +131,7 @@ class Panel:
     newlines: np.ndarray | None = None  # (nr,) newline token ending row r, -1 if none
     dropped: tuple[tuple[float, float, float, float], ...] = ()  # bands unpadding removes
     squashed: bool = False  # the panel's cells are drawn over an image the model squashed
+    tile_grid: tuple[int, int] = (1, 1)  # tiles (rows, cols) evenly dividing the extent
 
 
 def _even(lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +200,7 @@ def _llava_panels(plan: Plan, layout: Layout) -> list[Panel]:
     n, p, tile = s.features_per_side, s.patch_size, s.tile_size
     h, w = plan.image_hw.hw
     ys, xs = np.arange(n) * p * h / tile, np.arange(n) * p * w / tile
-    base = Panel("base", f"base image: {n}x{n} tokens (whole image squashed to {tile}x{tile})",
+    base = Panel("base", "base", f"base image: {n}x{n} tokens (whole image squashed to {tile}x{tile})",
                  _whole(plan), ys, ys + p * h / tile, xs, xs + p * w / tile,
                  _fill(layout, ("base",), n, n), squashed=True)
     edges = _llava_feature_edges(plan)
@@ -212,8 +219,8 @@ def _llava_panels(plan: Plan, layout: Layout) -> list[Panel]:
         newlines = np.full(plan.features_hw.height, -1, np.int64)
         newlines[layout.row[nl]] = nl
         title = f"tiles: {h3}x{w3} tokens after unpadding + {h3} newlines"
-    tiles = Panel("tiles", title, canvas_extent(plan), ry0, ry1, rx0, rx1, tokens, newlines,
-                  _llava_dropped(plan, kept))
+    tiles = Panel("tiles", "tile", title, canvas_extent(plan), ry0, ry1, rx0, rx1, tokens, newlines,
+                  _llava_dropped(plan, kept), tile_grid=(plan.grid_rows, plan.grid_cols))
     return [base, tiles]
 
 
@@ -221,7 +228,7 @@ def _qwen_panels(plan: Plan, layout: Layout) -> list[Panel]:
     f = plan.cell_px
     sx, sy = _canvas_scale(plan)
     ys, xs = np.arange(plan.grid_rows) * f * sy, np.arange(plan.grid_cols) * f * sx
-    return [Panel("image", f"{plan.grid_rows}x{plan.grid_cols} tokens, each a {f}x{f} px patch "
+    return [Panel("image", "image", f"{plan.grid_rows}x{plan.grid_cols} tokens, each a {f}x{f} px patch "
                   f"of the {plan.resized_hw} resize", _whole(plan), ys, ys + f * sy, xs, xs + f * sx,
                   _fill(layout, ("image",), plan.grid_rows, plan.grid_cols))]
 
@@ -231,12 +238,13 @@ def _internvl_panels(plan: Plan, layout: Layout) -> list[Panel]:
     m = s.cells_per_side
     h, w = plan.image_hw.hw
     nr, nc = m * plan.grid_rows, m * plan.grid_cols
-    out = [Panel("tiles", f"tiles: {plan.grid_rows}x{plan.grid_cols} x {m}x{m} tokens "
+    out = [Panel("tiles", "tile", f"tiles: {plan.grid_rows}x{plan.grid_cols} x {m}x{m} tokens "
                  f"(image squashed to {plan.canvas_hw})", _whole(plan), *_even(0, h, nr),
                  *_even(0, w, nc), _fill(layout, ("tile",), nr, nc),
-                 squashed=plan.canvas_hw.width * h != plan.canvas_hw.height * w)]
+                 squashed=plan.canvas_hw.width * h != plan.canvas_hw.height * w,
+                 tile_grid=(plan.grid_rows, plan.grid_cols))]
     if "thumbnail" in plan.tokens_by_kind:
-        out.append(Panel("thumbnail", f"thumbnail: {m}x{m} tokens (whole image squashed to "
+        out.append(Panel("thumbnail", "thumbnail", f"thumbnail: {m}x{m} tokens (whole image squashed to "
                          f"{s.tile_size}x{s.tile_size})", _whole(plan), *_even(0, h, m),
                          *_even(0, w, m), _fill(layout, ("thumbnail",), m, m), squashed=True))
     return out
@@ -440,18 +448,17 @@ def overlay(image: "Image.Image | Source", plan: Plan, layout: Layout,
     ys, xs = frame.centers()
     grid_lines(arr, cell_index(panel.row_start, panel.row_end, ys),
                cell_index(panel.col_start, panel.col_end, xs), GRID_RGB, 0.45, min_gap=4)
-    ty, tx = _tile_index(plan, ys, xs)
+    ty, tx = _tile_index(panel, ys, xs)
     grid_lines(arr, ty, tx, TILE_RGB, 1.0, width=2, min_gap=1)
     img = Image.fromarray(arr)
     return banner(img, [resize_note(plan)]) if caption else img
 
 
-def _tile_index(plan: Plan, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel tile row / column (-1 outside the canvas); Qwen has one 'tile'."""
-    x0, y0, x1, y1 = canvas_extent(plan)
-    ry = (ys - y0) / (y1 - y0)
-    rx = (xs - x0) / (x1 - x0)
-    rows, cols = (1, 1) if plan.strategy == "qwen2_vl" else (plan.grid_rows, plan.grid_cols)
+def _tile_index(panel: Panel, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel tile row / column (-1 outside the extent): tiles divide the extent evenly."""
+    x0, y0, x1, y1 = panel.extent
+    ry, rx = (ys - y0) / (y1 - y0), (xs - x0) / (x1 - x0)
+    rows, cols = panel.tile_grid
     ty = np.where((ry >= 0) & (ry < 1), np.floor(ry * rows), -1).astype(np.int64)
     tx = np.where((rx >= 0) & (rx < 1), np.floor(rx * cols), -1).astype(np.int64)
     return ty, tx
@@ -501,15 +508,25 @@ def _panel_cells(pl: Placed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ri, ci, np.where((ri >= 0)[:, None] & (ci >= 0)[None, :], tok, -1)
 
 
+def tint_rect(pic: np.ndarray, rows: np.ndarray, cols: np.ndarray, rgb) -> None:
+    """Blend `rgb` at TINT into the bounding rectangle of the pixels whose row / column index
+    is >= 0 (a panel's token cells are one rectangle; unpadded bands lie outside it)."""
+    ys, xs = np.nonzero(rows >= 0)[0], np.nonzero(cols >= 0)[0]
+    if ys.size == 0 or xs.size == 0:
+        return
+    sub = pic[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1]
+    a = round(TINT * 256)
+    sub[:] = ((sub.astype(np.uint16) * (256 - a) + np.asarray(rgb, np.uint16) * a) >> 8).astype(np.uint8)
+
+
 def _paint_panel(arr: np.ndarray, pl: Placed, source: Source, layout: Layout) -> None:
     pic = paint_image(source, pl.frame)
-    ri, ci, tok = _panel_cells(pl)
-    colours = np.asarray([KIND_COLORS[k] for k in KINDS], np.float32)
-    kind = layout.kind[np.maximum(tok, 0)]
-    a = ((tok >= 0) * np.float32(TINT))[..., None]
-    pic = (pic * (1 - a) + colours[kind] * a).astype(np.uint8)
+    ri, ci, _ = _panel_cells(pl)
+    tint_rect(pic, ri, ci, KIND_COLORS[pl.panel.kind])
     shade_padding(pic, pl.frame, source.full_wh, pl.panel.dropped)
     grid_lines(pic, ri, ci, (20, 20, 20), 0.55, min_gap=4)
+    if pl.panel.key == "tiles":
+        grid_lines(pic, *_tile_index(pl.panel, *pl.frame.centers()), TILE_RGB, 1.0, width=2, min_gap=1)
     h, w = pic.shape[:2]
     arr[pl.top:pl.top + h, pl.left:pl.left + w] = pic
     if pl.strip:
@@ -623,29 +640,38 @@ def _scaled_canvas(source: Source, spec: CropSpec, fill: int, s: float) -> Image
     return canvas
 
 
-def crop_images(image: "Image.Image | Source", plan: Plan,
-                max_side: int = CROP_MAX_SIDE) -> tuple[list[Image.Image], bool]:
+def crop_images(image: "Image.Image | Source", plan: Plan, max_side: int = CROP_MAX_SIDE,
+                display: Source | None = None) -> tuple[list[Image.Image], bool]:
     """The crops in pixel_values order, and whether they are pixel-exact.
 
-    Exact (`render.render_crops`) when the original is small. A big original is box-reduced
-    first (`Source.reduced_for`): same geometry, pixel values within a few grey levels, at a
-    fraction of the time. Crops larger than `max_side` (Qwen's single image) come back scaled
-    down.
+    Exact (`render.render_crops`) when every resize comes from the full original. A big original
+    is box-reduced first (`Source.reduced_to_cover`; `display`, a copy already made, is reused
+    when it covers a target): same geometry, pixel values within a few grey levels, at a
+    fraction of the time. Crops larger than `max_side` (Qwen's single image) are scaled down.
     """
-    source = Source.of(image).reduced_for(list({spec.resize_hw for spec in plan.crops}))
-    if source.exact and all(max(spec.out_hw.hw) <= max_side for spec in plan.crops):
-        return render_crops(source.image, plan), True
+    full = Source.of(image)
     fill = getattr(plan.preset.settings, "pad_fill", 0)
-    canvases: dict[tuple, Image.Image] = {}
+    jobs: dict[tuple, tuple[CropSpec, float]] = {}
+    for spec in plan.crops:  # one resize per canvas: the tiles of one canvas share it
+        s = min(1.0, max_side / max(spec.out_hw.hw))
+        jobs.setdefault((spec.resize_hw, spec.canvas_hw, spec.paste_yx, s), (spec, s))
+    targets = {key: Size(round(sp.resize_hw.height * s), round(sp.resize_hw.width * s))
+               for key, (sp, s) in jobs.items()}
+    pool = [display] if display is not None and display.full_wh == full.full_wh else []
+    uncovered = [t for t in targets.values() if not any(src.covers(t) for src in pool)]
+    if uncovered:
+        pool.append(full.reduced_to_cover(uncovered))
+    choice = {key: min((c for c in pool if c.covers(t)), key=lambda c: c.image.width, default=full)
+              for key, t in targets.items()}
+    if all(s == 1.0 for _, s in jobs.values()) and all(c.exact for c in choice.values()):
+        return render_crops(full.image, plan), True
+    canvases = {key: _scaled_canvas(choice[key], spec, fill, s) for key, (spec, s) in jobs.items()}
     out = []
     for spec in plan.crops:
         s = min(1.0, max_side / max(spec.out_hw.hw))
-        key = (spec.resize_hw, spec.canvas_hw, spec.paste_yx, s)
-        if key not in canvases:  # the tiles of one canvas share one resize
-            canvases[key] = _scaled_canvas(source, spec, fill, s)
         w = spec.window
-        out.append(canvases[key].crop((round(w.x0 * s), round(w.y0 * s), round(w.x1 * s),
-                                       round(w.y1 * s))))
+        out.append(canvases[(spec.resize_hw, spec.canvas_hw, spec.paste_yx, s)].crop(
+            (round(w.x0 * s), round(w.y0 * s), round(w.x1 * s), round(w.y1 * s))))
     return out, False
 
 

@@ -27,7 +27,7 @@ from anyres_demo import count_tokens_many, plan_image  # noqa: E402
 from anyres_demo.backends import hf_processors as hp  # noqa: E402
 from anyres_demo.geometry import Size  # noqa: E402
 from anyres_demo.render import render_crops  # noqa: E402
-from tests.hf_helpers import (  # noqa: E402
+from hf_helpers import (  # noqa: E402
     FAMILIES, QWEN_FAMILIES, SPEC_WH, diff, engine_counts, family_preset, freeze, noise_image,
     processor_for, real_image_sizes_hw, size_label, solid_image, spec_expected, sweep_sizes_hw)
 
@@ -100,6 +100,18 @@ def test_processor_is_what_from_pretrained_builds_with_checkpoint_values(family)
     else:
         assert (ip.size["height"], ip.size["width"], ip.min_patches, ip.max_patches) == (448, 448, 1, 12)
         assert proc.image_seq_length == 256
+
+
+@pytest.mark.parametrize("family,setting", [
+    ("internvl", {"use_thumbnail": False}),
+    ("llava_onevision", {"downscale_threshold": 1.5}),
+    ("qwen2_vl", {"max_aspect_ratio": 300.0}),
+    ("llava_next", {"pad_fill": 127}),
+])
+def test_settings_transformers_cannot_express_are_refused(family, setting):
+    preset = family_preset(family).with_overrides(**setting)
+    with pytest.raises(ValueError, match=str(next(iter(setting.values())))):
+        hp.build_processor(preset)
 
 
 # ---------------------------------------------------------------- spec vectors

@@ -142,19 +142,24 @@ def test_crop_attention_is_a_distribution_over_patches(side, cells, mode):
 
 @pytest.mark.parametrize("model", list(FAMILY_DEFAULTS.values()))
 def test_stitched_maps_have_the_image_size_and_every_crop_sums_to_one(model, cache_dir):
-    from anyres_demo.probes.encoder import encoder_attention
+    from anyres_demo.probes.encoder import (GLOBAL_KINDS, HIGHRES_KINDS, encoder_attention,
+                                            image_share)
 
     image = scene(700, 420)
     result = encoder_attention(image, model)
     assert len(result.crops) == len(result.view.crops)
     for att in result.crops:
         assert att.grid.sum() == pytest.approx(1.0, abs=1e-6)
-    maps = [m for m in (result.highres, result.global_view) if m is not None]
     assert result.highres is not None
-    for heat in maps:
+    for heat, kinds in ((result.highres, HIGHRES_KINDS), (result.global_view, GLOBAL_KINDS)):
+        if heat is None:
+            continue
         assert heat.shape == (420, 700) and np.isfinite(heat).all() and (heat >= 0).all()
-        # per-pixel weights of crops that each sum to 1, averaged: at most 1 in total
-        assert 0.5 < heat.sum() <= 1.0 + 1e-3
+        # the panel holds the mean of its crops' attention on the image (padding excluded)
+        shares = [image_share(s, a) for s, a in zip(result.view.crops, result.crops)
+                  if s.kind in kinds]
+        assert heat.sum() == pytest.approx(np.mean(shares), abs=1e-4)
+        assert 0.5 < heat.sum() <= 1.0 + 1e-6
     assert "DINOv2" in result.captions["model"] and "not the VLM" in result.captions["model"]
 
 
@@ -166,10 +171,13 @@ def test_attention_lands_on_the_object(cache_dir):
     yy, xx = np.mgrid[:448, :672]
     cx, cy, rx, ry = (56 + 224) / 2, (112 + 336) / 2, (224 - 56) / 2, (336 - 112) / 2
     inside[((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 0.8] = True
-    both = compare_attention(image, "internvl")
+    # LLaVA-NeXT: 2x2 tiles, each holding part of the disc (measured ratios 4.6, 7.3, 7.3).
+    # A tile of plain background still spends all its attention somewhere (InternVL's 3x2
+    # grid here: ratio 1.9), which is why the tiles are not compared with a global threshold.
+    both = compare_attention(image, "llava-next")
     for heat in (both["strategy"].highres, both["strategy"].global_view,
                  both["baseline"].global_view):
-        assert heat[inside].mean() > 2 * heat[~inside].mean()
+        assert heat[inside].mean() > 3 * heat[~inside].mean()
 
 
 def test_letterbox_padding_takes_a_share_of_tile_attention(cache_dir):
@@ -213,6 +221,20 @@ def test_overlay_and_colormap():
     assert left.sum() > right.sum()  # hot side is brighter
     with pytest.raises(ValueError, match="heat map is"):
         overlay(image, heat[:10], max_side=None)
+
+
+def test_gallery_panels_for_the_ui(cache_dir):
+    from anyres_demo.probes.encoder import (attention_panels, baseline_attention, crop_panels,
+                                            encoder_attention)
+
+    image = scene(500, 300)
+    result = encoder_attention(image, "llava-onevision")
+    panels = crop_panels(image, result)
+    assert len(panels) == len(result.view.crops)
+    assert panels[0][1].startswith("crop 0: base") and panels[0][0].size == (336, 336)
+    big = attention_panels(image, result, baseline_attention(image), max_side=250)
+    assert [p.size for p, _ in big] == [(250, 150)] * 3
+    assert "tile" in big[0][1] and "baseline" in big[2][1].lower()
 
 
 def test_session_is_shared_and_thread_safe():
@@ -371,13 +393,12 @@ def test_comparison_table_and_pictures(page_896):
     assert "reference words read" in caption(comparison.results[1])
 
 
-def test_cached_legibility_matches_and_is_flagged(page_896, cache_dir):
+def test_cached_legibility_matches_and_is_flagged(cache_dir):
     from anyres_demo.probes.legibility import compare_legibility
 
-    image, _, first, _ = page_896
-    small = image.crop((0, 0, 448, 336))
-    a = compare_legibility(small, ["internvl"])
-    b = compare_legibility(small, ["internvl"])
+    small, _ = text_page(336, 224, 12)
+    a = compare_legibility(small, ["qwen2-vl"])
+    b = compare_legibility(small, ["qwen2-vl"])
     assert not a.reference.cached and b.reference.cached
     assert all(r.reading.cached for r in b.results)
     assert [r.read.tolist() for r in a.results] == [r.read.tolist() for r in b.results]
@@ -418,6 +439,12 @@ GUARD = textwrap.dedent("""
         return original(self, address)
     socket.socket.connect = guarded
     socket.socket.connect_ex = lambda self, a: guarded(self, a) or 0
+    try:  # the guard itself works: TEST-NET-1 is refused and recorded
+        socket.create_connection(('192.0.2.1', 80), timeout=1)
+    except OSError:
+        pass
+    assert attempts == ["('192.0.2.1', 80)"], attempts
+    attempts.clear()
 
     from PIL import Image, ImageDraw, ImageFont
     from anyres_demo.probes.encoder import encoder_attention

@@ -21,7 +21,7 @@ from anyres_demo import build_layout, plan_image  # noqa: E402
 from anyres_demo.backends import hf_processors as hp  # noqa: E402
 from anyres_demo.backends.tiny_models import build_tiny_model  # noqa: E402
 from anyres_demo.layout import KIND_CODE  # noqa: E402
-from tests.hf_helpers import (  # noqa: E402
+from hf_helpers import (  # noqa: E402
     EXTREME_HW, FAMILIES, QWEN_FAMILIES, SPEC_WH, family_preset, noise_image, size_label,
     solid_image, sweep_sizes_hw)
 
@@ -94,6 +94,17 @@ def test_llava_next_pack_order_matches_layout(tiny):
         assert np.array_equal(layout.row[lay], want_row), size_hw
         assert np.array_equal(layout.col[lay], want_col), size_hw
         assert np.array_equal(layout.kind[lay] == KIND_CODE["base"], base), size_hw
+        _assert_boxes_inside_crop_sources(plan, layout)
+
+
+def _assert_boxes_inside_crop_sources(plan, layout):
+    """Each token's original-pixel box lies inside the source window of the crop it reads
+    (the crops' placement is checked pixel by pixel in test_parity_processors)."""
+    has_box = ~np.isnan(layout.box).any(axis=1) & (layout.crop >= 0)
+    src = np.array([plan.crops[k].source.as_tuple() for k in layout.crop[has_box]])
+    box = layout.box[has_box]
+    eps = 1e-6 * max(plan.image_hw.hw)
+    assert (box[:, :2] >= src[:, :2] - eps).all() and (box[:, 2:] <= src[:, 2:] + eps).all()
 
 
 def test_llava_next_newlines_end_every_grid_row(tiny):
@@ -104,7 +115,8 @@ def test_llava_next_newlines_end_every_grid_row(tiny):
         h2, w2 = plan.unpadded_hw.hw
         newline_at = np.flatnonzero((out == NEWLINE).all(axis=1))
         # spec 1.4: after the 576 base tokens, H2 rows of W2 cells + 1 newline
-        assert list(newline_at) == [576 + (i + 1) * (w2 + 1) - 1 for i in range(h2)]
+        n_base = plan.cells_per_tile ** 2
+        assert list(newline_at) == [n_base + (i + 1) * (w2 + 1) - 1 for i in range(h2)]
         layout = build_layout(plan)
         # a newline carries the canvas row it ends, like the tile tokens of that row
         assert np.array_equal(layout.row[newline_at], np.arange(h2) + plan.unpad_cells[0])
@@ -254,6 +266,7 @@ def test_internvl_pixel_shuffle_order_matches_layout():
         assert np.array_equal(layout.row[body], np.where(thumb, r, tr * m + r)), size_hw
         assert np.array_equal(layout.col[body], np.where(thumb, c, tc * m + c)), size_hw
         assert np.array_equal(layout.kind[body] == KIND_CODE["thumbnail"], thumb)
+        _assert_boxes_inside_crop_sources(plan, layout)
 
 
 # ---------------------------------------------------------------- Qwen2-VL / Qwen2.5-VL
@@ -366,7 +379,8 @@ def test_tiny_model_round_trip_counts_match_plan(family, tmp_path):
         assert torch.equal(model.state_dict()[name], value), name
     image = noise_image((300, 500), seed=3)
     plan = plan_image(image, preset)
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "describe this image ."}]}]
+    messages = [{"role": "user", "content": [{"type": "image"},
+                                             {"type": "text", "text": "describe this image ."}]}]
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
     inputs = processor(images=[image], text=[prompt], return_tensors="pt")
     ids = inputs["input_ids"][0]

@@ -25,13 +25,14 @@ import socket
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import spaces
 
-from ..engine import plan_image, resolve_preset
+from ..engine import plan_image
 from ..presets import FAMILY_DEFAULTS, Preset, get_preset
 from ..strategies.base import Plan
 from . import capture as cap
@@ -44,7 +45,8 @@ RANDOM_LABEL = ("⚠️ Tiny random-weight TEST model: the text below is noise f
                 "weights, not an answer.\n\n")
 TINY_HIDDEN_SIZE = 256  # no real VLM has a language model this narrow
 MEMORY_HEADROOM = 1.15  # weights x this must fit in free memory before we try to load
-CAPTURE_BUDGET_BYTES = 512 * 2 ** 20  # per turn; above it only every k-th layer is kept
+CAPTURE_BUDGET_BYTES = 128 * 2 ** 20  # per turn; above it only every k-th layer is kept
+STORE_BUDGET_BYTES = 1024 * 2 ** 20  # all remembered turns together (oldest dropped first)
 GPU_SECONDS = 120
 
 # transformers model_type -> the preset whose geometry a local checkpoint of that type uses
@@ -224,7 +226,7 @@ def _hub_reachable(timeout: float = 2.0) -> bool:
         return False
 
 
-def _check_available(source: ModelSource) -> None:
+def check_available(source: ModelSource) -> None:
     """Fail in seconds, with a fix, when the weights are neither local, cached nor reachable."""
     if source.local:
         return
@@ -263,11 +265,11 @@ def explain_load_error(exc: BaseException, source: ModelSource) -> str:
 
 
 def load_model(source: ModelSource, progress: ProgressFn | None = None) -> LoadedModel:
-    """AutoProcessor + AutoModelForImageTextToText, never trust_remote_code; sdpa attention."""
+    """AutoProcessor + AutoModelForImageTextToText, never trust_remote_code; sdpa attention.
+    Call `check_available(source)` first for a fast, explained failure when offline."""
     progress = progress or (lambda f, d: None)
     device, dtype = _pick_device()
-    progress(0.05, f"checking {source.weights}")
-    _check_available(source)
+    progress(0.05, f"checking memory for {source.weights}")
     _check_memory(source, device, dtype)
     try:
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -380,16 +382,24 @@ def check_image_tokens(input_ids, image_token_id: int, plan: Plan) -> int:
     return got
 
 
-def check_model_settings(loaded: LoadedModel, preset: Preset) -> None:
-    """LLaVA models unpad with their own config's canvases: it must match the processor's."""
-    pinpoints = getattr(loaded.model.config, "image_grid_pinpoints", None)
-    if pinpoints is None:
-        return
-    want = [list(p) for p in preset.settings.pinpoints_hw]
-    if [list(p) for p in pinpoints] != want:
-        raise TokenCountMismatch(
-            "The model's canvas list (image_grid_pinpoints) differs from the processor's, so the "
-            "model would cut the image into different tiles than the processor counted.")
+def model_config_patch(loaded: LoadedModel, processor) -> dict:
+    """LLaVA models tile and unpad with their own config's canvases, not the processor's: give
+    the model the processor's (overridden) list for the turn, or it would count differently."""
+    if getattr(loaded.model.config, "image_grid_pinpoints", None) is None:
+        return {}
+    return {"image_grid_pinpoints": [list(p) for p in processor.image_processor.image_grid_pinpoints]}
+
+
+@contextmanager
+def _patched_config(config, patch: dict) -> Iterator[None]:
+    saved = {k: getattr(config, k) for k in patch}
+    for k, v in patch.items():
+        setattr(config, k, v)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(config, k, v)
 
 
 @dataclass(frozen=True)
@@ -409,6 +419,7 @@ class Prepared:
     prompt_len: int
     overrides: dict
     image: Any
+    config_patch: dict = field(default_factory=dict)  # model config values for this turn
 
 
 def prepare_turn(loaded: LoadedModel, image, history: list[dict], message: str,
@@ -426,9 +437,9 @@ def prepare_turn(loaded: LoadedModel, image, history: list[dict], message: str,
                                          add_generation_prompt=True, tokenize=False)
     inputs = dict(processor(images=[image.convert("RGB")], text=[text], return_tensors="pt"))
     check_image_tokens(inputs["input_ids"][0], loaded.image_token_id, plan)
-    check_model_settings(loaded, resolve_preset(preset, **overrides))
     return Prepared(inputs=inputs, plan=plan, prompt_len=int(inputs["input_ids"].shape[1]),
-                    overrides=overrides, image=image)
+                    overrides=overrides, image=image,
+                    config_patch=model_config_patch(loaded, processor))
 
 
 # ----------------------------------------------------------------------------- generation
@@ -533,10 +544,15 @@ def _friendly(exc: BaseException) -> BaseException:
 def stream_turn(loaded: LoadedModel, prepared: Prepared, settings: GenerationSettings,
                 stop: threading.Event | None = None) -> Iterator[tuple[str, TurnResult | None]]:
     """Yield (text so far, None) while generating, then (final text, TurnResult)."""
+    with _patched_config(loaded.model.config, prepared.config_patch):
+        yield from _stream(loaded, prepared, settings, stop or threading.Event())
+
+
+def _stream(loaded: LoadedModel, prepared: Prepared, settings: GenerationSettings,
+            stop: threading.Event) -> Iterator[tuple[str, TurnResult | None]]:
     import torch
     from transformers import TextIteratorStreamer
 
-    stop = stop or threading.Event()
     tokenizer = loaded.processor.tokenizer
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     inputs = _to_device(prepared.inputs, loaded.device, loaded.dtype)
@@ -546,19 +562,20 @@ def stream_turn(loaded: LoadedModel, prepared: Prepared, settings: GenerationSet
                               args=(loaded, inputs, _generate_kwargs(loaded, settings, streamer, stop),
                                     holder, streamer))
     worker.start()
-    text = ""
+    text, finished = "", False
     try:
         for chunk in streamer:
             text += chunk
             yield text, None
-    finally:  # also when the consumer goes away (Stop / closed tab): end the worker
-        stop.set() if worker.is_alive() and not holder else None
+        finished = True
+    finally:
+        if not finished:  # the consumer went away (Stop, closed tab): end the worker too
+            stop.set()
         worker.join()
     if "error" in holder:
         raise _friendly(holder["error"])
     out = holder["out"]
     answer = [int(t) for t in out.sequences[0, prepared.prompt_len:].tolist()]
-    answer = [t for t in answer if t != tokenizer.pad_token_id]
     capture_result, note = (None, "")
     if settings.capture_attention:
         with torch.inference_mode():
@@ -575,8 +592,10 @@ def stream_turn(loaded: LoadedModel, prepared: Prepared, settings: GenerationSet
 class ChatBackend:
     """Holds at most one loaded model; serialises GPU work on it."""
 
-    def __init__(self, loader: Callable[[ModelSource, ProgressFn | None], LoadedModel] = load_model):
+    def __init__(self, loader: Callable[[ModelSource, ProgressFn | None], LoadedModel] = load_model,
+                 preflight: Callable[[ModelSource], None] = check_available):
         self._loader = loader
+        self._preflight = preflight
         self._loaded: LoadedModel | None = None
         self._load_lock = threading.Lock()
         self.run_lock = threading.Lock()  # one generation + capture at a time on the model
@@ -588,7 +607,8 @@ class ChatBackend:
 
     def status(self) -> str:
         if self._loaded is not None:
-            return f"Loaded: {self._loaded.describe()}"
+            failed = f" (loading another model failed: {self.last_error})" if self.last_error else ""
+            return f"Loaded: {self._loaded.describe()}{failed}"
         if self.last_error:
             return f"No model loaded. Last attempt: {self.last_error}"
         return "No model loaded yet; the first message loads the explorer's model."
@@ -599,8 +619,9 @@ class ChatBackend:
             current = self._loaded
             if current is not None and current.source == source:
                 return current
-            self.unload()
             try:
+                self._preflight(source)  # fast checks first: a doomed load keeps the old model
+                self.unload()
                 self._loaded = self._loader(source, progress)
             except ModelLoadError as exc:
                 self.last_error = str(exc)
@@ -623,7 +644,33 @@ class ChatBackend:
                 pass
 
 
+class TurnStore:
+    """Finished turns (answer, capture, plan, image) by turn id, newest kept, bounded in bytes,
+    so the browser state only holds ids and the heatmap controls never re-run the model."""
+
+    def __init__(self, budget_bytes: int = STORE_BUDGET_BYTES, max_items: int = 64):
+        self._items: dict[str, tuple[TurnResult, Any]] = {}
+        self._lock = threading.Lock()
+        self.budget_bytes, self.max_items = budget_bytes, max_items
+
+    def put(self, result: TurnResult, image) -> str:
+        with self._lock:
+            self._items[result.turn_id] = (result, image)
+            while len(self._items) > 1 and (len(self._items) > self.max_items
+                                            or self._bytes() > self.budget_bytes):
+                self._items.pop(next(iter(self._items)))
+        return result.turn_id
+
+    def get(self, turn_id: str) -> tuple[TurnResult, Any] | None:
+        with self._lock:
+            return self._items.get(turn_id)
+
+    def _bytes(self) -> int:
+        return sum(r.capture.nbytes() for r, _ in self._items.values() if r.capture is not None)
+
+
 BACKEND = ChatBackend()
+TURNS = TurnStore()
 _STOPS: dict[str, threading.Event] = {}
 
 

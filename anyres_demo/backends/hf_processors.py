@@ -55,6 +55,9 @@ VIDEO_PROCESSOR_TYPE = {
 VIDEO_TOKEN = {ONEVISION: "<video>", QWEN2_VL: "<|video_pad|>", QWEN2_5_VL: "<|video_pad|>",
                INTERNVL: "<video>"}
 PIL_BICUBIC = 3  # PIL.Image.Resampling.BICUBIC, as the checkpoints' "resample" field stores it
+# Constants transformers hard-codes, so presets that differ cannot be built as processors.
+HF_ONEVISION_DOWNSCALE_THRESHOLD = 1.1  # LlavaOnevisionProcessor._get_unpadded_features
+HF_QWEN_MAX_ASPECT_RATIO = 200  # qwen2_vl smart_resize
 
 # Plain words for prompts in tests and demos; anything else maps to <unk>.
 _WORDS = ("user", "assistant", "system", "describe", "the", "this", "image", "what", "is", "in",
@@ -150,10 +153,11 @@ def _llava_configs(preset: Preset, kind: str) -> tuple[dict, dict]:
                 "vision_feature_select_strategy": s.vision_feature_select_strategy,
                 "num_additional_image_tokens": s.num_additional_image_tokens}
         return image, proc
-    if s.max_tiles_downscale is None or s.downscale_threshold != 1.1:
-        raise ValueError("LlavaOnevisionProcessor always downscales above 1.1 x anyres_max_N; "
-                         f"got max_tiles_downscale={s.max_tiles_downscale}, "
-                         f"downscale_threshold={s.downscale_threshold}")
+    if s.max_tiles_downscale is None or s.downscale_threshold != HF_ONEVISION_DOWNSCALE_THRESHOLD:
+        raise ValueError(
+            f"LlavaOnevisionProcessor always downscales above {HF_ONEVISION_DOWNSCALE_THRESHOLD} x "
+            f"anyres_max_N; got max_tiles_downscale={s.max_tiles_downscale}, "
+            f"downscale_threshold={s.downscale_threshold}")
     image.update(size={"height": s.tile_size, "width": s.tile_size})
     proc = {"num_image_tokens": cells * cells,
             "vision_feature_select_strategy": s.vision_feature_select_strategy,
@@ -163,9 +167,9 @@ def _llava_configs(preset: Preset, kind: str) -> tuple[dict, dict]:
 
 def _qwen_configs(preset: Preset) -> tuple[dict, dict]:
     s: QwenSettings = preset.settings
-    if s.max_aspect_ratio != 200:
+    if s.max_aspect_ratio != HF_QWEN_MAX_ASPECT_RATIO:
         raise ValueError(f"max_aspect_ratio {s.max_aspect_ratio}: transformers' smart_resize "
-                         "hard-codes 200")
+                         f"hard-codes {HF_QWEN_MAX_ASPECT_RATIO}")
     image = {**_common_image_config(s), "min_pixels": s.min_pixels, "max_pixels": s.max_pixels,
              "patch_size": s.patch_size, "temporal_patch_size": s.temporal_patch_size,
              "merge_size": s.merge_size}

@@ -10,7 +10,10 @@ its processor (tiny tokenizer with chat template, see hf_processors) are saved w
 `AutoModelForImageTextToText.from_pretrained(out_dir)` reload them offline.
 
 Token ids are the tiny tokenizer's, written into the model config; read them from
-`model.config.image_token_id`, not from the preset.
+`model.config.image_token_id`, not from the preset. Random weights may emit the end-of-turn
+token at once: pass `min_new_tokens` to `generate` when a test needs several steps. For
+attention maps load with `attn_implementation={"text_config": "eager", "vision_config": "sdpa"}`
+(spec 8.1); that works for all five families.
 """
 from __future__ import annotations
 
@@ -31,9 +34,8 @@ def _tiny_text(vocab_size: int, **extra) -> dict:
 
 
 def _token_ids(tokenizer) -> dict:
-    ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
-           "pad_token_id": tokenizer.pad_token_id}
-    return ids
+    return {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id}
 
 
 def _llava_config(preset: Preset, kind: str, tokenizer, vocab: int):

@@ -16,8 +16,9 @@ detector.py), NCHW float32. Read from the graph: patch side (patch-embedding Con
 layer count (Softmax nodes).
 
 Maps: each crop's CLS-to-patch attention (CLS column dropped, renormalised) sums to 1, then is
-painted onto the original image through its CropSpec, per original pixel (patch weight / patch
-area in original pixels), and averaged over the crops of one panel (tiles, or the global view).
+painted onto the original image through its CropSpec as weight per original pixel (a crop adds
+its share on the image, padding excluded), and averaged over the crops of one panel (tiles, or
+the global view).
 """
 from __future__ import annotations
 
@@ -230,40 +231,58 @@ def _coverage(n: int, cell: float, lo: float, hi: float) -> np.ndarray:
     return np.clip(np.minimum(starts + cell, hi) - np.maximum(starts, lo), 0, None) / cell
 
 
-def image_share(spec: Any, att: CropAttention) -> float:
-    """Exact share of the crop's attention on patches' parts that show the image (the rest
-    falls on padding, e.g. LLaVA's letterbox)."""
+def _image_coverage(spec: Any, att: CropAttention) -> tuple[np.ndarray, np.ndarray]:
+    """Per patch row / column: the fraction showing the image rather than padding."""
     rows, cols = att.grid.shape
     top = spec.paste_yx[0] - spec.window.y0  # the resized image inside the crop, crop px
     left = spec.paste_yx[1] - spec.window.x0
-    cov_y = _coverage(rows, att.cell_hw[0], top, top + spec.resize_hw.height)
-    cov_x = _coverage(cols, att.cell_hw[1], left, left + spec.resize_hw.width)
+    return (_coverage(rows, att.cell_hw[0], top, top + spec.resize_hw.height),
+            _coverage(cols, att.cell_hw[1], left, left + spec.resize_hw.width))
+
+
+def image_share(spec: Any, att: CropAttention) -> float:
+    """Exact share of the crop's attention on what shows the image (the rest falls on
+    padding, e.g. LLaVA's letterbox)."""
+    cov_y, cov_x = _image_coverage(spec, att)
     return float(cov_y @ att.grid @ cov_x)
 
 
+def _patch_index(spec: Any, image_hw: Size, att: CropAttention, axis: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """For each original pixel row (axis 0) or column (axis 1): the patch its centre falls
+    in, and the pixels whose centre falls in any patch (a contiguous range)."""
+    n = image_hw.hw[axis]
+    centres = np.arange(n) + 0.5
+    zero = np.zeros(1)
+    cx, cy = original_to_crop(spec, image_hw, *((zero, centres) if axis == 0 else (centres, zero)))
+    pos = cy if axis == 0 else cx
+    idx = np.floor(pos / att.cell_hw[axis]).astype(np.int64)
+    extent = spec.window.height if axis == 0 else spec.window.width
+    ok = np.flatnonzero((pos >= 0) & (idx < att.grid.shape[axis]) & (pos < extent))
+    return idx[ok], ok
+
+
 def paint_crop(out: np.ndarray, spec: Any, image_hw: Size, att: CropAttention) -> None:
-    """Add one crop's attention to `out` (H, W) as weight per original pixel (nearest patch,
-    sampled at pixel centres; pixels no patch covers, like the 6 px a 14-px grid leaves of a
-    384 crop, get nothing)."""
-    rows, cols = att.grid.shape
-    cx, _ = original_to_crop(spec, image_hw, np.arange(image_hw.width) + 0.5, np.zeros(1))
-    _, cy = original_to_crop(spec, image_hw, np.zeros(1), np.arange(image_hw.height) + 0.5)
-    col = np.floor(cx / att.cell_hw[1]).astype(np.int64)
-    row = np.floor(cy / att.cell_hw[0]).astype(np.int64)
-    ok_c = np.flatnonzero((cx >= 0) & (col < cols) & (cx < spec.window.width))
-    ok_r = np.flatnonzero((cy >= 0) & (row < rows) & (cy < spec.window.height))
-    if not len(ok_c) or not len(ok_r):
+    """Add one crop's attention to `out` (H, W) as weight per original pixel: the nearest
+    patch's weight over its area in original pixels, scaled so the crop adds exactly its
+    image share (sampling pixel centres alone is off by up to a few tenths of a percent).
+    Pixels no patch holds (the 6 px a 14-px grid leaves of a 384 crop) get none."""
+    rows, ok_r = _patch_index(spec, image_hw, att, 0)
+    cols, ok_c = _patch_index(spec, image_hw, att, 1)
+    if not len(ok_r) or not len(ok_c):
         return
-    patch_area = (att.cell_hw[0] * image_hw.height / spec.resize_hw.height) * \
-                 (att.cell_hw[1] * image_hw.width / spec.resize_hw.width)
-    block = att.grid[np.ix_(row[ok_r], col[ok_c])] / patch_area
+    cov_y, cov_x = _image_coverage(spec, att)
+    block = att.grid[np.ix_(rows, cols)] * cov_y[rows][:, None] * cov_x[cols][None, :]
+    total = block.sum()
+    if total > 0:
+        block *= image_share(spec, att) / total
     out[ok_r[0]:ok_r[-1] + 1, ok_c[0]:ok_c[-1] + 1] += block  # ok_* are contiguous ranges
 
 
 def stitch(view: View, crops: Sequence[CropAttention], kinds: Sequence[str]
            ) -> Optional[np.ndarray]:
     """Average per-pixel attention of the view's crops whose kind is in `kinds`:
-    (H, W) float32 summing to about the crops' mean image share; None if there are none."""
+    (H, W) float32 summing to the crops' mean image share; None if there are none."""
     picked = [(s, a) for s, a in zip(view.crops, crops) if s.kind in kinds]
     if not picked:
         return None
@@ -384,7 +403,7 @@ def _panel_caption(view: View, kinds: Sequence[str], crops: Sequence[CropAttenti
 
 
 def captions(view: View, settings: EncoderSettings, crops: Sequence[CropAttention]) -> dict:
-    how = ("last layer, CLS-to-patch, mean over 6 heads" if settings.mode == "last"
+    how = ("last layer, CLS-to-patch, mean over heads" if settings.mode == "last"
            else "attention rollout over all layers (residual as 0.5 I), CLS row")
     return {"model": STAND_IN_NOTE, "method": f"{how}. {SINK_NOTE}",
             "highres": _panel_caption(view, HIGHRES_KINDS, crops),
@@ -485,4 +504,27 @@ def attention_panels(image: Image.Image, result: AttentionResult,
     if baseline is not None and baseline.global_view is not None:
         panels.append((overlay(image, baseline.global_view, max_side=max_side),
                        baseline.captions["global"]))
+    return panels
+
+
+def _grid_on_crop(att: CropAttention, size_wh: tuple[int, int]) -> np.ndarray:
+    """The patch grid at crop resolution (nearest patch; uncovered pixels 0)."""
+    rows, cols = att.grid.shape
+    r = np.floor((np.arange(size_wh[1]) + 0.5) / att.cell_hw[0]).astype(np.int64)
+    c = np.floor((np.arange(size_wh[0]) + 0.5) / att.cell_hw[1]).astype(np.int64)
+    heat = att.grid[np.ix_(np.minimum(r, rows - 1), np.minimum(c, cols - 1))]
+    heat[r >= rows, :] = 0.0
+    heat[:, c >= cols] = 0.0
+    return heat
+
+
+def crop_panels(image: Image.Image, result: AttentionResult, max_side: Optional[int] = 336
+                ) -> list[tuple[Image.Image, str]]:
+    """Each crop as the model receives it with its own attention, in pixel_values order."""
+    panels = []
+    for spec, crop, att in zip(result.view.crops, render_view(image, result.view), result.crops):
+        where = f" r{spec.row} c{spec.col}" if spec.row >= 0 else ""
+        panels.append((overlay(crop, _grid_on_crop(att, crop.size), max_side=max_side),
+                       f"crop {spec.index}: {spec.kind}{where}, {att.grid.shape[1]}x"
+                       f"{att.grid.shape[0]} patches"))
     return panels

@@ -1,0 +1,191 @@
+"""The explorer's work, as plain functions: one image + one model -> every view.
+
+`analyze` is the step a user waits for (plan, overlay, crops, token map, ledger), so it draws
+from one small display copy of the image and never loops over tokens in Python. `compare` and
+`whatif` feed the other tabs. Everything returned is a PIL image, a plotly figure, a string or
+a small table; nothing here imports gradio.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import plotly.graph_objects as go
+from PIL import Image
+
+from . import ledger, plots, views
+from .engine import plan_image, resolve_preset
+from .export import snippet
+from .geometry import Size
+from .layout import Layout, build_layout
+from .overrides import collect_overrides, format_pinpoints
+from .presets import FAMILY_DEFAULTS, Preset, get_preset
+from .strategies import STRATEGY_LABELS
+from .strategies.base import Plan
+
+COMPARE_SIDE = 460  # px: each family's overlay in the Compare tab
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the user chose: a model and the overrides that apply to it (small and copyable:
+    this, with the image size, is all the UI keeps between events)."""
+
+    model: str  # repo id
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def preset(self) -> Preset:
+        return resolve_preset(self.model, **self.overrides)
+
+    def to_state(self, size_hw: Size) -> dict[str, Any]:
+        return {"model": self.model, "overrides": {k: _listify(v) for k, v in self.overrides.items()},
+                "size_hw": [size_hw.height, size_hw.width]}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> tuple["Choice", Size]:
+        overrides = {k: _tuplify(v) for k, v in state.get("overrides", {}).items()}
+        return cls(state["model"], overrides), Size(*state["size_hw"])
+
+
+def _listify(v: Any) -> Any:
+    return [_listify(x) for x in v] if isinstance(v, (tuple, list)) else v
+
+
+def _tuplify(v: Any) -> Any:
+    return tuple(_tuplify(x) for x in v) if isinstance(v, (tuple, list)) else v
+
+
+def choose(model: str, max_pixels: Any = None, min_pixels: Any = None, max_tiles: Any = None,
+           min_tiles: Any = None, pinpoints: Any = None) -> Choice:
+    """Validate the model and the settings typed in the UI (ValueError with a message)."""
+    preset = get_preset(model)
+    overrides = collect_overrides(preset, max_pixels=max_pixels, min_pixels=min_pixels,
+                                  max_tiles=max_tiles, min_tiles=min_tiles, pinpoints=pinpoints)
+    if overrides.get("pinpoints_hw") == getattr(preset.settings, "pinpoints_hw", None):
+        overrides.pop("pinpoints_hw", None)  # the checkpoint's own list is no override
+    preset.with_overrides(**overrides)  # raises ValueError on values the processor would reject
+    return Choice(preset.repo_id, overrides)
+
+
+def checkpoint_settings(model: str) -> dict[str, Any]:
+    """The checkpoint's values of every setting the UI shows (None where not applicable)."""
+    s = get_preset(model).settings
+    return {"max_pixels": getattr(s, "max_pixels", None), "min_pixels": getattr(s, "min_pixels", None),
+            "max_tiles": getattr(s, "max_tiles", None), "min_tiles": getattr(s, "min_tiles", None),
+            "pinpoints": format_pinpoints(s.pinpoints_hw) if hasattr(s, "pinpoints_hw") else None}
+
+
+# ----------------------------------------------------------------------------- explorer
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    plan: Plan
+    layout: Layout
+    overlay: Image.Image
+    crops: list[tuple[Image.Image, str]]
+    crops_exact: bool
+    token_map: Image.Image
+
+    @property
+    def total(self) -> int:
+        return self.plan.num_tokens
+
+    def summary(self) -> str:
+        p = self.plan
+        counts = ", ".join(f"{n:,} {ledger.PART_NAMES[k]}" for k, n in self.layout.counts_by_kind().items())
+        return (f"**{p.preset.label}**, {STRATEGY_LABELS[p.strategy]}: {p.image_hw} image -> "
+                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.")
+
+    def snippet(self, choice: Choice) -> str:
+        return snippet(choice.model, self.plan.image_hw, choice.overrides)
+
+
+def analyze(image: Image.Image, choice: Choice, display: views.Source | None = None) -> Analysis:
+    """Plan the image and draw every explorer view from one display copy."""
+    plan = plan_image(image, choice.preset)
+    layout = build_layout(plan)
+    display = display or views.display_source(image)
+    crops, exact = views.crop_images(image, plan, display=display)
+    gallery = [(pic, f"#{spec.index} {views.crop_label(plan, spec)}"
+                + (f", shown at {pic.width}x{pic.height}" if pic.size != spec.out_hw.wh else ""))
+               for spec, pic in zip(plan.crops, crops)]
+    return Analysis(plan=plan, layout=layout,
+                    overlay=views.overlay(display, plan, layout, caption=False),
+                    crops=gallery, crops_exact=exact,
+                    token_map=views.token_map(display, plan, layout))
+
+
+def click(state: dict[str, Any], x: float, y: float) -> str:
+    """Markdown about the token at pixel (x, y) of the token map drawn for `state`."""
+    choice, size_hw = Choice.from_state(state)
+    plan = plan_image(size_hw, choice.preset)
+    layout = build_layout(plan)
+    return views.describe_token(plan, layout, views.token_at(plan, layout, x, y))
+
+
+# ----------------------------------------------------------------------------- compare
+def family_choices(choice: Choice) -> list[Choice]:
+    """One choice per family: the user's own model (and settings) for its family, the family's
+    default checkpoint with its own settings for the others."""
+    chosen = get_preset(choice.model)
+    return [choice if chosen.strategy == strategy else Choice(repo)
+            for strategy, repo in FAMILY_DEFAULTS.items()]
+
+
+def compare(image: Image.Image, choice: Choice) -> tuple[list[tuple[Image.Image, str]], go.Figure,
+                                                         list[list[Any]]]:
+    """Every family on the same image: overlays with captions, a bar chart, a table."""
+    display = views.display_source(image, COMPARE_SIDE)
+    plans, gallery, rows = [], [], []
+    for c in family_choices(choice):
+        plan = plan_image(image, c.preset)
+        layout = build_layout(plan)
+        plans.append(plan)
+        gallery.append((views.overlay(display, plan, layout, COMPARE_SIDE, caption=False),
+                        f"{plan.preset.label}: {plan.num_tokens:,} tokens, {plan.num_crops} crops"))
+        rows.append([plan.preset.label, STRATEGY_LABELS[plan.strategy],
+                     f"{plan.grid_rows}x{plan.grid_cols}", str(plan.resized_hw), plan.num_crops,
+                     plan.num_tokens, plan.formula])
+    return gallery, plots.compare_bars(plans), rows
+
+
+COMPARE_HEADERS = ["model", "strategy", "grid", "resized to", "crops", "tokens", "formula"]
+
+
+# ----------------------------------------------------------------------------- what-if
+def whatif_presets(qwen_max_pixels: Any = None, internvl_max_tiles: Any = None) -> list[Preset]:
+    """The family defaults with the what-if budgets applied where they belong."""
+    out = []
+    for strategy, repo in FAMILY_DEFAULTS.items():
+        preset = get_preset(repo)
+        overrides = collect_overrides(preset, max_pixels=qwen_max_pixels, max_tiles=internvl_max_tiles)
+        out.append(preset.with_overrides(**overrides))
+    return out
+
+
+def whatif(width: Any, height: Any, qwen_max_pixels: Any = None, internvl_max_tiles: Any = None
+           ) -> tuple[go.Figure, go.Figure, list[list[Any]]]:
+    """Staircases for every family around a (width, height) point, and the counts there."""
+    size_hw = Size(_side("height", height), _side("width", width))
+    presets = whatif_presets(qwen_max_pixels, internvl_max_tiles)
+    rows = []
+    for preset in presets:
+        try:
+            plan = plan_image(size_hw, preset)
+            rows.append([preset.label, plan.num_tokens, plan.formula])
+        except ValueError as exc:  # Qwen above 200:1
+            rows.append([preset.label, None, str(exc)])
+    return plots.staircase_scale(size_hw, presets), plots.staircase_aspect(size_hw, presets), rows
+
+
+WHATIF_HEADERS = ["model", "tokens", "formula"]
+
+
+def _side(name: str, value: Any) -> int:
+    try:
+        number = int(round(float(value)))
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number of pixels, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"{name} must be at least 1 pixel, got {number}")
+    return number

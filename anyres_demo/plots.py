@@ -1,0 +1,170 @@
+"""Plotly charts: token counts by kind per family, token staircases, the scored candidates.
+
+Sweeps use the vectorized `count_tokens_many`, so a chart of a few thousand sizes for every
+strategy costs milliseconds. Counts here include the wrapper tokens, like `plan.num_tokens`
+and the ledger total. Never imports gradio.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .engine import count_tokens_many
+from .geometry import Size
+from .layout import KINDS
+from .ledger import PART_NAMES
+from .presets import Preset
+from .strategies import STRATEGY_LABELS
+from .strategies.base import Plan
+from .views import KIND_COLORS, hex_color
+
+LINE_COLORS = {  # one per strategy family, distinct from the kind colours' meaning
+    "llava_next": "#0072b2",
+    "llava_onevision": "#cc79a7",
+    "qwen2_vl": "#009e73",
+    "internvl": "#d55e00",
+}
+HEIGHT = 380
+SWEEP_POINTS = 800
+MIN_SIDE = 8  # px: the smallest side the sweeps draw
+MAX_LONG_SIDE = 8000  # px
+
+
+def _layout(fig: go.Figure, title: str, xaxis: str, yaxis: str = "visual tokens") -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), template="plotly_white",
+                      height=HEIGHT, margin=dict(l=60, r=20, t=50, b=50), xaxis_title=xaxis,
+                      yaxis_title=yaxis, legend=dict(orientation="h", y=-0.22), hovermode="closest")
+    return fig
+
+
+def total_tokens_many(heights, widths, preset: Preset) -> np.ndarray:
+    """Placeholders plus the preset's wrapper tokens, as float with NaN where rejected."""
+    counts = count_tokens_many(heights, widths, preset).astype(np.float64)
+    wrappers = 2 if preset.wrapper_tokens else 0
+    return np.where(counts >= 0, counts + wrappers, np.nan)
+
+
+# ----------------------------------------------------------------------------- compare
+def compare_bars(plans: list[Plan]) -> go.Figure:
+    """Stacked bars: every plan's tokens by kind, total on top."""
+    labels = [f"{STRATEGY_LABELS[p.strategy].split(' (')[0]}<br>{p.grid_rows}x{p.grid_cols}"
+              if p.strategy != "qwen2_vl" else f"{STRATEGY_LABELS[p.strategy].split(' (')[0]}<br>"
+              f"{p.resized_hw}" for p in plans]
+    fig = go.Figure()
+    for kind in KINDS:
+        ys = [p.tokens_by_kind.get(kind, 0) for p in plans]
+        if any(ys):
+            fig.add_bar(x=labels, y=ys, name=PART_NAMES[kind], marker_color=hex_color(KIND_COLORS[kind]),
+                        hovertemplate="%{x}<br>" + PART_NAMES[kind] + ": %{y:,}<extra></extra>")
+    fig.update_layout(barmode="stack")
+    for label, p in zip(labels, plans):
+        fig.add_annotation(x=label, y=p.num_tokens, text=f"<b>{p.num_tokens:,}</b>", showarrow=False,
+                           yshift=10)
+    return _layout(fig, "Visual tokens by kind, same image, every family", "")
+
+
+# ----------------------------------------------------------------------------- staircases
+def _marker(fig: go.Figure, x: float, y: float, color: str, name: str, text: str) -> None:
+    fig.add_scatter(x=[x], y=[y], mode="markers", name=name, showlegend=False,
+                    marker=dict(size=12, color=color, symbol="star", line=dict(width=1, color="black")),
+                    hovertemplate=text + "<extra>you are here</extra>")
+
+
+def scale_sweep(size_hw: Size, n: int = SWEEP_POINTS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Heights and widths of the image scaled (aspect kept) so that its longer side runs
+    log-evenly from MIN_SIDE up to MAX_LONG_SIDE (or twice the image), and the longer sides."""
+    h, w = size_hw.hw
+    top = max(MAX_LONG_SIDE, 2 * max(h, w))
+    longs = np.unique(np.round(np.geomspace(MIN_SIDE, top, n)).astype(np.int64))
+    scale = longs / max(h, w)
+    return (np.maximum(1, np.round(h * scale)).astype(np.int64),
+            np.maximum(1, np.round(w * scale)).astype(np.int64), longs)
+
+
+def staircase_scale(size_hw: Size, presets: list[Preset]) -> go.Figure:
+    """Tokens against image size (aspect ratio fixed) for every preset; a star at `size_hw`."""
+    hs, ws, longs = scale_sweep(size_hw)
+    fig = go.Figure()
+    here = max(size_hw.hw)
+    for preset in presets:
+        color = LINE_COLORS.get(preset.strategy, "#444444")
+        ys = total_tokens_many(hs, ws, preset)
+        fig.add_scatter(x=longs, y=ys, mode="lines", line_shape="hv", name=preset.label,
+                        line=dict(color=color, width=2), customdata=np.stack([ws, hs], -1),
+                        hovertemplate="%{customdata[0]}x%{customdata[1]}: %{y:,} tokens<extra>"
+                        + preset.label + "</extra>")
+        y_here = total_tokens_many([size_hw.height], [size_hw.width], preset)[0]
+        if not np.isnan(y_here):
+            _marker(fig, here, y_here, color, preset.label, f"{size_hw}: {int(y_here):,} tokens")
+    fig.update_xaxes(type="log")
+    return _layout(fig, f"Tokens vs image size (aspect ratio {size_hw.width}:{size_hw.height} kept)",
+                   "longer side (px, log scale)")
+
+
+def aspect_sweep(size_hw: Size, n: int = SWEEP_POINTS, max_ratio: float = 16.0):
+    """Sizes with the image's pixel count and aspect ratios (w / h) log-even in
+    [1/max_ratio, max_ratio], plus the ratios."""
+    area = size_hw.area
+    ratios = np.geomspace(1 / max_ratio, max_ratio, n)
+    hs = np.maximum(1, np.round(np.sqrt(area / ratios))).astype(np.int64)
+    ws = np.maximum(1, np.round(np.sqrt(area * ratios))).astype(np.int64)
+    return hs, ws, ws / hs
+
+
+def _ratio_ticks(max_ratio: float = 16.0) -> tuple[list[float], list[str]]:
+    vals = [1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16]
+    vals = [v for v in vals if 1 / max_ratio <= v <= max_ratio]
+    text = [f"1:{round(1 / v)}" if v < 1 else f"{round(v)}:1" for v in vals]
+    return vals, text
+
+
+def staircase_aspect(size_hw: Size, presets: list[Preset]) -> go.Figure:
+    """Tokens against aspect ratio at the image's pixel count; a star at the image's ratio."""
+    hs, ws, ratios = aspect_sweep(size_hw)
+    fig = go.Figure()
+    here = size_hw.width / size_hw.height
+    for preset in presets:
+        color = LINE_COLORS.get(preset.strategy, "#444444")
+        fig.add_scatter(x=ratios, y=total_tokens_many(hs, ws, preset), mode="lines", line_shape="hv",
+                        name=preset.label, line=dict(color=color, width=2),
+                        customdata=np.stack([ws, hs], -1),
+                        hovertemplate="%{customdata[0]}x%{customdata[1]}: %{y:,} tokens<extra>"
+                        + preset.label + "</extra>")
+        y_here = total_tokens_many([size_hw.height], [size_hw.width], preset)[0]
+        if not np.isnan(y_here):
+            _marker(fig, here, y_here, color, preset.label, f"{size_hw}: {int(y_here):,} tokens")
+    vals, text = _ratio_ticks()
+    fig.update_xaxes(type="log", tickvals=vals, ticktext=text)
+    return _layout(fig, f"Tokens vs aspect ratio at {size_hw.area / 1e6:.2f} MP",
+                   "aspect ratio width:height (log scale)")
+
+
+# ----------------------------------------------------------------------------- candidates
+def candidates_chart(plan: Plan) -> go.Figure:
+    """The numbers the strategy compared, one bar group per candidate, the winner outlined."""
+    cands = plan.candidates
+    labels = [f"{c.grid_rows}x{c.grid_cols}" + (" ✓" if c.chosen else "") for c in cands]
+    outline = [dict(width=3 if c.chosen else 0, color="black") for c in cands]
+    fig = go.Figure()
+    if plan.strategy in ("llava_next", "llava_onevision"):
+        labels = [f"{c.canvas_hw}" + (" ✓" if c.chosen else "") for c in cands]
+        for key, name, color in (("effective", "image px kept", "#009e73"),
+                                 ("wasted", "canvas px wasted", "#d55e00")):
+            fig.add_bar(x=labels, y=[c.scores[key] for c in cands], name=name, marker_color=color,
+                        marker_line_width=[o["width"] for o in outline], marker_line_color="black")
+        fig.update_layout(barmode="group")
+        return _layout(fig, "Why this canvas: most pixels kept, then least waste", "canvas (W x H)", "pixels")
+    if plan.strategy == "internvl":
+        fig.add_bar(x=labels, y=[c.scores["aspect_diff"] for c in cands], name="aspect-ratio gap",
+                    marker_color=["#d55e00" if c.chosen else "#999999" for c in cands])
+        return _layout(fig, "Why this grid: closest aspect ratio (in the order tried)",
+                       "grid (rows x cols)", "|image aspect - grid aspect|")
+    s = plan.preset.settings
+    fig.add_bar(x=[("side rounding" if i == 0 else "budget rescale") + (" ✓" if c.chosen else "")
+                   for i, c in enumerate(cands)], y=[c.scores["pixels"] for c in cands],
+                name="pixels after resize", marker_color="#009e73")
+    for value, name in ((s.min_pixels, "min_pixels"), (s.max_pixels, "max_pixels")):
+        fig.add_hline(y=value, line_dash="dash", annotation_text=name, line_color="#555555")
+    fig.update_yaxes(type="log")
+    return _layout(fig, "Why this size: round to multiples of 28, then keep within the budget",
+                   "", "pixels (log scale)")

@@ -1,0 +1,82 @@
+"""The Gradio app: the only package that imports gradio.
+
+    demo = build_demo()                      # the explorer's tabs
+    demo = build_demo(extra_tabs=[build_chat_tab])   # each builder adds its own gr.Tab
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import gradio as gr
+
+from . import explorer
+from .shared import Shared
+
+TITLE = "AnyRes Explorer"
+HEADER = (
+    "# AnyRes Explorer\n"
+    "See exactly how **LLaVA-NeXT**, **LLaVA-OneVision**, **Qwen2-VL** and **InternVL** resize, "
+    "tile and tokenize your image: the grid, the crops, every visual token and the exact count. "
+    "No GPU and no download needed.")
+CSS = """
+.token-total { font-size: 1.15rem; padding: 6px 0; }
+.token-total-number { font-size: 2rem; font-weight: 700; }
+"""
+INITIAL_EXAMPLE = "photo_scene.png"
+
+
+def build_demo(extra_tabs: Sequence[Callable[[Shared], None]] = (),
+               initial_example: str | None = INITIAL_EXAMPLE) -> gr.Blocks:
+    """The whole app. Each of `extra_tabs` is called inside its own gr.Tab, after the
+    explorer's tabs, with the shared components (image, model, settings)."""
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(HEADER)
+        shared, head = explorer.build_inputs(initial_example)
+        explorer.build_examples(shared)
+        state = gr.State(None)  # {"model", "overrides", "size_hw"} of the last analysis
+        with gr.Tabs():
+            ex = explorer.build_explorer_tab()
+            cmp = explorer.build_compare_tab()
+            wi = explorer.build_whatif_tab()
+            exp = explorer.build_export_tab()
+            for build_tab in extra_tabs:
+                with gr.Tab(tab_label(build_tab)):
+                    build_tab(shared)
+        explorer.connect(demo, shared, head, state, ex, cmp, wi, exp)
+    return demo
+
+
+def tab_label(build_tab: Callable) -> str:
+    """A builder's `tab_label` attribute, else its name: build_chat_tab -> "Chat"."""
+    label = getattr(build_tab, "tab_label", None)
+    if label:
+        return label
+    name = getattr(build_tab, "__name__", "extra")
+    return name.removeprefix("build_").removesuffix("_tab").replace("_", " ").capitalize()
+
+
+def launch_kwargs() -> dict:
+    """What app.py passes to launch(): theme and css live there in Gradio 6."""
+    return {"theme": gr.themes.Soft(), "css": CSS, "max_file_size": "50mb"}
+
+
+
+# Tabs other engineers add; each module must stay cheap to import (no torch at import time).
+OPTIONAL_TABS = (("anyres_demo.ui.chat", "build_chat_tab"), ("anyres_demo.ui.probes", "build_probes_tab"))
+
+
+def optional_tabs() -> list[Callable[[Shared], None]]:
+    """The extra tab builders that exist in this checkout, in OPTIONAL_TABS order."""
+    import importlib
+    import importlib.util
+
+    found = []
+    for module, name in OPTIONAL_TABS:
+        if importlib.util.find_spec(module) is not None:
+            builder = getattr(importlib.import_module(module), name, None)
+            if builder is not None:
+                found.append(builder)
+    return found
+
+
+__all__ = ["build_demo", "launch_kwargs", "optional_tabs", "Shared", "CSS", "TITLE"]

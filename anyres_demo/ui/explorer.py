@@ -1,0 +1,389 @@
+"""The explorer's tabs: what the model sees, compare, what-if, export.
+
+Handlers are short typed functions that load the image, call `anyres_demo.analysis` and shape
+the results for gradio. `guarded` is the one place where a ValueError (a message for people,
+raised by the loader, the settings check or the engine) becomes `gr.Error`. Between events
+the UI keeps only a small dict (model, overrides, image size) in gr.State.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from typing import Any, Callable
+
+import gradio as gr
+import pandas as pd
+
+from .. import analysis, ledger, teaching
+from ..engine import plan_image
+from ..layout import build_layout
+from ..examples import EXAMPLES, get_example
+from ..export import write_exports
+from ..images import load_image
+from ..plots import candidates_chart
+from ..presets import FAMILY_DEFAULTS, get_preset, list_presets
+from ..views import overlay, resize_note
+from .shared import Shared
+
+DEFAULT_MODEL = FAMILY_DEFAULTS["llava_next"]
+LARGE_IMAGE_PIXELS = 40_000_000  # above this, warn that drawings use a reduced copy
+SETTING_NAMES = ("max_pixels", "min_pixels", "max_tiles", "min_tiles", "pinpoints")
+APPLIES_TO = {  # which strategies read each setting
+    "max_pixels": ("qwen2_vl",), "min_pixels": ("qwen2_vl",),
+    "max_tiles": ("internvl",), "min_tiles": ("internvl",),
+    "pinpoints": ("llava_next", "llava_onevision"),
+}
+
+
+def guarded(fn: Callable) -> Callable:
+    """Run a handler; a ValueError (or running out of memory) reaches the user as gr.Error."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
+        except MemoryError:
+            raise gr.Error("Not enough memory for this image; try a smaller one.") from None
+    return wrapper
+
+
+def guard_uploads(image: gr.Image) -> gr.Image:
+    """Make `image`'s upload errors (not an image, truncated, too large) reach the user as a
+    clear gr.Error instead of gradio's bare "Error".
+
+    gr.Image opens every upload with Pillow before any handler runs, so its preprocess is
+    wrapped on this instance. (A subclass would do, but gradio writes a .pyi stub next to the
+    module of every component subclass.)
+    """
+    original = image.preprocess
+
+    @functools.wraps(original)
+    def preprocess(payload):
+        try:
+            return original(payload)
+        except gr.Error:
+            raise
+        except Exception as exc:  # Pillow raises many types on hostile input
+            raise gr.Error(upload_error_message(getattr(payload, "path", None), exc)) from None
+
+    image.preprocess = preprocess
+    return image
+
+
+def upload_error_message(path: str | None, exc: Exception) -> str:
+    """The loader's own explanation when it has one, else a generic but clear message."""
+    if path:
+        try:
+            load_image(path)
+        except ValueError as reason:
+            return str(reason)
+        except Exception:
+            pass
+    return f"This upload could not be read as an image ({type(exc).__name__}); try a PNG or JPEG."
+
+
+def load(path: str | None):
+    """The uploaded image as RGB (ValueError for anything that is not a usable image)."""
+    if not path:
+        raise ValueError("No image yet: upload one, paste one or pick an example.")
+    loaded = load_image(path)
+    if loaded.size_hw.area > LARGE_IMAGE_PIXELS:
+        gr.Warning(f"{loaded.size_hw} is a large image: the counts are exact, the pictures are "
+                   "drawn from a reduced copy.")
+    return loaded
+
+
+def example_caption(path: str | None) -> str:
+    if not path:
+        return ""
+    try:
+        return f"*Example: {get_example(os.path.basename(path)).caption}*"
+    except ValueError:
+        return ""
+
+
+def frame(headers: list[str], rows: list[list[Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=headers)
+
+
+def total_html(total: int | None, note: str = "") -> str:
+    number = "—" if total is None else f"{total:,}"
+    return (f'<div class="token-total"><span class="token-total-number">{number}</span> '
+            f'visual tokens{note}</div>')
+
+
+# ----------------------------------------------------------------------------- handlers
+@guarded
+def on_model(model: str) -> list[dict]:
+    """Show the settings the chosen family reads, cleared, with the checkpoint's values as hints."""
+    strategy = get_preset(model).strategy
+    values = analysis.checkpoint_settings(model)
+    updates = []
+    for name in SETTING_NAMES:
+        hint = values[name]
+        updates.append(gr.update(visible=strategy in APPLIES_TO[name], value=None if name != "pinpoints" else "",
+                                 placeholder=f"checkpoint: {hint}" if hint is not None else None))
+    return updates
+
+
+@guarded
+def on_analyze(path: str | None, model: str, max_pixels: float | None, min_pixels: float | None,
+               max_tiles: float | None, min_tiles: float | None, pinpoints: str | None) -> tuple:
+    """Every view of the explorer tab, plus the small state the other events read."""
+    choice = analysis.choose(model, max_pixels, min_pixels, max_tiles, min_tiles, pinpoints)
+    if not path:
+        return empty_explorer()
+    loaded = load(path)
+    a = analysis.analyze(loaded.image, choice)
+    plan = a.plan
+    notes = "".join(f"\n\n*{n}.*" for n in loaded.notes)
+    exact = "" if a.crops_exact else (" Drawn from a box-reduced copy of your large image: same "
+                                      "geometry, pixel values within a few grey levels.")
+    return (
+        total_html(a.total),
+        a.summary() + "\n\n" + example_caption(path) + notes,
+        a.overlay, resize_note(plan),
+        [(pic, label) for pic, label in a.crops], f"{len(a.crops)} crops, in the order the "
+        f"model receives them.{exact}",
+        a.token_map, "Click a cell of the token map.",
+        frame(*ledger.ledger_table(plan)), ledger.formula_markdown(plan),
+        ledger.why_summary(plan), frame(*ledger.why_table(plan)),
+        candidates_chart(plan),
+        ledger.divergence_markdown(plan),
+        teaching.teaching("grid", plan.strategy), teaching.teaching("crops", plan.strategy),
+        choice.to_state(plan.image_hw),
+    )
+
+
+def empty_explorer() -> tuple:
+    blank = frame(["part", "tokens", "how"], [])
+    return (total_html(None), "Upload an image, paste one or pick an example.", None, "", [], "",
+            None, "", blank, "", "", frame(["grid"], []), None, "", teaching.teaching("grid"),
+            teaching.teaching("crops"), None)
+
+
+@guarded
+def on_click(state: dict | None, evt: gr.SelectData) -> str:
+    """Which token is at the clicked pixel of the token map."""
+    if not state or evt is None or evt.index is None:
+        return "Analyse an image first."
+    x, y = evt.index[:2]
+    return analysis.click(state, float(x), float(y))
+
+
+@guarded
+def on_compare(path: str | None, state: dict | None) -> tuple:
+    if not path or not state:
+        return [], None, frame(analysis.COMPARE_HEADERS, [])
+    choice, _ = analysis.Choice.from_state(state)
+    gallery, fig, rows = analysis.compare(load_image(path).image, choice)
+    return gallery, fig, frame(analysis.COMPARE_HEADERS, rows)
+
+
+@guarded
+def on_whatif(width: float, height: float, qwen_max_pixels: float, internvl_max_tiles: float) -> tuple:
+    scale_fig, aspect_fig, rows = analysis.whatif(width, height, qwen_max_pixels, internvl_max_tiles)
+    return scale_fig, aspect_fig, frame(analysis.WHATIF_HEADERS, rows)
+
+
+@guarded
+def on_whatif_from_image(state: dict | None, qwen_max_pixels: float, internvl_max_tiles: float) -> tuple:
+    """Move the what-if sliders to the analysed image's size and redraw."""
+    if not state:
+        return (gr.update(), gr.update()) + on_whatif(1920, 1080, qwen_max_pixels, internvl_max_tiles)
+    height, width = state["size_hw"]
+    return (width, height) + on_whatif(width, height, qwen_max_pixels, internvl_max_tiles)
+
+
+@guarded
+def on_export(path: str | None, state: dict | None) -> tuple:
+    """Write plan.json, overlay.png and a reproducing script; return them for download."""
+    if not path or not state:
+        raise ValueError("Analyse an image first, then export it.")
+    choice, _ = analysis.Choice.from_state(state)
+    image = load_image(path).image
+    plan = plan_image(image, choice.preset)
+    layout = build_layout(plan)
+    folder = tempfile.mkdtemp(prefix="anyres-export-")
+    paths = write_exports(plan, layout, overlay(image, plan, layout), folder, choice.model, choice.overrides)
+    with open(paths["py"], encoding="utf-8") as f:
+        code = f.read()
+    return paths["json"], paths["png"], code
+
+
+# ----------------------------------------------------------------------------- layout
+def model_choices() -> list[tuple[str, str]]:
+    return [(f"{p.label}  ·  {p.repo_id}", p.repo_id) for p in list_presets()]
+
+
+def build_inputs(initial_example: str | None) -> tuple[Shared, dict[str, Any]]:
+    """The image and settings row above the tabs; returns the Shared components and the
+    headline outputs (total, summary, apply button)."""
+    first = get_example(initial_example) if initial_example else None
+    model_id = first.preset_id if first else DEFAULT_MODEL
+    hints = analysis.checkpoint_settings(model_id)
+    strategy = get_preset(model_id).strategy
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            image = guard_uploads(gr.Image(
+                value=str(first.path) if first else None, type="filepath", image_mode=None,
+                sources=["upload", "clipboard"], label="Your image (upload or paste)", height=340,
+                format="png", elem_id="input-image"))
+        with gr.Column(scale=2):
+            model = gr.Dropdown(model_choices(), value=model_id, label="Model (preset)",
+                                elem_id="model-select")
+            numbers = {}
+            for name, label in (("max_pixels", "max_pixels (Qwen2-VL budget)"),
+                                ("min_pixels", "min_pixels (Qwen2-VL)"),
+                                ("max_tiles", "max tiles (InternVL)"), ("min_tiles", "min tiles (InternVL)")):
+                numbers[name] = gr.Number(value=None, label=label, precision=0, minimum=0,
+                                          placeholder=f"checkpoint: {hints[name]}",
+                                          visible=strategy in APPLIES_TO[name], elem_id=f"set-{name}")
+            pinpoints = gr.Textbox(value="", label="Canvas list, W x H (LLaVA)", lines=2,
+                                   placeholder=f"checkpoint: {hints['pinpoints']}",
+                                   visible=strategy in APPLIES_TO["pinpoints"], elem_id="set-pinpoints")
+            apply = gr.Button("Apply settings", size="sm")
+            total = gr.HTML(total_html(None), elem_id="token-total")
+            summary = gr.Markdown()
+    shared = Shared(image=image, model=model, pinpoints=pinpoints, **numbers)
+    return shared, {"total": total, "summary": summary, "apply": apply}
+
+
+def build_examples(shared: Shared) -> None:
+    gr.Examples([[str(e.path), e.preset_id] for e in EXAMPLES], inputs=[shared.image, shared.model],
+                label="Bundled examples (click one)", example_labels=[e.title for e in EXAMPLES],
+                examples_per_page=len(EXAMPLES))
+
+
+def _teach(view: str, strategy: str | None = None) -> gr.Markdown:
+    with gr.Accordion("What am I looking at?", open=False):
+        return gr.Markdown(teaching.teaching(view, strategy))
+
+
+def build_explorer_tab() -> dict[str, Any]:
+    c: dict[str, Any] = {}
+    with gr.Tab("What the model sees", elem_id="tab-explorer"):
+        with gr.Row():
+            with gr.Column():
+                c["overlay"] = gr.Image(label="Canvas and grid on your image", format="png",
+                                        interactive=False, elem_id="overlay")
+                c["overlay_note"] = gr.Markdown(elem_id="resize-note")
+                c["teach_grid"] = _teach("grid")
+            with gr.Column():
+                c["crops"] = gr.Gallery(label="Crops as the model receives them", columns=4, height=420,
+                                        format="png", object_fit="contain", elem_id="crops")
+                c["crops_note"] = gr.Markdown()
+                c["teach_crops"] = _teach("crops")
+        with gr.Row():
+            with gr.Column(scale=3):
+                c["token_map"] = gr.Image(label="Token map (click a cell)", format="png",
+                                          interactive=False, elem_id="token-map")
+            with gr.Column(scale=1):
+                c["token_info"] = gr.Markdown("Click a cell of the token map.", elem_id="token-info")
+                _teach("token_map")
+        with gr.Row():
+            with gr.Column():
+                c["ledger"] = gr.Dataframe(label="Token ledger", interactive=False, wrap=True,
+                                           elem_id="ledger")
+                c["formula"] = gr.Markdown(elem_id="formula")
+                _teach("ledger")
+            with gr.Column():
+                c["why_md"] = gr.Markdown()
+                c["why"] = gr.Dataframe(label="Why this grid: every candidate", interactive=False,
+                                        wrap=True, max_height=320, elem_id="why-grid")
+                c["candidates"] = gr.Plot(label="Candidates' scores")
+                _teach("why")
+        c["divergence"] = gr.Markdown(elem_id="divergence")
+        _teach("divergence")
+    return c
+
+
+def build_compare_tab() -> dict[str, Any]:
+    c: dict[str, Any] = {}
+    with gr.Tab("Compare families", elem_id="tab-compare"):
+        _teach("compare")
+        c["gallery"] = gr.Gallery(label="Every family on your image", columns=4, height=360,
+                                  format="png", object_fit="contain")
+        c["bars"] = gr.Plot(label="Tokens by kind")
+        c["table"] = gr.Dataframe(label="Side by side", interactive=False, wrap=True)
+    return c
+
+
+def build_whatif_tab() -> dict[str, Any]:
+    c: dict[str, Any] = {}
+    qwen = get_preset(FAMILY_DEFAULTS["qwen2_vl"]).settings
+    intern = get_preset(FAMILY_DEFAULTS["internvl"]).settings
+    with gr.Tab("What-if", elem_id="tab-whatif"):
+        _teach("whatif")
+        with gr.Row():
+            c["width"] = gr.Slider(1, 8000, value=1920, step=1, label="width (px)")
+            c["height"] = gr.Slider(1, 8000, value=1080, step=1, label="height (px)")
+        with gr.Row():
+            c["qwen_max"] = gr.Slider(qwen.factor ** 2 * 4, qwen.max_pixels, value=qwen.max_pixels,
+                                      step=qwen.factor ** 2, label="Qwen2-VL max_pixels")
+            c["intern_max"] = gr.Slider(1, 40, value=intern.max_tiles, step=1, label="InternVL max tiles")
+            c["from_image"] = gr.Button("Use my image's size", size="sm")
+        with gr.Row():
+            c["scale_plot"] = gr.Plot(label="Tokens vs size")
+            c["aspect_plot"] = gr.Plot(label="Tokens vs aspect ratio")
+        c["table"] = gr.Dataframe(label="At this size", interactive=False, wrap=True)
+    return c
+
+
+def build_export_tab() -> dict[str, Any]:
+    c: dict[str, Any] = {}
+    with gr.Tab("Export", elem_id="tab-export"):
+        _teach("export")
+        c["button"] = gr.Button("Prepare the files", variant="primary")
+        with gr.Row():
+            c["json"] = gr.File(label="Plan and token layout (JSON)")
+            c["png"] = gr.File(label="Overlay (PNG)")
+        c["code"] = gr.Code(language="python", label="Reproduce this view in Python")
+    return c
+
+
+# ----------------------------------------------------------------------------- events
+def explorer_outputs(head: dict, ex: dict, state: gr.State) -> list:
+    """In the order on_analyze returns them."""
+    return [head["total"], head["summary"], ex["overlay"], ex["overlay_note"], ex["crops"],
+            ex["crops_note"], ex["token_map"], ex["token_info"], ex["ledger"], ex["formula"],
+            ex["why_md"], ex["why"], ex["candidates"], ex["divergence"], ex["teach_grid"],
+            ex["teach_crops"], state]
+
+
+def clear_export() -> tuple:
+    return None, None, ""
+
+
+def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: dict, cmp: dict,
+            wi: dict, exp: dict) -> None:
+    """Wire every event: analyze -> compare -> what-if sync, on any input change."""
+    inputs = [shared.image, *shared.settings]
+    outputs = explorer_outputs(head, ex, state)
+
+    def follow(dep) -> None:
+        dep.success(clear_export, None, [exp["json"], exp["png"], exp["code"]], api_visibility="private") \
+           .success(on_compare, [shared.image, state], [cmp["gallery"], cmp["bars"], cmp["table"]],
+                    api_name="compare", api_visibility="undocumented") \
+           .success(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
+                    [wi["width"], wi["height"], wi["scale_plot"], wi["aspect_plot"], wi["table"]],
+                    api_visibility="private")
+
+    triggers = [demo.load, shared.image.change, head["apply"].click, shared.pinpoints.submit,
+                shared.max_pixels.submit, shared.min_pixels.submit, shared.max_tiles.submit,
+                shared.min_tiles.submit]
+    follow(gr.on(triggers, on_analyze, inputs, outputs, api_name="analyze", trigger_mode="always_last"))
+    settings = [shared.max_pixels, shared.min_pixels, shared.max_tiles, shared.min_tiles, shared.pinpoints]
+    follow(shared.model.change(on_model, shared.model, settings, api_visibility="private")
+           .success(on_analyze, inputs, outputs, api_visibility="private"))
+    ex["token_map"].select(on_click, state, ex["token_info"], api_visibility="private")
+    whatif_in = [wi["width"], wi["height"], wi["qwen_max"], wi["intern_max"]]
+    whatif_out = [wi["scale_plot"], wi["aspect_plot"], wi["table"]]
+    gr.on([wi[k].release for k in ("width", "height", "qwen_max", "intern_max")], on_whatif,
+          whatif_in, whatif_out, api_name="whatif", trigger_mode="always_last")
+    wi["from_image"].click(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
+                           [wi["width"], wi["height"], *whatif_out], api_visibility="private")
+    exp["button"].click(on_export, [shared.image, state], [exp["json"], exp["png"], exp["code"]],
+                        api_name="export")

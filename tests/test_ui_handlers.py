@@ -1,0 +1,212 @@
+"""UI handlers called directly: values, clear errors for bad input, the demo's structure."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio.data_classes import ImageData
+from PIL import Image
+
+from anyres_demo import plan_image
+from anyres_demo.examples import get_example
+from anyres_demo.ui import build_demo, tab_label
+from anyres_demo.ui import explorer as ui
+from anyres_demo.ui.shared import Shared
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHART = str(get_example("chart_wide.png").path)  # 1600x600
+LLAVA = "llava-hf/llava-v1.6-mistral-7b-hf"
+QWEN = "Qwen/Qwen2-VL-2B-Instruct"
+INTERNVL = "OpenGVLab/InternVL3-1B-hf"
+
+
+def _total(html: str) -> int:
+    number = html.split('token-total-number">')[1].split("<")[0]
+    return int(number.replace(",", ""))
+
+
+def test_analyze_returns_every_view_for_an_example():
+    out = ui.on_analyze(CHART, LLAVA, None, None, None, None, "")
+    (total, summary, overlay, note, gallery, crops_note, token_map, token_info, ledger, formula,
+     why_md, why, candidates, divergence, teach_grid, teach_crops, state) = out
+    assert _total(total) == plan_image((600, 1600), LLAVA).num_tokens == 2136
+    assert "1600x600 image -> 4 crops" in summary and "*Example: A 1600x600 chart" in summary
+    assert isinstance(overlay, Image.Image) and isinstance(token_map, Image.Image)
+    assert note.startswith("1600x600 resized x0.561 to 897x336")
+    assert [label for _, label in gallery][0] == "#0 base image: the whole image squashed to 336x336"
+    assert len(gallery) == 4 and crops_note.startswith("4 crops")
+    assert ledger.iloc[-1].tolist()[:2] == ["total", 2136]
+    assert formula == "**Formula for this image:** `576 + 24x64 + 24 = 2136`"
+    assert (why.iloc[:, 0] == "✓ chosen").sum() == 1
+    assert candidates.data[0].name == "image px kept"
+    assert "LLaVA-NeXT" in teach_grid
+    assert state == {"model": LLAVA, "overrides": {}, "size_hw": [600, 1600]}
+
+
+def test_analyze_applies_only_the_settings_of_the_chosen_family():
+    out = ui.on_analyze(CHART, QWEN, 200_000, None, 4, None, "672x336")  # tiles/canvases ignored
+    assert _total(out[0]) == plan_image((600, 1600), QWEN, max_pixels=200_000).num_tokens
+    assert out[-1]["overrides"] == {"max_pixels": 200_000}
+    out = ui.on_analyze(CHART, INTERNVL, 200_000, None, 4, None, "")
+    assert _total(out[0]) == plan_image((600, 1600), INTERNVL, max_tiles=4).num_tokens
+    out = ui.on_analyze(CHART, LLAVA, None, None, None, None, "672x336, 1008x336")
+    assert out[-1]["overrides"] == {"pinpoints_hw": [[336, 672], [336, 1008]]}
+
+
+@pytest.mark.parametrize("settings,message", [
+    ((10, None, None, None, ""), "min_pixels (3136) is larger than max_pixels (10)"),
+    ((None, None, None, None, "672 by 336"), "canvas '672' is not of the form WIDTHxHEIGHT"),
+    ((1.5, None, None, None, ""), "max pixels must be a positive whole number, got 1.5"),
+])
+def test_bad_settings_are_a_clear_gr_error(settings, message):
+    model = LLAVA if settings[-1] else QWEN
+    with pytest.raises(gr.Error) as err:
+        ui.on_analyze(CHART, model, *settings)
+    assert message in err.value.message
+
+
+def test_bad_uploads_are_clear_gr_errors(tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("these are my notes, not a picture\n")
+    noisy = tmp_path / "noisy.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 300, 3), dtype=np.uint8)).save(noisy)
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(noisy.read_bytes()[:60_000])  # of ~180 kB
+    with pytest.raises(gr.Error) as err:
+        ui.on_analyze(str(text), LLAVA, None, None, None, None, "")
+    assert "'notes.png' is not an image: it contains text" in err.value.message
+    with pytest.raises(gr.Error) as err:
+        ui.on_analyze(str(truncated), LLAVA, None, None, None, None, "")
+    assert "the PNG file is truncated or corrupt" in err.value.message
+    tiny_but_huge = tmp_path / "bomb.png"
+    tiny_but_huge.write_bytes(open(CHART, "rb").read()[:2000])  # header says 1600x600
+    with pytest.raises(gr.Error) as err:
+        ui.on_analyze(str(tiny_but_huge), LLAVA, None, None, None, None, "")
+    assert "too small to hold that many pixels" in err.value.message
+
+
+def test_upload_errors_in_gradios_own_preprocess_become_gr_errors(tmp_path):
+    """gr.Image opens uploads with Pillow before the handler: that failure must be clear too."""
+    text = tmp_path / "notes.png"
+    text.write_text("plain text\n")
+    image = ui.guard_uploads(gr.Image(type="filepath", image_mode=None))
+    with pytest.raises(gr.Error) as err:
+        image.preprocess(ImageData(path=str(text), orig_name="notes.png"))
+    assert "'notes.png' is not an image: it contains text" in err.value.message
+    good = image.preprocess(ImageData(path=CHART, orig_name="chart_wide.png"))
+    assert good == CHART
+
+
+def test_no_image_clears_the_views():
+    out = ui.on_analyze(None, LLAVA, None, None, None, None, "")
+    assert len(out) == 17 and "—" in out[0] and out[2] is None and out[-1] is None
+
+
+def test_model_change_shows_only_that_familys_settings():
+    updates = ui.on_model(QWEN)
+    visible = {name: u["visible"] for name, u in zip(ui.SETTING_NAMES, updates)}
+    assert visible == {"max_pixels": True, "min_pixels": True, "max_tiles": False, "min_tiles": False,
+                       "pinpoints": False}
+    assert updates[0]["placeholder"] == "checkpoint: 12845056" and updates[0]["value"] is None
+    llava = dict(zip(ui.SETTING_NAMES, ui.on_model(LLAVA)))
+    assert llava["pinpoints"]["visible"] and llava["pinpoints"]["value"] == ""
+    assert llava["pinpoints"]["placeholder"].startswith("checkpoint: 672x336, 336x672")
+
+
+def test_clicking_the_token_map_describes_the_token():
+    state = ui.on_analyze(CHART, LLAVA, None, None, None, None, "")[-1]
+    from anyres_demo import build_layout, views
+
+    plan = plan_image((600, 1600), LLAVA)
+    placed, _ = views.place(views.panels(plan, build_layout(plan)))
+    base = placed[0]
+    x = base.left + 3
+    y = base.top + 3
+    text = ui.on_click(state, SimpleNamespace(index=[x, y]))
+    assert text.startswith("**Token 0** of 2136") and "kind: **base**" in text
+    assert ui.on_click(state, SimpleNamespace(index=[0, 0])).startswith("No token there")
+    assert ui.on_click(None, SimpleNamespace(index=[5, 5])) == "Analyse an image first."
+
+
+def test_compare_uses_the_chosen_model_for_its_family():
+    state = ui.on_analyze(CHART, "Qwen/Qwen2.5-VL-7B-Instruct", 100_000, None, None, None, "")[-1]
+    gallery, fig, table = ui.on_compare(CHART, state)
+    assert len(gallery) == 4 and len(fig.data) >= 3
+    assert table["model"].tolist() == ["LLaVA-NeXT (v1.6) Mistral-7B", "LLaVA-OneVision 0.5B",
+                                       "Qwen2.5-VL 7B", "InternVL3 1B"]
+    qwen_row = table.iloc[2]
+    assert qwen_row["tokens"] == plan_image((600, 1600), "Qwen/Qwen2.5-VL-7B-Instruct",
+                                            max_pixels=100_000).num_tokens
+    assert ui.on_compare(None, state)[0] == []
+
+
+def test_whatif_tables_and_sync_with_the_image():
+    scale_fig, aspect_fig, table = ui.on_whatif(1920, 1080, 12845056, 12)
+    assert table["tokens"].tolist() == [1948, 7269, 2693, 2306]
+    assert len(scale_fig.data) == 8 and len(aspect_fig.data) == 8  # 4 lines + 4 stars
+    small = ui.on_whatif(1920, 1080, 28 * 28 * 256, 4)[2]
+    assert small["tokens"].tolist()[2:] == [plan_image((1080, 1920), QWEN, max_pixels=28 * 28 * 256).num_tokens,
+                                            plan_image((1080, 1920), INTERNVL, max_tiles=4).num_tokens]
+    width, height, *_ = ui.on_whatif_from_image({"model": LLAVA, "overrides": {}, "size_hw": [600, 1600]},
+                                                12845056, 12)
+    assert (width, height) == (1600, 600)
+    with pytest.raises(gr.Error) as err:
+        ui.on_whatif(0, 1080, 12845056, 12)
+    assert "width must be at least 1 pixel" in err.value.message
+
+
+def test_export_writes_json_png_and_code():
+    state = ui.on_analyze(CHART, INTERNVL, None, None, 6, None, "")[-1]
+    json_path, png_path, code = ui.on_export(CHART, state)
+    data = json.load(open(json_path))
+    assert data["plan"]["num_tokens"] == plan_image((600, 1600), INTERNVL, max_tiles=6).num_tokens
+    assert Image.open(png_path).format == "PNG"
+    assert f"plan_image(image, '{INTERNVL}', max_tiles=6)" in code
+    with pytest.raises(gr.Error):
+        ui.on_export(None, None)
+
+
+def test_state_is_small_and_json_copyable():
+    state = ui.on_analyze(CHART, LLAVA, None, None, None, None, "672x336")[-1]
+    assert json.loads(json.dumps(state)) == state and len(json.dumps(state)) < 300
+
+
+def test_build_demo_adds_extra_tabs_after_the_explorers():
+    seen = []
+
+    def build_probe_tab(shared: Shared) -> None:
+        seen.append(shared)
+        gr.Markdown("probe tab body")
+
+    demo = build_demo(extra_tabs=[build_probe_tab])
+    assert len(seen) == 1 and isinstance(seen[0].image, gr.Image)
+    assert seen[0].settings == [seen[0].model, seen[0].max_pixels, seen[0].min_pixels,
+                                seen[0].max_tiles, seen[0].min_tiles, seen[0].pinpoints]
+    labels = [c["props"].get("label") for c in demo.config["components"] if c["type"] == "tabitem"]
+    assert labels[:5] == ["What the model sees", "Compare families", "What-if", "Export", "Probe"]
+    total = [c for c in demo.config["components"] if c["props"].get("elem_id") == "token-total"]
+    assert len(total) == 1
+    assert tab_label(build_probe_tab) == "Probe"
+
+
+def test_app_module_defines_demo_without_heavy_imports():
+    code = ("import sys, app; import gradio as gr; assert isinstance(app.demo, gr.Blocks); "
+            "print(sorted(m for m in ('torch', 'transformers', 'torchvision') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_crops_gallery_items_are_images_with_labels():
+    out = ui.on_analyze(str(get_example("receipt_tall.png").path), INTERNVL, None, None, None, None, "")
+    gallery = out[4]
+    assert [lbl.split(" ")[0] for _, lbl in gallery] == ["#0", "#1", "#2", "#3", "#4"]
+    assert all(isinstance(pic, Image.Image) and pic.size == (448, 448) for pic, _ in gallery)
+    assert np.asarray(gallery[-1][0]).std() > 0  # the thumbnail shows the receipt, not a blank
