@@ -105,10 +105,7 @@ def analyze(image: Image.Image, choice: Choice, display: views.Source | None = N
     plan = plan_image(image, choice.preset)
     layout = build_layout(plan)
     display = display or views.display_source(image)
-    crops, exact = views.crop_images(image, plan, display=display)
-    gallery = [(pic, f"#{spec.index} {views.crop_label(plan, spec)}"
-                + (f", shown at {pic.width}x{pic.height}" if pic.size != spec.out_hw.wh else ""))
-               for spec, pic in zip(plan.crops, crops)]
+    gallery, exact = views.crop_gallery(image, plan, display=display)
     return Analysis(plan=plan, layout=layout,
                     overlay=views.overlay(display, plan, layout, caption=False),
                     crops=gallery, crops_exact=exact,

@@ -37,6 +37,8 @@ PANEL_LABELS = {"tiles": "high-resolution tiles, stitched onto the original imag
                 "image": "native-resolution tokens on the original image",
                 "base": "base image (the whole image squashed to one tile)",
                 "thumbnail": "thumbnail (the whole image at one tile)"}
+SHORT_LABELS = {"tiles": "high-resolution tiles", "image": "image", "base": "base image",
+                "thumbnail": "thumbnail"}
 DEFAULT_SINK_FACTOR = 20.0
 _DETAIL_KINDS = (KIND_CODE["tile"], KIND_CODE["image"])
 _GLOBAL_KINDS = (KIND_CODE["base"], KIND_CODE["thumbnail"])
@@ -86,8 +88,8 @@ def rasterize(boxes: np.ndarray, mass: np.ndarray, out_hw: tuple[int, int]) -> n
 
     Boxes are (M, 4) x0, y0, x1, y1 in output pixels (fractions allowed). Each pixel gets
     mass x (overlap area / box area), so a box's mass lands only on the pixels it overlaps and
-    the part of a box off the grid is dropped (layout boxes are already clipped to the image). Exact area coverage via
-    a 2-D difference array: 16 taps per box, then two cumulative sums.
+    the part of a box off the grid is dropped (layout boxes are already clipped to the image).
+    Exact area coverage via a 2-D difference array: 16 taps per box, then two cumulative sums.
     """
     h, w = out_hw
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -128,7 +130,7 @@ class Heat:
     panel_mass: dict[str, float]  # panel name -> its share
     newline_mass: float
     padding_mass: float  # tokens whose cells lie entirely in padding (no box on the image)
-    tile_mass: np.ndarray | None  # (grid_rows, grid_cols) share of each high-res tile; None for Qwen
+    tile_mass: np.ndarray | None  # (grid_rows, grid_cols) share per high-res tile; Qwen: None
     display_hw: tuple[int, int]
     scale_xy: tuple[float, float]  # display pixels per original pixel
     sinks: tuple[tuple[int, str, float], ...]  # (image-token index, kind, share), largest first
@@ -243,7 +245,8 @@ def _tile_mass(layout: Layout, boxes, mass, part_kind, on_image) -> np.ndarray |
 def _notes(layout: Layout, newline: float, padding: float) -> tuple[str, ...]:
     notes = []
     if KIND_CODE["newline"] in layout.kind:
-        notes.append(f"{newline:.1%} of the image attention went to newline tokens. " + NEWLINE_NOTE)
+        notes.append(f"{newline:.1%} of the image attention went to newline tokens. "
+                     + NEWLINE_NOTE)
     if padding > 0:
         notes.append(f"{padding:.1%} went to tokens whose cells lie entirely in the black padding "
                      "around the resized image (they cover no original pixels).")
@@ -293,7 +296,7 @@ def summary(heat: Heat, image_share: float | None = None) -> str:
         lines.append(f"Image tokens received **{image_share:.1%}** of the attention; the rest went "
                      "to text, markers and earlier answer tokens. The maps below are renormalised "
                      "over image tokens.")
-    parts = [f"{PANEL_LABELS[k].split(' (')[0].split(',')[0]}: {v:.1%}" for k, v in heat.panel_mass.items()]
+    parts = [f"{SHORT_LABELS[k]}: {v:.1%}" for k, v in heat.panel_mass.items()]
     if heat.newline_mass:
         parts.append(f"newline tokens: {heat.newline_mass:.1%}")
     lines.append("Split: " + " | ".join(parts))

@@ -15,7 +15,6 @@ Never imports gradio.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -47,10 +46,11 @@ DISPLAY_SIDE = 1000  # drawings read a copy of the original reduced to about thi
 MAP_PANEL_HEIGHT = 420  # token map: each panel's drawing height, px
 MAP_PANEL_MAX_WIDTH = 620
 NEWLINE_STRIP = 12  # px: the column of newline markers right of a LLaVA tile panel
-TITLE_BAR = 24  # px above each token map panel
+TITLE_SIZE = 13  # px: token map panel titles
+TITLE_LINE = 17  # px per title line
+MIN_SLOT = 230  # px: a token map panel's slot is at least this wide, so its title can wrap
 GAP = 14  # px between panels
 CROP_MAX_SIDE = 768  # larger crops (Qwen's single resized image) are shown scaled down
-PREREDUCE_GAP = 2.0  # keep >= 2x the largest target size when box-reducing a big original
 
 
 def hex_color(rgb: tuple[int, int, int]) -> str:
@@ -130,7 +130,6 @@ class Panel:
     tokens: np.ndarray  # (nr, nc) token index in the sequence, -1 where no token
     newlines: np.ndarray | None = None  # (nr,) newline token ending row r, -1 if none
     dropped: tuple[tuple[float, float, float, float], ...] = ()  # bands unpadding removes
-    squashed: bool = False  # the panel's cells are drawn over an image the model squashed
     tile_grid: tuple[int, int] = (1, 1)  # tiles (rows, cols) evenly dividing the extent
 
 
@@ -139,13 +138,11 @@ def _even(lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
     return edges[:-1], edges[1:]
 
 
-def _fill(layout: Layout, kinds: tuple[str, ...], nr: int, nc: int, r_off: int = 0,
-          c_off: int = 0) -> np.ndarray:
+def _fill(layout: Layout, kinds: tuple[str, ...], nr: int, nc: int) -> np.ndarray:
     """(nr, nc) grid of the indices of `kinds` tokens, placed by their layout (row, col)."""
     grid = np.full((nr, nc), -1, np.int64)
-    mask = np.isin(layout.kind, [KIND_CODE[k] for k in kinds]) & (layout.col >= 0)
-    idx = np.nonzero(mask)[0]
-    grid[layout.row[idx] - r_off, layout.col[idx] - c_off] = idx
+    idx = np.nonzero(np.isin(layout.kind, [KIND_CODE[k] for k in kinds]) & (layout.col >= 0))[0]
+    grid[layout.row[idx], layout.col[idx]] = idx
     return grid
 
 
@@ -202,7 +199,7 @@ def _llava_panels(plan: Plan, layout: Layout) -> list[Panel]:
     ys, xs = np.arange(n) * p * h / tile, np.arange(n) * p * w / tile
     base = Panel("base", "base", f"base image: {n}x{n} tokens (whole image squashed to {tile}x{tile})",
                  _whole(plan), ys, ys + p * h / tile, xs, xs + p * w / tile,
-                 _fill(layout, ("base",), n, n), squashed=True)
+                 _fill(layout, ("base",), n, n))
     edges = _llava_feature_edges(plan)
     kept = _kept_bounds(plan, edges)
     h3, w3 = plan.final_hw.hw
@@ -241,12 +238,11 @@ def _internvl_panels(plan: Plan, layout: Layout) -> list[Panel]:
     out = [Panel("tiles", "tile", f"tiles: {plan.grid_rows}x{plan.grid_cols} x {m}x{m} tokens "
                  f"(image squashed to {plan.canvas_hw})", _whole(plan), *_even(0, h, nr),
                  *_even(0, w, nc), _fill(layout, ("tile",), nr, nc),
-                 squashed=plan.canvas_hw.width * h != plan.canvas_hw.height * w,
                  tile_grid=(plan.grid_rows, plan.grid_cols))]
     if "thumbnail" in plan.tokens_by_kind:
         out.append(Panel("thumbnail", "thumbnail", f"thumbnail: {m}x{m} tokens (whole image squashed to "
                          f"{s.tile_size}x{s.tile_size})", _whole(plan), *_even(0, h, m),
-                         *_even(0, w, m), _fill(layout, ("thumbnail",), m, m), squashed=True))
+                         *_even(0, w, m), _fill(layout, ("thumbnail",), m, m)))
     return out
 
 
@@ -323,9 +319,9 @@ def hatch(arr: np.ndarray, frame: Frame, rect, rgb, alpha: float, slope: int = 1
     if x1 <= x0 or y1 <= y0:
         return
     stripes = (np.arange(y0, y1)[:, None] + slope * np.arange(x0, x1)[None, :]) % 9 < 3
-    a = np.where(stripes, min(1.0, 2 * alpha), alpha).astype(np.float32)[..., None]
-    sub = arr[y0:y1, x0:x1]
-    sub[:] = (sub * (1 - a) + np.asarray(rgb, np.float32) * a).astype(np.uint8)
+    a = np.where(stripes, round(min(1.0, 2 * alpha) * 256), round(alpha * 256)).astype(np.uint16)[..., None]
+    sub = arr[y0:y1, x0:x1]  # integer blend in 1/256ths: at most 255 * 256, fits uint16
+    sub[:] = ((sub * (256 - a) + np.asarray(rgb, np.uint16) * a) >> 8).astype(np.uint8)
 
 
 def padding_rects(frame: Frame, full_wh: tuple[int, int]) -> list[tuple[float, float, float, float]]:
@@ -408,14 +404,15 @@ def resize_note(plan: Plan) -> str:
     """How the image was resized, in one sentence with the factors."""
     (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
     fx, fy = rw / w, rh / h
-    factor = f"x{fx:.3g}" if math.isclose(fx, fy, rel_tol=0.01) else f"x{fx:.3g} wide, x{fy:.3g} high"
+    same = abs(rw - w * fy) <= 1  # one factor, up to rounding to whole pixels
+    factor = f"x{fx:.3f}" if same else f"x{fx:.3f} wide, x{fy:.3f} high"
     if plan.strategy == "qwen2_vl":
         return (f"{plan.image_hw} resized {factor} to {plan.resized_hw} (sides multiples of "
                 f"{plan.cell_px}) -> {plan.grid_rows}x{plan.grid_cols} tokens of {plan.cell_px}x"
                 f"{plan.cell_px} px.")
     if plan.strategy == "internvl":
         extra = " + a 448x448 thumbnail" if "thumbnail" in plan.tokens_by_kind else ""
-        squash = "" if math.isclose(fx, fy, rel_tol=0.01) else " (squashed: the aspect ratio changes)"
+        squash = "" if same else " (squashed: the aspect ratio changes)"
         return (f"{plan.image_hw} resized {factor} to {plan.canvas_hw}{squash} -> "
                 f"{plan.grid_rows}x{plan.grid_cols} tiles of {plan.canvas_hw.width // plan.grid_cols} px"
                 f"{extra}.")
@@ -472,6 +469,7 @@ class Placed:
     left: int  # px in the composite
     top: int
     strip: int  # width of the newline strip (0 if none)
+    slot: int  # px reserved for the panel and its title
 
     @property
     def width(self) -> int:
@@ -482,17 +480,24 @@ class Placed:
         return self.frame.size_wh[1]
 
 
+def title_lines(panel: Panel, width: int) -> list[str]:
+    return _wrap(panel.title, font(TITLE_SIZE), width)
+
+
 def place(panel_list: list[Panel], height: int = MAP_PANEL_HEIGHT,
           max_width: int = MAP_PANEL_MAX_WIDTH) -> tuple[list[Placed], tuple[int, int]]:
-    """Lay panels out left to right under title bars; returns placements and (width, height)."""
+    """Lay panels out left to right, each in a slot at least MIN_SLOT wide under its wrapped
+    title; returns placements and the picture's (width, height)."""
+    frames = [fit_frame(p.extent, max_width, height) for p in panel_list]
+    strips = [NEWLINE_STRIP if p.newlines is not None else 0 for p in panel_list]
+    slots = [max(f.size_wh[0] + s, MIN_SLOT) for f, s in zip(frames, strips)]
+    lines = max(len(title_lines(p, w)) for p, w in zip(panel_list, slots))
+    top = 6 + lines * TITLE_LINE
     placed, left = [], GAP
-    for p in panel_list:
-        frame = fit_frame(p.extent, max_width, height)
-        strip = NEWLINE_STRIP if p.newlines is not None else 0
-        placed.append(Placed(p, frame, left, TITLE_BAR, strip))
-        left += frame.size_wh[0] + strip + GAP
-    total_h = TITLE_BAR + max(pl.height for pl in placed) + GAP
-    return placed, (left, total_h)
+    for p, f, strip, slot in zip(panel_list, frames, strips, slots):
+        placed.append(Placed(p, f, left, top, strip, slot))
+        left += slot + GAP
+    return placed, (left, top + max(pl.height for pl in placed) + GAP)
 
 
 def _panel_cells(pl: Placed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -524,7 +529,7 @@ def _paint_panel(arr: np.ndarray, pl: Placed, source: Source, layout: Layout) ->
     ri, ci, _ = _panel_cells(pl)
     tint_rect(pic, ri, ci, KIND_COLORS[pl.panel.kind])
     shade_padding(pic, pl.frame, source.full_wh, pl.panel.dropped)
-    grid_lines(pic, ri, ci, (20, 20, 20), 0.55, min_gap=4)
+    grid_lines(pic, ri, ci, (20, 20, 20), 0.55, min_gap=3)
     if pl.panel.key == "tiles":
         grid_lines(pic, *_tile_index(pl.panel, *pl.frame.centers()), TILE_RGB, 1.0, width=2, min_gap=1)
     h, w = pic.shape[:2]
@@ -549,15 +554,9 @@ def token_map(image: "Image.Image | Source", plan: Plan, layout: Layout) -> Imag
     img = Image.fromarray(arr)
     d = ImageDraw.Draw(img)
     for pl in placed:
-        d.text((pl.left, 5), _fit_text(pl.panel.title, font(13), pl.width), fill=(20, 20, 20),
-               font=font(13))
+        for i, line in enumerate(title_lines(pl.panel, pl.slot)):
+            d.text((pl.left, 4 + i * TITLE_LINE), line, fill=(20, 20, 20), font=font(TITLE_SIZE))
     return banner(img, [legend_text(layout)], size=13)
-
-
-def _fit_text(text: str, f, width: int) -> str:
-    per_char = f.getlength(text) / max(len(text), 1)
-    limit = max(4, int(width / max(per_char, 1e-6)))
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def legend_text(layout: Layout) -> str:
@@ -675,13 +674,15 @@ def crop_images(image: "Image.Image | Source", plan: Plan, max_side: int = CROP_
     return out, False
 
 
-def crop_gallery(image: "Image.Image | Source", plan: Plan, max_side: int = CROP_MAX_SIDE) -> list[tuple[Image.Image, str]]:
-    """(picture, caption) per crop, in the order the model receives them."""
-    crops, _ = crop_images(image, plan, max_side)
+def crop_gallery(image: "Image.Image | Source", plan: Plan, max_side: int = CROP_MAX_SIDE,
+                 display: Source | None = None) -> tuple[list[tuple[Image.Image, str]], bool]:
+    """(picture, caption) per crop, in the order the model receives them, and whether the
+    pictures are pixel-exact (see `crop_images`)."""
+    crops, exact = crop_images(image, plan, max_side, display)
     out = []
     for spec, pic in zip(plan.crops, crops):
         label = f"#{spec.index} {crop_label(plan, spec)}"
         if pic.size != spec.out_hw.wh:
             label += f", shown at {pic.width}x{pic.height}"
         out.append((pic, label))
-    return out
+    return out, exact

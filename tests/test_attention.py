@@ -117,7 +117,8 @@ def test_planted_token_lands_in_its_box(case):
     assert checked >= 2
 
 
-@pytest.mark.parametrize("case", ["llava-next-letterbox", "llava-next-newline-only", "onevision-plain"])
+@pytest.mark.parametrize("case", ["llava-next-letterbox", "llava-next-newline-only",
+                                  "onevision-plain"])
 def test_newline_tokens_are_reported_not_drawn(case):
     layout = layout_for(case)
     kinds = layout.kind[layout.image_token_mask]
@@ -148,7 +149,8 @@ def test_onevision_blended_token_spreads_by_its_weights():
     assert np.array_equal(grid > 0, covered)
 
 
-@pytest.mark.parametrize("case", ["llava-next-letterbox", "onevision-downscaled", "internvl-thumbnail"])
+@pytest.mark.parametrize("case", ["llava-next-letterbox", "onevision-downscaled",
+                                  "internvl-thumbnail"])
 def test_tile_mass_goes_to_the_planted_tile(case):
     layout = layout_for(case)
     rows = np.flatnonzero(layout.image_token_mask)
@@ -232,7 +234,8 @@ def test_overlay_and_summary():
 
 
 def test_attention_module_imports_no_torch_or_gradio():
+    heavy = ("torch", "gradio", "transformers")
     code = ("import sys, json; import anyres_demo.attention; "
-            "print(json.dumps([m for m in ('torch', 'gradio', 'transformers') if m in sys.modules]))")
+            f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []

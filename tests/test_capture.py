@@ -37,9 +37,9 @@ def tiny_two_layer_model(family):
 
 
 def prompt_inputs(processor, image):
-    text = processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "describe the image"}]}],
-        add_generation_prompt=True, tokenize=False)
+    content = [{"type": "image"}, {"type": "text", "text": "describe the image"}]
+    text = processor.apply_chat_template([{"role": "user", "content": content}],
+                                         add_generation_prompt=True, tokenize=False)
     return dict(processor(images=[image], text=[text], return_tensors="pt"))
 
 
@@ -47,7 +47,7 @@ def reference_rows(out, prompt_len, layer):
     """(heads, T, prompt_len) eager attention rows that produced each answer token (spec 8.2)."""
     rows = [out.attentions[0][layer][0, :, prompt_len - 1]]
     rows += [out.attentions[t][layer][0, :, 0] for t in range(1, len(out.attentions))]
-    return torch.stack([r[:, :prompt_len] for r in rows], dim=1).float().numpy()
+    return torch.stack([r[:, :prompt_len] for r in rows], dim=1).float().cpu().numpy()
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
@@ -64,7 +64,7 @@ def run(request):
     prompt_len = inputs["input_ids"].shape[1]
     answer = out.sequences[0, prompt_len:].tolist()
     full = cap.capture_full(model, inputs, answer, token_id)
-    cached = cap.capture_from_cache(model, inputs, answer, out.cache, token_id)
+    cached = cap.capture_from_cache(model, inputs, answer, cap.generation_cache(out), token_id)
     model.set_attn_implementation({"text_config": "eager"})
     with torch.inference_mode():
         ref = model.generate(**inputs, **gen, output_attentions=True)
@@ -148,7 +148,7 @@ def test_capture_in_bfloat16_on_cuda_matches_eager(family):
         out = model.generate(**inputs, **gen)
     prompt_len = inputs["input_ids"].shape[1]
     answer = out.sequences[0, prompt_len:].tolist()
-    captures = [cap.capture_from_cache(model, inputs, answer, out.cache, token_id),
+    captures = [cap.capture_from_cache(model, inputs, answer, cap.generation_cache(out), token_id),
                 cap.capture_full(model, inputs, answer, token_id)]
     model.set_attn_implementation({"text_config": "eager"})
     with torch.inference_mode():
@@ -158,6 +158,7 @@ def test_capture_in_bfloat16_on_cuda_matches_eager(family):
     for c in captures:
         for layer in range(2):
             image = reference_rows(ref, prompt_len, layer)[:, :, c.image_positions]
-            for got, want in ((c.image_mean[layer], image.mean(0)), (c.image_max[layer], image.max(0))):
+            pairs = ((c.image_mean[layer], image.mean(0)), (c.image_max[layer], image.max(0)))
+            for got, want in pairs:
                 assert np.abs(got - want).max() <= 0.02 * want.max()
-                assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.999
+                assert np.abs(got - want).mean() <= 0.01 * want.mean()

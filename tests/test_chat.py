@@ -183,6 +183,10 @@ def test_resolve_source(tiny_dirs, tmp_path, monkeypatch):
     monkeypatch.setenv(chat.ENV_MODEL, "qwen2.5-vl")
     assert chat.default_model() == "Qwen/Qwen2.5-VL-3B-Instruct"
     assert chat.resolve_source().preset.repo_id == "Qwen/Qwen2.5-VL-3B-Instruct"
+    monkeypatch.setenv(chat.ENV_MODEL, tiny_dirs["qwen2_vl"])  # a folder stands for its preset
+    assert chat.default_model() == "Qwen/Qwen2-VL-2B-Instruct"
+    assert chat.resolve_source("Qwen/Qwen2-VL-2B-Instruct").weights == tiny_dirs["qwen2_vl"]
+    assert not chat.resolve_source("Qwen/Qwen2-VL-7B-Instruct").local
     monkeypatch.delenv(chat.ENV_MODEL)
     assert chat.default_model() == chat.DEFAULT_MODEL
     folder = tmp_path / "Qwen" / "Qwen2-VL-2B-Instruct"

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from types import SimpleNamespace
 
 import gradio as gr
@@ -99,8 +101,22 @@ def test_upload_errors_in_gradios_own_preprocess_become_gr_errors(tmp_path):
     with pytest.raises(gr.Error) as err:
         image.preprocess(ImageData(path=str(text), orig_name="notes.png"))
     assert "'notes.png' is not an image: it contains text" in err.value.message
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header(20_000, 20_000))  # 400 MP claimed: Pillow refuses to open it
+    with pytest.raises(gr.Error) as err:
+        image.preprocess(ImageData(path=str(bomb), orig_name="bomb.png"))
+    assert "far above the 110.0 megapixels limit" in err.value.message
     good = image.preprocess(ImageData(path=CHART, orig_name="chart_wide.png"))
     assert good == CHART
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that only claims a size: signature, IHDR, an empty IDAT, IEND."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b""))
+            + chunk(b"IEND", b""))
 
 
 def test_no_image_clears_the_views():
@@ -210,3 +226,14 @@ def test_crops_gallery_items_are_images_with_labels():
     assert [lbl.split(" ")[0] for _, lbl in gallery] == ["#0", "#1", "#2", "#3", "#4"]
     assert all(isinstance(pic, Image.Image) and pic.size == (448, 448) for pic, _ in gallery)
     assert np.asarray(gallery[-1][0]).std() > 0  # the thumbnail shows the receipt, not a blank
+
+
+def test_only_the_ui_package_imports_gradio():
+    modules = ["anyres_demo.views", "anyres_demo.plots", "anyres_demo.ledger", "anyres_demo.export",
+               "anyres_demo.teaching", "anyres_demo.analysis", "anyres_demo.bench_ui"]
+    code = (f"import sys\nfor m in {modules!r}: __import__(m)\n"
+            "print(sorted(m for m in ('gradio', 'torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -129,8 +129,8 @@ def test_overlay_caption_states_the_resize_factor():
     captioned = views.overlay(_solid((600, 1600)), plan, layout, caption=True)
     assert captioned.height > plain.height
     q, _ = _plan((1080, 1920), "qwen2-vl")
-    assert views.resize_note(q).startswith("1920x1080 resized x1.01 wide, x1.01 high to 1932x1092") or \
-        views.resize_note(q).startswith("1920x1080 resized x1.01 to 1932x1092")
+    assert views.resize_note(q) == ("1920x1080 resized x1.006 wide, x1.011 high to 1932x1092 (sides "
+                                    "multiples of 28) -> 39x69 tokens of 28x28 px.")
     i, _ = _plan((1400, 390), "internvl")
     assert "squashed" in views.resize_note(i) and "thumbnail" in views.resize_note(i)
 
@@ -194,17 +194,17 @@ def test_large_image_crops_from_a_reduced_copy_stay_within_a_few_grey_levels(mod
 def test_qwen_big_image_is_shown_scaled_with_its_true_size_in_the_label():
     image = _photo((1500, 2000))
     plan = plan_image(image, "qwen2-vl")
-    (pic, label), = views.crop_gallery(image, plan)
+    (pic, label), = views.crop_gallery(image, plan)[0]
     assert max(pic.size) == views.CROP_MAX_SIDE
     assert label == f"#0 the whole image resized to {plan.resized_hw} (no tiles), shown at {pic.width}x{pic.height}"
 
 
 def test_crop_labels_name_base_tiles_and_thumbnail():
     image = _solid((1400, 390))
-    labels = [lbl for _, lbl in views.crop_gallery(image, plan_image(image, "llava-next"))]
+    labels = [lbl for _, lbl in views.crop_gallery(image, plan_image(image, "llava-next"))[0]]
     assert labels[0] == "#0 base image: the whole image squashed to 336x336"
     assert labels[1] == "#1 tile row 0, column 0 (336x336)"
-    labels = [lbl for _, lbl in views.crop_gallery(image, plan_image(image, "internvl"))]
+    labels = [lbl for _, lbl in views.crop_gallery(image, plan_image(image, "internvl"))[0]]
     assert labels[-1] == "#4 thumbnail: the whole image squashed to 448x448"
     assert len(labels) == 5
 

@@ -24,6 +24,7 @@ torch and transformers are imported lazily; numpy arrays come out.
 """
 from __future__ import annotations
 
+import inspect
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -237,6 +238,18 @@ def _layers(model, layers) -> tuple[int, ...]:
     return chosen
 
 
+def generation_cache(output):
+    """The KV cache of a `generate(..., return_dict_in_generate=True)` output (`cache` in
+    transformers 5.24, `past_key_values` before)."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else getattr(output, "past_key_values", None)
+
+
+def _cache_kwarg(base) -> str:
+    params = inspect.signature(base.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
 # ----------------------------------------------------------------------------- entry points
 def capture_full(model, inputs: dict, answer_ids, image_token_id: int,
                  layers=None) -> AttentionCapture:
@@ -257,8 +270,8 @@ def capture_full(model, inputs: dict, answer_ids, image_token_id: int,
     feed["input_ids"] = torch.cat([inputs["input_ids"], tail], dim=1)
     feed["attention_mask"] = torch.ones_like(feed["input_ids"])
     if "mm_token_type_ids" in feed:  # Qwen: answer tokens are text (type 0)
-        feed["mm_token_type_ids"] = torch.cat(
-            [feed["mm_token_type_ids"], torch.zeros_like(tail, dtype=feed["mm_token_type_ids"].dtype)], 1)
+        types = feed["mm_token_type_ids"]
+        feed["mm_token_type_ids"] = torch.cat([types, torch.zeros_like(tail, dtype=types.dtype)], 1)
     feed.pop("token_type_ids", None)
     base = getattr(model, "model", model)
     with torch.inference_mode(), _capturing(model, session, chosen):
@@ -292,5 +305,5 @@ def capture_from_cache(model, inputs: dict, answer_ids, cache, image_token_id: i
     base = getattr(model, "model", model)
     # no attention_mask: positions then continue from the cache (Qwen adds its rope_deltas)
     with torch.inference_mode(), _capturing(model, session, chosen):
-        base(input_ids=queries, cache=cache, use_cache=True)
+        base(input_ids=queries, use_cache=True, **{_cache_kwarg(base): cache})
     return _build_capture(session, answer, chosen, prompt_len)

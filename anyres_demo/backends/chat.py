@@ -124,7 +124,12 @@ def _in_model_dir(repo_id: str) -> str | None:
 
 def resolve_source(model: str | Preset | None = None, weights: str | None = None) -> ModelSource:
     """A preset id / alias / Preset (default: $ANYRES_MODEL, else DEFAULT_MODEL) or a local
-    checkpoint folder -> ModelSource. `weights` forces the folder or repo to load."""
+    checkpoint folder -> ModelSource. `weights` forces the folder or repo to load.
+
+    Where the weights come from, first match wins: `weights`; a folder named by $ANYRES_MODEL
+    when it stands for this preset (the UI's dropdown only holds preset ids); the preset's
+    folder inside $ANYRES_MODEL_DIR; the Hugging Face cache / hub.
+    """
     model = model if model is not None else os.environ.get(ENV_MODEL) or DEFAULT_MODEL
     if isinstance(model, str) and os.path.isdir(model):
         weights, model = model, None
@@ -132,14 +137,22 @@ def resolve_source(model: str | Preset | None = None, weights: str | None = None
         preset = _preset_for_folder(weights)
     else:
         preset = model if isinstance(model, Preset) else get_preset(model)
-    target = weights or _in_model_dir(preset.repo_id) or preset.repo_id
+    target = weights or _env_folder_for(preset) or _in_model_dir(preset.repo_id) or preset.repo_id
     local = os.path.isdir(target)
     return ModelSource(preset=preset, weights=target, local=local,
                        random_weights=local and is_random_weights(target))
 
 
+def _env_folder_for(preset: Preset) -> str | None:
+    folder = os.environ.get(ENV_MODEL)
+    if not folder or not os.path.isdir(folder):
+        return None
+    return folder if _preset_for_folder(folder).repo_id == preset.repo_id else None
+
+
 def default_model() -> str:
-    """The model the UI starts with: $ANYRES_MODEL's preset (or folder's family), else default."""
+    """The preset the UI starts with: $ANYRES_MODEL's (a folder stands for its family's
+    preset), else DEFAULT_MODEL."""
     env = os.environ.get(ENV_MODEL)
     if not env:
         return DEFAULT_MODEL
@@ -387,7 +400,8 @@ def model_config_patch(loaded: LoadedModel, processor) -> dict:
     the model the processor's (overridden) list for the turn, or it would count differently."""
     if getattr(loaded.model.config, "image_grid_pinpoints", None) is None:
         return {}
-    return {"image_grid_pinpoints": [list(p) for p in processor.image_processor.image_grid_pinpoints]}
+    canvases = processor.image_processor.image_grid_pinpoints
+    return {"image_grid_pinpoints": [list(p) for p in canvases]}
 
 
 @contextmanager
@@ -558,9 +572,9 @@ def _stream(loaded: LoadedModel, prepared: Prepared, settings: GenerationSetting
     inputs = _to_device(prepared.inputs, loaded.device, loaded.dtype)
     holder: dict = {}
     started = time.perf_counter()
+    kwargs = _generate_kwargs(loaded, settings, streamer, stop)
     worker = threading.Thread(target=_run_generation, daemon=True,
-                              args=(loaded, inputs, _generate_kwargs(loaded, settings, streamer, stop),
-                                    holder, streamer))
+                              args=(loaded, inputs, kwargs, holder, streamer))
     worker.start()
     text, finished = "", False
     try:
@@ -579,7 +593,8 @@ def _stream(loaded: LoadedModel, prepared: Prepared, settings: GenerationSetting
     capture_result, note = (None, "")
     if settings.capture_attention:
         with torch.inference_mode():
-            capture_result, note = _capture(loaded, prepared, inputs, answer, out.cache)
+            capture_result, note = _capture(loaded, prepared, inputs, answer,
+                                            cap.generation_cache(out))
     result = TurnResult(
         text=text.strip(), answer_ids=tuple(answer),
         answer_tokens=tuple(tokenizer.decode([t]) for t in answer), plan=prepared.plan,
@@ -607,7 +622,8 @@ class ChatBackend:
 
     def status(self) -> str:
         if self._loaded is not None:
-            failed = f" (loading another model failed: {self.last_error})" if self.last_error else ""
+            failed = f" (loading another model failed: {self.last_error})" \
+                if self.last_error else ""
             return f"Loaded: {self._loaded.describe()}{failed}"
         if self.last_error:
             return f"No model loaded. Last attempt: {self.last_error}"

@@ -24,7 +24,7 @@ from PIL import Image
 
 from ..engine import as_size, plan_image, resolve_preset
 from ..geometry import Box, Size
-from ..presets import FAMILY_DEFAULTS, Preset, get_preset
+from ..presets import FAMILY_DEFAULTS, PRESETS, Preset, get_preset
 from ..render import render_crops
 from ..strategies import STRATEGY_LABELS
 from ..strategies.base import CropSpec, Plan
@@ -60,7 +60,10 @@ def strategy_view(image_or_size: Any, model: str | Preset, **overrides: Any) -> 
     size_hw = as_size(image_or_size)
     preset = resolve_preset(model, **overrides)
     plan = plan_image(size_hw, preset)
-    return View(key=preset.repo_id, label=f"{STRATEGY_LABELS[preset.strategy]}: {preset.label}",
+    label = f"{STRATEGY_LABELS[preset.strategy]}: {preset.label}"
+    if preset.repo_id not in PRESETS or PRESETS[preset.repo_id].settings != preset.settings:
+        label += " (custom settings)"
+    return View(key=preset.repo_id, label=label,
                 strategy=preset.strategy, image_hw=size_hw, crops=plan.crops,
                 settings_key=f"{preset.repo_id}|{preset.settings!r}",
                 num_tokens=plan.num_image_tokens, plan=plan)
@@ -134,6 +137,26 @@ def report(progress: Optional[Progress], fraction: float, text: str) -> None:
         progress(min(1.0, max(0.0, float(fraction))), text)
 
 
+def precompute(image: Image.Image, models: Optional[list] = None,
+               modes: tuple[str, ...] = ("last",), progress: Optional[Progress] = None) -> None:
+    """Fill the disk cache (cache.py) for one image: legibility of the baseline and every
+    model (default: one per family), and encoder attention of the same views in each mode.
+    Run it over the bundled examples with ANYRES_CACHE_DIR pointing at the folder to ship."""
+    from .encoder import EncoderSettings, attention_for_view
+    from .legibility import compare_legibility
+
+    models = list(FAMILY_DEFAULTS.values()) if models is None else list(models)
+    report(progress, 0.0, "legibility")
+    compare_legibility(image, models, progress=None if progress is None else
+                       (lambda f, t: progress(0.8 * f, t)))
+    views = [baseline_view(image)] + [strategy_view(image, m) for m in models]
+    steps = [(v, m) for v in views for m in modes]
+    for k, (view, mode) in enumerate(steps):
+        report(progress, 0.8 + 0.2 * k / len(steps), f"attention: {view.label} ({mode})")
+        attention_for_view(image, view, EncoderSettings(mode=mode))
+    report(progress, 1.0, "precomputed")
+
+
 __all__ = ["View", "Progress", "strategy_view", "baseline_view", "family_views", "render_view",
            "crop_to_original", "original_to_crop", "image_digest", "baseline_side",
-           "GLOBAL_KINDS", "BASELINE_KEY"]
+           "GLOBAL_KINDS", "BASELINE_KEY", "precompute"]

@@ -45,7 +45,8 @@ def text_page(size_hw: tuple[int, int] = BENCH_HW, font_px: Sequence[int] = (12,
                     break
                 draw.text((x, y), word, fill="black", font=font)
                 x += draw.textlength(word, font=font) + px
-    draw.ellipse((int(width * 0.75), height // 8, int(width * 0.95), height // 2), fill=(210, 40, 40))
+    draw.ellipse((int(width * 0.75), height // 8, int(width * 0.95), height // 2),
+                 fill=(210, 40, 40))
     draw.rectangle((int(width * 0.75), int(height * 0.6), int(width * 0.95), int(height * 0.9)),
                    fill=(40, 120, 200))
     return image

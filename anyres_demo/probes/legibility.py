@@ -299,6 +299,9 @@ def render_lost_words(image: Image.Image, result: LegibilityResult,
 def caption(result: LegibilityResult) -> str:
     """One sentence per picture: what was read, what was lost and where."""
     n = len(result.read)
+    if n == 0:
+        return (f"{result.view.label}: the full-resolution OCR found no words, so there is "
+                "nothing to lose.")
     text = (f"{result.view.label}: {int(result.read.sum())} of {n} reference words read "
             f"({result.recall:.1%}); lost words in red")
     if result.cut.any():

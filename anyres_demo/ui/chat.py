@@ -221,7 +221,8 @@ def _header(result, capture, lo, hi, head_agg, token) -> str:
     which = "the whole answer" if token is None else \
         f"answer token {token} ({result.answer_tokens[token]!r})"
     layer_ids = capture.layers
-    warn = "**Random-weight test model: this map means nothing.**\n\n" if result.random_weights else ""
+    warn = ("**Random-weight test model: this map means nothing.**\n\n"
+            if result.random_weights else "")
     return (f"{warn}Attention from {which}, layers {layer_ids[lo]}–{layer_ids[hi]} of the "
             f"language model, {head_agg} over {capture.num_heads} heads, "
             f"{capture.num_image_tokens} image tokens.")

@@ -17,23 +17,23 @@ import pandas as pd
 
 from .. import analysis, ledger, teaching
 from ..engine import plan_image
-from ..layout import build_layout
 from ..examples import EXAMPLES, get_example
-from ..export import write_exports
+from ..export import snippet, write_exports
 from ..images import load_image
+from ..layout import build_layout
 from ..plots import candidates_chart
-from ..presets import FAMILY_DEFAULTS, get_preset, list_presets
-from ..views import overlay, resize_note
+from ..presets import FAMILY_DEFAULTS, OVERRIDABLE, get_preset, list_presets
+from ..views import CROP_MAX_SIDE, display_source, overlay, resize_note
 from .shared import Shared
 
 DEFAULT_MODEL = FAMILY_DEFAULTS["llava_next"]
-LARGE_IMAGE_PIXELS = 40_000_000  # above this, warn that drawings use a reduced copy
+LARGE_IMAGE_PIXELS = 40_000_000  # above this, say that the analysis takes a moment
 SETTING_NAMES = ("max_pixels", "min_pixels", "max_tiles", "min_tiles", "pinpoints")
-APPLIES_TO = {  # which strategies read each setting
-    "max_pixels": ("qwen2_vl",), "min_pixels": ("qwen2_vl",),
-    "max_tiles": ("internvl",), "min_tiles": ("internvl",),
-    "pinpoints": ("llava_next", "llava_onevision"),
-}
+
+
+def reads(strategy: str, setting: str) -> bool:
+    """Whether `strategy` reads the UI setting (presets.OVERRIDABLE is the source of truth)."""
+    return {"pinpoints": "pinpoints_hw"}.get(setting, setting) in OVERRIDABLE[strategy]
 
 
 def guarded(fn: Callable) -> Callable:
@@ -90,8 +90,8 @@ def load(path: str | None):
         raise ValueError("No image yet: upload one, paste one or pick an example.")
     loaded = load_image(path)
     if loaded.size_hw.area > LARGE_IMAGE_PIXELS:
-        gr.Warning(f"{loaded.size_hw} is a large image: the counts are exact, the pictures are "
-                   "drawn from a reduced copy.")
+        gr.Warning(f"{loaded.size_hw} is a large image ({loaded.size_hw.area / 1e6:.0f} MP): "
+                   "the pictures take a moment; the counts are exact.")
     return loaded
 
 
@@ -108,10 +108,11 @@ def frame(headers: list[str], rows: list[list[Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=headers)
 
 
-def total_html(total: int | None, note: str = "") -> str:
+def total_html(total: int | None) -> str:
+    """The headline count; tests read it from the element with id "token-total"."""
     number = "—" if total is None else f"{total:,}"
-    return (f'<div class="token-total"><span class="token-total-number">{number}</span> '
-            f'visual tokens{note}</div>')
+    return f'<div class="token-total"><span class="token-total-number">{number}</span> visual tokens</div>'
+
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -123,7 +124,7 @@ def on_model(model: str) -> list[dict]:
     updates = []
     for name in SETTING_NAMES:
         hint = values[name]
-        updates.append(gr.update(visible=strategy in APPLIES_TO[name], value=None if name != "pinpoints" else "",
+        updates.append(gr.update(visible=reads(strategy, name), value="" if name == "pinpoints" else None,
                                  placeholder=f"checkpoint: {hint}" if hint is not None else None))
     return updates
 
@@ -139,14 +140,11 @@ def on_analyze(path: str | None, model: str, max_pixels: float | None, min_pixel
     a = analysis.analyze(loaded.image, choice)
     plan = a.plan
     notes = "".join(f"\n\n*{n}.*" for n in loaded.notes)
-    exact = "" if a.crops_exact else (" Drawn from a box-reduced copy of your large image: same "
-                                      "geometry, pixel values within a few grey levels.")
     return (
         total_html(a.total),
         a.summary() + "\n\n" + example_caption(path) + notes,
         a.overlay, resize_note(plan),
-        [(pic, label) for pic, label in a.crops], f"{len(a.crops)} crops, in the order the "
-        f"model receives them.{exact}",
+        a.crops, crops_note(a),
         a.token_map, "Click a cell of the token map.",
         frame(*ledger.ledger_table(plan)), ledger.formula_markdown(plan),
         ledger.why_summary(plan), frame(*ledger.why_table(plan)),
@@ -155,6 +153,17 @@ def on_analyze(path: str | None, model: str, max_pixels: float | None, min_pixel
         teaching.teaching("grid", plan.strategy), teaching.teaching("crops", plan.strategy),
         choice.to_state(plan.image_hw),
     )
+
+
+def crops_note(a: analysis.Analysis) -> str:
+    note = f"{len(a.crops)} crop{'s' if len(a.crops) > 1 else ''}, in the order the model receives them."
+    if any(", shown at " in label for _, label in a.crops):
+        return note + (f" Crops over {CROP_MAX_SIDE} px are shown scaled down; the caption gives the "
+                       "true size.")
+    if not a.crops_exact:
+        return note + (" Drawn from a box-reduced copy of your large image: same geometry, pixel "
+                       "values within a few grey levels.")
+    return note
 
 
 def empty_explorer() -> tuple:
@@ -207,10 +216,9 @@ def on_export(path: str | None, state: dict | None) -> tuple:
     plan = plan_image(image, choice.preset)
     layout = build_layout(plan)
     folder = tempfile.mkdtemp(prefix="anyres-export-")
-    paths = write_exports(plan, layout, overlay(image, plan, layout), folder, choice.model, choice.overrides)
-    with open(paths["py"], encoding="utf-8") as f:
-        code = f.read()
-    return paths["json"], paths["png"], code
+    picture = overlay(display_source(image), plan, layout)
+    paths = write_exports(plan, layout, picture, folder, choice.model, choice.overrides)
+    return paths["json"], paths["png"], snippet(choice.model, plan.image_hw, choice.overrides)
 
 
 # ----------------------------------------------------------------------------- layout
@@ -240,10 +248,10 @@ def build_inputs(initial_example: str | None) -> tuple[Shared, dict[str, Any]]:
                                 ("max_tiles", "max tiles (InternVL)"), ("min_tiles", "min tiles (InternVL)")):
                 numbers[name] = gr.Number(value=None, label=label, precision=0, minimum=0,
                                           placeholder=f"checkpoint: {hints[name]}",
-                                          visible=strategy in APPLIES_TO[name], elem_id=f"set-{name}")
+                                          visible=reads(strategy, name), elem_id=f"set-{name}")
             pinpoints = gr.Textbox(value="", label="Canvas list, W x H (LLaVA)", lines=2,
                                    placeholder=f"checkpoint: {hints['pinpoints']}",
-                                   visible=strategy in APPLIES_TO["pinpoints"], elem_id="set-pinpoints")
+                                   visible=reads(strategy, "pinpoints"), elem_id="set-pinpoints")
             apply = gr.Button("Apply settings", size="sm")
             total = gr.HTML(total_html(None), elem_id="token-total")
             summary = gr.Markdown()
@@ -267,18 +275,21 @@ def build_explorer_tab() -> dict[str, Any]:
     with gr.Tab("What the model sees", elem_id="tab-explorer"):
         with gr.Row():
             with gr.Column():
-                c["overlay"] = gr.Image(label="Canvas and grid on your image", format="png",
+                gr.Markdown("### Canvas and grid on your image")
+                c["overlay"] = gr.Image(label="Canvas and grid", show_label=False, format="png",
                                         interactive=False, elem_id="overlay")
                 c["overlay_note"] = gr.Markdown(elem_id="resize-note")
                 c["teach_grid"] = _teach("grid")
             with gr.Column():
-                c["crops"] = gr.Gallery(label="Crops as the model receives them", columns=4, height=420,
+                gr.Markdown("### Crops as the model receives them")
+                c["crops"] = gr.Gallery(label="Crops", show_label=False, columns=4, height=420,
                                         format="png", object_fit="contain", elem_id="crops")
                 c["crops_note"] = gr.Markdown()
                 c["teach_crops"] = _teach("crops")
         with gr.Row():
             with gr.Column(scale=3):
-                c["token_map"] = gr.Image(label="Token map (click a cell)", format="png",
+                gr.Markdown("### Token map: every visual token (click a cell)")
+                c["token_map"] = gr.Image(label="Token map", show_label=False, format="png",
                                           interactive=False, elem_id="token-map")
             with gr.Column(scale=1):
                 c["token_info"] = gr.Markdown("Click a cell of the token map.", elem_id="token-info")
@@ -286,7 +297,7 @@ def build_explorer_tab() -> dict[str, Any]:
         with gr.Row():
             with gr.Column():
                 c["ledger"] = gr.Dataframe(label="Token ledger", interactive=False, wrap=True,
-                                           elem_id="ledger")
+                                           column_widths=["22%", "14%", "64%"], elem_id="ledger")
                 c["formula"] = gr.Markdown(elem_id="formula")
                 _teach("ledger")
             with gr.Column():
