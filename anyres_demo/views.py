@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .geometry import Size
-from .layout import KIND_CODE, KIND_LABELS, KINDS, Layout, TokenInfo
+from .layout import KIND_CODE, KIND_LABELS, Layout, TokenInfo
 from .render import render_crops
 from .strategies.base import CropSpec, Plan
 

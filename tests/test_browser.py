@@ -9,11 +9,11 @@ import os
 import re
 import tempfile
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from anyres_demo import plan_image
+from anyres_demo.examples import get_example
 
 from app_server import REPO, running_app
 
@@ -25,18 +25,6 @@ TIMEOUT_MS = 60_000
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium")]
-
-
-def _photo(size_hw) -> Image.Image:
-    """Something that looks like a scene: a sky gradient, a sun, a horizon."""
-    h, w = size_hw
-    y, x = np.mgrid[0:h, 0:w]
-    sky = np.stack([90 + 80 * y / h, 150 + 60 * y / h, 235 - 40 * y / h], -1)
-    ground = np.stack([70 + 40 * x / w, 140 + 0 * x, 60 + 0 * x], -1)
-    img = np.where((y > 0.62 * h)[..., None], ground, sky)
-    sun = (x - 0.72 * w) ** 2 + (y - 0.3 * h) ** 2 < (0.09 * h) ** 2
-    img[sun] = (255, 214, 80)
-    return Image.fromarray(img.astype(np.uint8))
 
 
 def _total(page) -> int:
@@ -75,29 +63,38 @@ def browser():
         context.close()
 
 
-def test_upload_switch_strategy_and_read_the_total(browser, tmp_path):
-    size_hw = (1080, 1620)
-    path = tmp_path / "scene.png"
-    _photo(size_hw).save(path)
+def _wait_pictures(page, crops: int) -> None:
+    """Until the overlay and all `crops` gallery pictures have loaded."""
+    page.wait_for_function(
+        "n => { const imgs = [...document.querySelectorAll('#overlay img, #crops img')];"
+        " return imgs.length >= n + 1 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
+        arg=crops, timeout=TIMEOUT_MS)
+
+
+def test_upload_switch_strategy_and_read_the_total(browser):
+    example = get_example("chart_wide.png")  # 1600x600: LLaVA-NeXT pads it onto a 1x3 canvas
+    size_hw = example.size_hw.hw
     with running_app() as url:
         page = browser.new_page()
         page.goto(url, timeout=TIMEOUT_MS)
         _wait_total(page, 2340)  # the start-up example: photo_scene.png on LLaVA-NeXT
-        page.locator("#input-image input[type=file]").set_input_files(str(path))
-        expected_llava = plan_image(size_hw, LLAVA).num_tokens
-        _wait_total(page, expected_llava)
+        page.locator("#input-image input[type=file]").set_input_files(str(example.path))
+        llava = plan_image(size_hw, LLAVA)
+        _wait_total(page, llava.num_tokens)
+        assert _total(page) == llava.num_tokens == 2136
+        _wait_pictures(page, llava.num_crops)
+        page.wait_for_timeout(500)  # let the layout settle before the README picture
+        os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
+        page.screenshot(path=SCREENSHOT)
+        assert Image.open(SCREENSHOT).size == (1440, 1280)
+
         _choose_model(page, "Qwen2-VL 2B")
-        expected_qwen = plan_image(size_hw, QWEN).num_tokens
-        _wait_total(page, expected_qwen)
-        assert _total(page) == expected_qwen != expected_llava
-        page.wait_for_selector("#token-map img", timeout=TIMEOUT_MS)
+        qwen = plan_image(size_hw, QWEN)
+        _wait_total(page, qwen.num_tokens)
+        assert _total(page) == qwen.num_tokens != llava.num_tokens
         page.locator("#token-map img").click(position={"x": 60, "y": 60})
         page.wait_for_function("() => document.querySelector('#token-info').innerText.includes('Token ')",
                                timeout=TIMEOUT_MS)
-        assert "kind: image" in page.locator("#token-info").inner_text()
-        page.wait_for_selector("#crops img", timeout=TIMEOUT_MS)
-        os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
-        page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=SCREENSHOT)
-        assert Image.open(SCREENSHOT).size == (1440, 1280)
+        info = page.locator("#token-info").inner_text()
+        assert f"of {qwen.num_tokens}" in info and "kind: image" in info
         page.close()

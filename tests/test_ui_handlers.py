@@ -166,8 +166,9 @@ def test_whatif_tables_and_sync_with_the_image():
     scale_fig, aspect_fig, table = ui.on_whatif(1920, 1080, 12845056, 12)
     assert table["tokens"].tolist() == [1948, 7269, 2693, 2306]
     assert len(scale_fig.data) == 8 and len(aspect_fig.data) == 8  # 4 lines + 4 stars
-    small = ui.on_whatif(1920, 1080, 28 * 28 * 256, 4)[2]
-    assert small["tokens"].tolist()[2:] == [plan_image((1080, 1920), QWEN, max_pixels=28 * 28 * 256).num_tokens,
+    budget = 28 * 28 * 256
+    small = ui.on_whatif(1920, 1080, budget, 4)[2]
+    assert small["tokens"].tolist()[2:] == [plan_image((1080, 1920), QWEN, max_pixels=budget).num_tokens,
                                             plan_image((1080, 1920), INTERNVL, max_tiles=4).num_tokens]
     width, height, *_ = ui.on_whatif_from_image({"model": LLAVA, "overrides": {}, "size_hw": [600, 1600]},
                                                 12845056, 12)
@@ -237,3 +238,10 @@ def test_only_the_ui_package_imports_gradio():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_example_caption_only_for_the_bundled_picture(tmp_path):
+    mine = tmp_path / "chart_wide.png"  # same name as an example, different picture
+    Image.new("RGB", (640, 480), (9, 9, 9)).save(mine)
+    summary = ui.on_analyze(str(mine), LLAVA, None, None, None, None, "")[1]
+    assert "640x480 image" in summary and "*Example:" not in summary

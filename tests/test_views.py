@@ -196,7 +196,8 @@ def test_qwen_big_image_is_shown_scaled_with_its_true_size_in_the_label():
     plan = plan_image(image, "qwen2-vl")
     (pic, label), = views.crop_gallery(image, plan)[0]
     assert max(pic.size) == views.CROP_MAX_SIDE
-    assert label == f"#0 the whole image resized to {plan.resized_hw} (no tiles), shown at {pic.width}x{pic.height}"
+    assert label == (f"#0 the whole image resized to {plan.resized_hw} (no tiles), "
+                     f"shown at {pic.width}x{pic.height}")
 
 
 def test_crop_labels_name_base_tiles_and_thumbnail():

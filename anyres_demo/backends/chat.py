@@ -695,6 +695,10 @@ def stop_event(key: str) -> threading.Event:
     return _STOPS.setdefault(key, threading.Event())
 
 
+def forget_stop(key: str) -> None:
+    _STOPS.pop(key, None)
+
+
 @spaces.GPU(duration=GPU_SECONDS)
 def gpu_stream(prepared: Prepared, settings: GenerationSettings, stop_key: str,
                backend: ChatBackend | None = None) -> Iterator[tuple[str, TurnResult | None]]:

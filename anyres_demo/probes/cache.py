@@ -6,7 +6,7 @@ cache folder shipped with the app cannot run code). Keys hash the image content,
 when its output changes and old entries are simply never read again.
 
 Folders: $ANYRES_CACHE_DIR (several joined with os.pathsep are all read; writes go to the
-first), else ~/.cache/anyres_demo. Point it at a folder in the repo to ship precomputed
+first), else ~/.cache/anyres_demo; assets/probe_cache (shipped) is always read last. Point it at a folder in the repo to ship precomputed
 examples, e.g. ANYRES_CACHE_DIR=~/.cache/anyres_demo:assets/probe_cache. A cache that cannot
 be written (read-only Space disk) only costs speed: errors are logged, never raised.
 """
@@ -24,6 +24,8 @@ import numpy as np
 
 ENV_VAR = "ANYRES_CACHE_DIR"
 DEFAULT_DIR = Path("~/.cache/anyres_demo")
+# Precomputed results for the bundled examples, shipped with the app and always read last.
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "assets" / "probe_cache"
 META = "__meta__"
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,8 @@ def cache_dirs() -> list[Path]:
     """Folders searched in order; the first is where new entries are written."""
     raw = os.environ.get(ENV_VAR, "").strip()
     parts = [p for p in raw.split(os.pathsep) if p.strip()] if raw else [str(DEFAULT_DIR)]
-    return [Path(p).expanduser() for p in parts]
+    folders = [Path(p).expanduser() for p in parts]
+    return folders + ([SHIPPED_DIR] if SHIPPED_DIR not in folders else [])
 
 
 def make_key(*parts: Any) -> str:

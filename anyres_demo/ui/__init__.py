@@ -9,6 +9,7 @@ from typing import Callable, Sequence
 
 import gradio as gr
 
+from ..images import MAX_UPLOAD_BYTES
 from . import explorer
 from .shared import Shared
 
@@ -23,6 +24,8 @@ CSS = """
 .token-total-number { font-size: 2rem; font-weight: 700; }
 """
 INITIAL_EXAMPLE = "photo_scene.png"
+# Tabs other engineers add; each module must stay cheap to import (no torch at import time).
+OPTIONAL_TABS = (("anyres_demo.ui.chat", "build_chat_tab"), ("anyres_demo.ui.probes", "build_probes_tab"))
 
 
 def build_demo(extra_tabs: Sequence[Callable[[Shared], None]] = (),
@@ -56,13 +59,9 @@ def tab_label(build_tab: Callable) -> str:
 
 
 def launch_kwargs() -> dict:
-    """What app.py passes to launch(): theme and css live there in Gradio 6."""
-    return {"theme": gr.themes.Soft(), "css": CSS, "max_file_size": "50mb"}
-
-
-
-# Tabs other engineers add; each module must stay cheap to import (no torch at import time).
-OPTIONAL_TABS = (("anyres_demo.ui.chat", "build_chat_tab"), ("anyres_demo.ui.probes", "build_probes_tab"))
+    """What app.py passes to launch(): theme and css live there in Gradio 6; uploads over the
+    loader's own limit are refused by the server before they are stored."""
+    return {"theme": gr.themes.Soft(), "css": CSS, "max_file_size": MAX_UPLOAD_BYTES}
 
 
 def optional_tabs() -> list[Callable[[Shared], None]]:

@@ -23,6 +23,7 @@ from ..presets import get_preset
 from .shared import Shared
 
 WHOLE_ANSWER = -1
+PRIVATE = "private"  # api_visibility of the events that are not part of the public API
 HEAD_AGGS = ("mean", "max")
 INTRO = (
     "Ask about the image in the explorer. The model sees it with the explorer's settings "
@@ -159,6 +160,7 @@ def clear(state: ChatState | None) -> tuple:
     """Clear the conversation and its heatmaps (the model stays loaded)."""
     if state is not None:
         stop(state)
+        chat.forget_stop(state.key)
     return [], "", ChatState(), gr.update(choices=[], value=None), [], ""
 
 
@@ -256,39 +258,64 @@ def _heat_controls():
 def build_chat_tab(shared: Shared) -> ChatTab:
     """The chat + attention tab; call inside a `gr.Tab`. Uses the explorer's image, model and
     budget settings from `shared`."""
-    state = gr.State(None)
+    c = _components(shared)
+    _wire_chat(shared, c)
+    _wire_heatmap(c)
+    return ChatTab(chatbot=c["chatbot"], message=c["message"], status=c["status"],
+                   gallery=c["gallery"], heat_summary=c["heat_summary"])
+
+
+def _components(shared: Shared) -> dict[str, Any]:
+    c: dict[str, Any] = {"state": gr.State(None)}
     gr.Markdown(INTRO)
-    status = gr.Markdown(model_status(shared.model.value))
-    load_btn = gr.Button("Load model now", size="sm")
-    chatbot = gr.Chatbot(label="Chat about the image", height=420, buttons=["copy"])
+    c["status"] = gr.Markdown(model_status(shared.model.value))
+    c["load"] = gr.Button("Load model now", size="sm")
+    c["chatbot"] = gr.Chatbot(label="Chat about the image", height=420, buttons=["copy"])
     with gr.Row():
-        message = gr.Textbox(placeholder="Ask about the image…", show_label=False, scale=6)
-        send = gr.Button("Send", variant="primary", scale=1)
-        stop_btn = gr.Button("Stop", variant="stop", scale=1)
-        clear_btn = gr.Button("Clear", scale=1)
-    max_new, temperature, top_p, capture = _settings_controls()
+        c["message"] = gr.Textbox(placeholder="Ask about the image…", show_label=False, scale=6)
+        c["send"] = gr.Button("Send", variant="primary", scale=1)
+        c["stop"] = gr.Button("Stop", variant="stop", scale=1)
+        c["clear"] = gr.Button("Clear", scale=1)
+    c["generation"] = list(_settings_controls())
     with gr.Accordion("Where did the answer look? (attention heatmap)", open=True):
-        turn, token, head_agg, layer_from, layer_to, hide_sinks = _heat_controls()
-        gallery = gr.Gallery(label="Attention on the original image", columns=2, height=420)
-        heat_summary = gr.Markdown()
+        (c["turn"], c["token"], c["head_agg"], c["layer_from"], c["layer_to"],
+         c["hide_sinks"]) = _heat_controls()
+        c["gallery"] = gr.Gallery(label="Attention on the original image", columns=2, height=420)
+        c["heat_summary"] = gr.Markdown()
         gr.Markdown(HEAT_HELP)
-    inputs = [message, chatbot, shared.image, *shared.settings, max_new, temperature, top_p,
-              capture, state]
-    outputs = [chatbot, message, state, status, turn]
-    heat_inputs = [turn, layer_from, layer_to, head_agg, token, hide_sinks]
-    events = [trigger(respond, inputs, outputs) for trigger in (send.click, message.submit)]
+    return c
+
+
+def _wire_chat(shared: Shared, c: dict[str, Any]) -> None:
+    inputs = [c["message"], c["chatbot"], shared.image, *shared.settings, *c["generation"],
+              c["state"]]
+    outputs = [c["chatbot"], c["message"], c["state"], c["status"], c["turn"]]
+    events = [c["send"].click(respond, inputs, outputs, api_name="chat"),
+              c["message"].submit(respond, inputs, outputs, api_visibility=PRIVATE)]
     for event in events:
-        event.then(turn_controls, turn, [layer_from, layer_to, token]) \
-            .then(render_heatmap, heat_inputs, [gallery, heat_summary])
-    stop_btn.click(stop, state, None, cancels=events if spaces.config.Config.zero_gpu else None,
-                   queue=False)
-    clear_btn.click(clear, state, [chatbot, message, state, turn, gallery, heat_summary])
-    load_btn.click(load_model, shared.model, status)
-    shared.model.change(model_status, shared.model, status)
-    shared.image.change(clear, state, [chatbot, message, state, turn, gallery, heat_summary])
-    turn.input(turn_controls, turn, [layer_from, layer_to, token]) \
-        .then(render_heatmap, heat_inputs, [gallery, heat_summary])
-    for control in (layer_from, layer_to, head_agg, token, hide_sinks):
-        control.input(render_heatmap, heat_inputs, [gallery, heat_summary])
-    return ChatTab(chatbot=chatbot, message=message, status=status, gallery=gallery,
-                   heat_summary=heat_summary)
+        event.then(turn_controls, c["turn"], [c["layer_from"], c["layer_to"], c["token"]],
+                   api_visibility=PRIVATE) \
+            .then(render_heatmap, _heat_inputs(c), [c["gallery"], c["heat_summary"]],
+                  api_visibility=PRIVATE)
+    cancels = events if spaces.config.Config.zero_gpu else None  # no shared stop flag there
+    c["stop"].click(stop, c["state"], None, cancels=cancels, queue=False,
+                    api_visibility=PRIVATE)
+    cleared = [c["chatbot"], c["message"], c["state"], c["turn"], c["gallery"], c["heat_summary"]]
+    c["clear"].click(clear, c["state"], cleared, api_visibility=PRIVATE)
+    shared.image.change(clear, c["state"], cleared, api_visibility=PRIVATE)
+    c["load"].click(load_model, shared.model, c["status"], api_visibility=PRIVATE)
+    shared.model.change(model_status, shared.model, c["status"], api_visibility=PRIVATE)
+
+
+def _heat_inputs(c: dict[str, Any]) -> list:
+    return [c["turn"], c["layer_from"], c["layer_to"], c["head_agg"], c["token"], c["hide_sinks"]]
+
+
+def _wire_heatmap(c: dict[str, Any]) -> None:
+    out = [c["gallery"], c["heat_summary"]]
+    c["turn"].input(turn_controls, c["turn"], [c["layer_from"], c["layer_to"], c["token"]],
+                    api_visibility=PRIVATE) \
+        .then(render_heatmap, _heat_inputs(c), out, api_visibility=PRIVATE)
+    c["head_agg"].input(render_heatmap, _heat_inputs(c), out, api_name="heatmap")
+    for name in ("layer_from", "layer_to", "token", "hide_sinks"):
+        c[name].input(render_heatmap, _heat_inputs(c), out, api_visibility=PRIVATE)

@@ -95,13 +95,13 @@ def load(path: str | None):
     return loaded
 
 
-def example_caption(path: str | None) -> str:
-    if not path:
-        return ""
+def example_caption(path: str | None, size_hw) -> str:
+    """The bundled example's caption when the image is one (gradio keeps the file name)."""
     try:
-        return f"*Example: {get_example(os.path.basename(path)).caption}*"
+        example = get_example(os.path.basename(path or ""))
     except ValueError:
         return ""
+    return f"*Example: {example.caption}*" if example.size_hw == size_hw else ""
 
 
 def frame(headers: list[str], rows: list[list[Any]]) -> pd.DataFrame:
@@ -142,7 +142,7 @@ def on_analyze(path: str | None, model: str, max_pixels: float | None, min_pixel
     notes = "".join(f"\n\n*{n}.*" for n in loaded.notes)
     return (
         total_html(a.total),
-        a.summary() + "\n\n" + example_caption(path) + notes,
+        a.summary() + "\n\n" + example_caption(path, plan.image_hw) + notes,
         a.overlay, resize_note(plan),
         a.crops, crops_note(a),
         a.token_map, "Click a cell of the token map.",

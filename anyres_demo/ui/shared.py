@@ -12,7 +12,7 @@ import gradio as gr
 
 @dataclass
 class Shared:
-    image: gr.Image  # type="pil"; the image under study (upload, paste or example)
+    image: gr.Image  # type="filepath"; decode with images.load_image (upload, paste or example)
     model: gr.Dropdown  # preset repo id (anyres_demo.presets.PRESETS)
     max_pixels: gr.Number  # Qwen budget override (0/empty = checkpoint value)
     min_pixels: gr.Number

@@ -1,0 +1,106 @@
+"""The "Can it read this?" tab: real pretrained stand-ins (DINOv2-S/14 attention, PP-OCRv6)
+run on exactly the crops each strategy makes. CPU only; bundled examples come from the shipped
+cache at once, anything else shows progress.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from ..overrides import collect_overrides
+from ..presets import get_preset
+from .explorer import guarded, load
+from .shared import Shared
+
+INTRO = """\
+**Real models, honest labels.** No VLM ships with weights offline, so this tab uses two small
+pretrained models that do: **DINOv2-S/14** (a vision encoder; we show its CLS-to-patch
+attention) and **PP-OCRv6** (a text reader). Each runs on *exactly the crops the chosen strategy
+makes*, and the results are mapped back onto your image. They are stand-ins for a VLM's own
+vision tower: they show what detail survives each strategy's resizing and tiling, not what a
+particular VLM attends to. The first run on a new image takes a while on a CPU (OCR of every
+crop); bundled examples are precomputed.
+"""
+
+TEACH = """\
+*Why tiles help reading.* A 336x336 squash of a page of 12 px text shrinks each letter to a
+couple of pixels: nothing can read it. Tiles at native resolution keep the letters big, but a
+word cut by a tile edge is split across two crops, which is why the table counts words lost at
+seams. The base image / thumbnail is the global view: good for layout, hopeless for small text.
+"""
+
+
+def _overrides(model: str, *settings: Any) -> dict:
+    return collect_overrides(get_preset(model), *settings)
+
+
+@guarded
+def on_attention(path: str | None, model: str, max_pixels, min_pixels, max_tiles, min_tiles,
+                 pinpoints, mode: str, progress=gr.Progress()) -> tuple:
+    from ..probes.encoder import EncoderSettings, attention_panels, compare_attention, crop_panels
+
+    loaded = load(path)
+    overrides = _overrides(model, max_pixels, min_pixels, max_tiles, min_tiles, pinpoints)
+    progress(0.0, desc="stand-in encoder on the crops")
+    out = compare_attention(loaded.image, model, EncoderSettings(mode=mode),
+                            progress=lambda f, t: progress(f, desc=t), **overrides)
+    strat, base = out["strategy"], out["baseline"]
+    panels = attention_panels(loaded.image, strat, baseline=base)
+    crops = crop_panels(loaded.image, strat)
+    caps = strat.captions
+    cached = "from the cache" if strat.cached and base.cached else f"computed in {strat.seconds + base.seconds:.1f} s"
+    note = (f"**{caps['view']}** vs the fixed 336x336 squash ({cached}).\n\n{caps['model']}\n\n"
+            f"{caps['method']}\n\n*Attention is not an explanation: it shows where this encoder "
+            "pooled information, not why any model answered what it did.*")
+    rows = pd.DataFrame(strat.rows) if strat.rows else pd.DataFrame()
+    return panels, crops, note, rows
+
+
+@guarded
+def on_legibility(path: str | None, progress=gr.Progress()) -> tuple:
+    from ..probes.legibility import caption, compare_legibility, render_lost_words
+
+    loaded = load(path)
+    progress(0.0, desc="reading the full-resolution reference")
+    comparison = compare_legibility(loaded.image, progress=lambda f, t: progress(f, desc=t))
+    if not comparison.reference.words:
+        gr.Warning("The full-resolution OCR found no words in this image; the legibility probe "
+                   "needs text (try the document page example).")
+    pictures = [(render_lost_words(loaded.image, r, max_side=1000), caption(r))
+                for r in comparison.results]
+    table = pd.DataFrame(comparison.table)
+    n = len(comparison.reference.words)
+    summary = (f"Reference: **{n} words** read at full resolution. Recall = share of those words "
+               "each strategy's crops let the reader recover.")
+    return table, pictures, summary
+
+
+def build_probes_tab(shared: Shared) -> None:
+    gr.Markdown(INTRO)
+    with gr.Accordion("Teaching notes", open=False):
+        gr.Markdown(TEACH)
+    with gr.Row():
+        mode = gr.Radio(["last", "rollout"], value="last", label="Attention",
+                        info="last layer CLS-to-patch, or rollout over all layers")
+        attend = gr.Button("Encoder attention for this model", variant="primary")
+        read = gr.Button("Can it read this? (all strategies)", variant="primary")
+    att_note = gr.Markdown()
+    att_panels = gr.Gallery(label="Stitched onto your image: tiles | global view | 336 squash",
+                            columns=3, height=420, elem_id="probe-attention")
+    att_crops = gr.Gallery(label="Each crop as the model receives it, with its attention",
+                           columns=6, height=260)
+    att_table = gr.Dataframe(label="Per crop", wrap=True)
+    leg_summary = gr.Markdown()
+    leg_table = gr.Dataframe(label="Legibility by strategy", wrap=True, elem_id="probe-legibility")
+    leg_pictures = gr.Gallery(label="Green: read; red: lost; orange: lost where a tile edge cuts "
+                              "the word; blue: tile edges", columns=3, height=420)
+    attend.click(on_attention, [shared.image, *shared.settings, mode],
+                 [att_panels, att_crops, att_note, att_table], concurrency_limit=1,
+                 concurrency_id="probes")
+    read.click(on_legibility, [shared.image], [leg_table, leg_pictures, leg_summary],
+               concurrency_limit=1, concurrency_id="probes")
+
+
+build_probes_tab.tab_label = "Can it read this?"
