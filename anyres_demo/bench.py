@@ -1,4 +1,4 @@
-"""Benchmarks (not tests): `python -m anyres_demo.bench [--only engine,ui,chat,probes]`.
+"""Benchmarks (not tests): `python -m anyres_demo.bench [--only engine,sweep,analyze,startup,chat,probes]`.
 
 Every target is a ratio against a reference measured in the same run on the same machine,
 so shared, noisy machines give comparable numbers. Nothing here asserts.
@@ -85,7 +85,23 @@ def bench_sweep(n_sizes: int = 10_000) -> list[str]:
             f"~{t_scalar:.1f} s)"]
 
 
-SECTIONS = {"engine": bench_engine, "sweep": bench_sweep}
+def bench_ui_analyze() -> list[str]:
+    from .bench_ui import bench_analyze
+    return bench_analyze()
+
+
+def bench_ui_startup() -> list[str]:
+    from .bench_ui import bench_startup
+    return bench_startup()
+
+
+def bench_probes() -> list[str]:
+    from .probes.bench import run_probe_bench
+    return run_probe_bench(emit=None)
+
+
+SECTIONS = {"engine": bench_engine, "sweep": bench_sweep, "analyze": bench_ui_analyze,
+            "startup": bench_ui_startup, "probes": bench_probes}
 
 
 def main(argv=None) -> None:
