@@ -100,8 +100,13 @@ def bench_probes() -> list[str]:
     return run_probe_bench(emit=None)
 
 
+def bench_chat() -> list[str]:
+    from .bench_chat import run_chat_bench
+    return run_chat_bench()
+
+
 SECTIONS = {"engine": bench_engine, "sweep": bench_sweep, "analyze": bench_ui_analyze,
-            "startup": bench_ui_startup, "probes": bench_probes}
+            "startup": bench_ui_startup, "chat": bench_chat, "probes": bench_probes}
 
 
 def main(argv=None) -> None:

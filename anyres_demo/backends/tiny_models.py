@@ -17,6 +17,8 @@ attention maps load with `attn_implementation={"text_config": "eager", "vision_c
 """
 from __future__ import annotations
 
+import os
+
 from ..presets import Preset
 from . import hf_processors as hp
 
@@ -140,4 +142,7 @@ def build_tiny_model(preset: Preset, out_dir: str | None = None, seed: int = SEE
     if out_dir is not None:
         model.save_pretrained(out_dir)
         processor.save_pretrained(out_dir)
+        # the chat labels output from folders holding this marker as noise, never an answer
+        with open(os.path.join(out_dir, "ANYRES_RANDOM_WEIGHTS"), "w", encoding="utf-8") as f:
+            f.write("random weights: built by anyres_demo.backends.tiny_models for tests\n")
     return model, processor
