@@ -2,14 +2,18 @@
 
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (or --host / --port) choose the address; Hugging Face
 Spaces sets them. Only the explorer's light dependencies load here: models and transformers
-load lazily inside the tabs that use them, so the first page appears quickly.
+load lazily inside the tabs that use them, so the first page appears quickly. Nothing phones
+home: gradio's analytics and the hub's telemetry are off unless the host turns them on.
 """
 from __future__ import annotations
 
 import argparse
 import os
 
-from anyres_demo.ui import build_demo, launch_kwargs, optional_tabs
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from anyres_demo.ui import QUEUE, build_demo, launch_kwargs, optional_tabs  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -19,9 +23,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-demo = build_demo(extra_tabs=optional_tabs())
+demo = build_demo(extra_tabs=optional_tabs()).queue(**QUEUE)
 
 if __name__ == "__main__":
     args = parse_args()
-    demo.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port,
-                                                   **launch_kwargs())
+    demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs())

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,19 +35,34 @@ def wait_until_serving(url: str, proc: subprocess.Popen, timeout: float) -> floa
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+@dataclass
+class ServedApp:
+    """A launched app: its base URL and its process (tests read /proc/PID/status)."""
+
+    url: str
+    proc: subprocess.Popen
+
+
 @contextlib.contextmanager
-def running_app(script: str = "app.py", timeout: float = 180.0):
-    """Yield the base URL of `script` served on a free port; stop it afterwards."""
+def serving_app(script: str = "app.py", timeout: float = 180.0,
+                env: dict[str, str | None] | None = None):
+    """Yield a ServedApp for `script` on a free port; stop it afterwards. `env` overrides the
+    test defaults; a None value removes that variable."""
     port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    full_env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+                "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, script], cwd=REPO, env=env, stdout=log,
+    proc = subprocess.Popen([sys.executable, script], cwd=REPO, env=full_env, stdout=log,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_serving(url, proc, timeout)
-        yield url
+        yield ServedApp(url, proc)
     except Exception:
         log.seek(0)
         sys.stderr.write(log.read().decode(errors="replace")[-4000:])
@@ -59,3 +75,10 @@ def running_app(script: str = "app.py", timeout: float = 180.0):
             proc.kill()
             proc.wait(5)
         log.close()
+
+
+@contextlib.contextmanager
+def running_app(script: str = "app.py", timeout: float = 180.0):
+    """Yield the base URL of `script` served on a free port; stop it afterwards."""
+    with serving_app(script, timeout) as served:
+        yield served.url

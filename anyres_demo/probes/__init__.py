@@ -65,7 +65,8 @@ def strategy_view(image_or_size: Any, model: str | Preset, **overrides: Any) -> 
         label += " (custom settings)"
     return View(key=preset.repo_id, label=label,
                 strategy=preset.strategy, image_hw=size_hw, crops=plan.crops,
-                settings_key=f"{preset.repo_id}|{preset.settings!r}",
+                # the probes see only the crops, so presets with the same geometry share entries
+                settings_key=f"{preset.strategy}|{plan.crops!r}",
                 num_tokens=plan.num_image_tokens, plan=plan)
 
 

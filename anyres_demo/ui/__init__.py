@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import gradio as gr
 
 from ..images import MAX_UPLOAD_BYTES
-from . import explorer
+from . import explorer, hardening
 from .shared import Shared
 
 TITLE = "AnyRes Explorer"
@@ -26,13 +26,24 @@ CSS = """
 INITIAL_EXAMPLE = "photo_scene.png"
 # Tabs other engineers add; each module must stay cheap to import (no torch at import time).
 OPTIONAL_TABS = (("anyres_demo.ui.chat", "build_chat_tab"), ("anyres_demo.ui.probes", "build_probes_tab"))
+# The queue, for a room of people on one server. Events without their own limit are cheap CPU
+# work (what-if plots, clicks, settings); image-decoding events share explorer.IMAGE_QUEUE;
+# models (chat, probes) run one request at a time and show each waiting user's position.
+# api_open=False: direct POSTs to /run/... would skip the queue and its limits (gradio opens
+# them everywhere except on Spaces). max_size: explicit, because on ZeroGPU Spaces gradio's
+# default is 1 waiting event in the whole app, so a room would mostly see "queue is full".
+QUEUE = {"default_concurrency_limit": 8, "max_size": 256, "api_open": False}
+# Uploads and rendered images older than 3 h are deleted every hour (disk stays bounded);
+# the examples copied at start-up are kept.
+DELETE_CACHE = (3600, 3 * 3600)
 
 
 def build_demo(extra_tabs: Sequence[Callable[[Shared], None]] = (),
                initial_example: str | None = INITIAL_EXAMPLE) -> gr.Blocks:
     """The whole app. Each of `extra_tabs` is called inside its own gr.Tab, after the
     explorer's tabs, with the shared components (image, model, settings)."""
-    with gr.Blocks(title=TITLE) as demo:
+    hardening.refuse_url_downloads()
+    with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER)
         shared, head = explorer.build_inputs(initial_example)
         explorer.build_examples(shared)
@@ -60,8 +71,10 @@ def tab_label(build_tab: Callable) -> str:
 
 def launch_kwargs() -> dict:
     """What app.py passes to launch(): theme and css live there in Gradio 6; uploads over the
-    loader's own limit are refused by the server before they are stored."""
-    return {"theme": gr.themes.Soft(), "css": CSS, "max_file_size": MAX_UPLOAD_BYTES}
+    loader's own limit are refused by the server before they are stored; hardening's
+    request guard and blocked paths."""
+    return {"theme": gr.themes.Soft(), "css": CSS, "max_file_size": MAX_UPLOAD_BYTES,
+            **hardening.server_kwargs()}
 
 
 def optional_tabs() -> list[Callable[[Shared], None]]:
@@ -78,4 +91,4 @@ def optional_tabs() -> list[Callable[[Shared], None]]:
     return found
 
 
-__all__ = ["build_demo", "launch_kwargs", "optional_tabs", "Shared", "CSS", "TITLE"]
+__all__ = ["build_demo", "launch_kwargs", "optional_tabs", "Shared", "CSS", "TITLE", "QUEUE"]

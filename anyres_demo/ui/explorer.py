@@ -29,6 +29,9 @@ from .shared import Shared
 DEFAULT_MODEL = FAMILY_DEFAULTS["llava_next"]
 LARGE_IMAGE_PIXELS = 40_000_000  # above this, say that the analysis takes a moment
 SETTING_NAMES = ("max_pixels", "min_pixels", "max_tiles", "min_tiles", "pinpoints")
+# Events that decode the uploaded image share one queue: each holds up to one decoded image
+# (images.PEAK_MEMORY_BOUND for a 100 MP upload), so this caps the explorer's memory.
+IMAGE_QUEUE = {"concurrency_id": "explorer-image", "concurrency_limit": 4}
 
 
 def reads(strategy: str, setting: str) -> bool:
@@ -377,7 +380,7 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
     def follow(dep) -> None:
         dep.success(clear_export, None, [exp["json"], exp["png"], exp["code"]], api_visibility="private") \
            .success(on_compare, [shared.image, state], [cmp["gallery"], cmp["bars"], cmp["table"]],
-                    api_name="compare", api_visibility="undocumented") \
+                    api_name="compare", api_visibility="undocumented", **IMAGE_QUEUE) \
            .success(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
                     [wi["width"], wi["height"], wi["scale_plot"], wi["aspect_plot"], wi["table"]],
                     api_visibility="private")
@@ -385,10 +388,11 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
     triggers = [demo.load, shared.image.change, head["apply"].click, shared.pinpoints.submit,
                 shared.max_pixels.submit, shared.min_pixels.submit, shared.max_tiles.submit,
                 shared.min_tiles.submit]
-    follow(gr.on(triggers, on_analyze, inputs, outputs, api_name="analyze", trigger_mode="always_last"))
+    follow(gr.on(triggers, on_analyze, inputs, outputs, api_name="analyze", trigger_mode="always_last",
+                 **IMAGE_QUEUE))
     settings = [shared.max_pixels, shared.min_pixels, shared.max_tiles, shared.min_tiles, shared.pinpoints]
     follow(shared.model.change(on_model, shared.model, settings, api_visibility="private")
-           .success(on_analyze, inputs, outputs, api_visibility="private"))
+           .success(on_analyze, inputs, outputs, api_visibility="private", **IMAGE_QUEUE))
     ex["token_map"].select(on_click, state, ex["token_info"], api_visibility="private")
     whatif_in = [wi["width"], wi["height"], wi["qwen_max"], wi["intern_max"]]
     whatif_out = [wi["scale_plot"], wi["aspect_plot"], wi["table"]]
@@ -397,4 +401,4 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
     wi["from_image"].click(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
                            [wi["width"], wi["height"], *whatif_out], api_visibility="private")
     exp["button"].click(on_export, [shared.image, state], [exp["json"], exp["png"], exp["code"]],
-                        api_name="export")
+                        api_name="export", **IMAGE_QUEUE)

@@ -1,0 +1,122 @@
+"""Server-side limits gradio does not set by itself (gradio 6.31; tests/test_security.py).
+
+Found in gradio's source and checked against a live server:
+
+* An API client may send a file input as ``{"path": "https://...", "meta": {"_type":
+  "gradio.FileData"}}`` (any FileData input: our image, the chat history). Before any handler
+  runs, gradio downloads it (`Block.async_move_resource_to_block_cache` ->
+  `processing_utils.async_ssrf_protected_download`). safehttpx refuses private addresses, but
+  still fetches public hosts (huggingface.co without any check) and, for a host that resolves
+  privately, asks dns.google over HTTPS: a network call made for a stranger.
+  `refuse_url_downloads` replaces gradio's download helpers with a clear refusal.
+* ``GET /gradio_api/file=https://...`` makes the server fetch that URL and stream it back.
+  `RequestGuard` answers 403 instead.
+* ``max_file_size`` caps each uploaded file, but not the number of files in one upload
+  request nor JSON bodies (a data: URI is decoded to disk). `RequestGuard` caps every request
+  body at `security.MAX_REQUEST_BYTES`.
+
+Files served: only gradio's cache (uploads, rendered outputs, the examples copied there at
+start-up). The app needs no `allowed_paths`; `blocked_paths` lists the source anyway, so a
+later `allowed_paths` cannot expose it.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+from gradio import processing_utils
+from starlette.middleware import Middleware
+
+from ..security import MAX_REQUEST_BYTES, URL_REFUSAL, is_url
+
+REPO = Path(__file__).resolve().parents[2]
+# What a file route must never serve, even if someone adds allowed_paths later.
+BLOCKED_PATHS = [str(REPO / name) for name in (".git", "app.py", "anyres_demo", "tests")]
+# gradio's helpers that fetch a URL; each is looked up on the module at call time.
+DOWNLOADERS = ("async_ssrf_protected_download", "ssrf_protected_download", "save_url_to_cache",
+               "async_ssrf_protected_get", "unsafe_download")
+_FILE_ROUTE = re.compile(r"/file=(.*)$", re.DOTALL)
+
+
+def refuse_url_downloads() -> None:
+    """Make every gradio download helper raise gr.Error(URL_REFUSAL) instead of fetching.
+    Idempotent; applies to the whole process (this app is the only Blocks in it)."""
+    for name in DOWNLOADERS:
+        current = getattr(processing_utils, name)  # AttributeError: gradio changed; see tests
+        if getattr(current, "refuses_urls", False):
+            continue
+        setattr(processing_utils, name, _refusal(current))
+
+
+def _refusal(original: Callable) -> Callable:
+    @functools.wraps(original)
+    def refuse(*args: Any, **kwargs: Any):
+        raise gr.Error(URL_REFUSAL)
+
+    refuse.refuses_urls = True
+    return refuse
+
+
+class RequestGuard:
+    """ASGI middleware: 403 for /file=<URL>, 413 for request bodies over `max_body_bytes`."""
+
+    def __init__(self, app, max_body_bytes: int = MAX_REQUEST_BYTES):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        match = _FILE_ROUTE.search(scope.get("path", ""))
+        if match and is_url(match.group(1)):
+            return await _plain(send, 403, URL_REFUSAL)
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            return await _plain(send, 413, self._too_large())
+        return await self.app(scope, self._counted(receive), send)
+
+    def _too_large(self) -> str:
+        return (f"Request too large: the limit is {self.max_body_bytes:,} bytes "
+                f"({self.max_body_bytes / 1e6:.0f} MB). Upload a smaller image.")
+
+    def _counted(self, receive):
+        """A body sent without Content-Length (chunked) is cut off at the limit: the app sees
+        the client disconnect."""
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    return {"type": "http.disconnect"}
+            return message
+        return counted
+
+
+def _content_length(scope) -> int | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _plain(send, status: int, text: str) -> None:
+    body = text.encode("utf-8")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def server_kwargs() -> dict:
+    """launch() keywords that harden the server (see the module docstring)."""
+    return {"app_kwargs": {"middleware": [Middleware(RequestGuard)]},
+            "blocked_paths": list(BLOCKED_PATHS)}

@@ -1,0 +1,299 @@
+"""Security limits: the model allowlist, no remote code, no URL fetching, no stray files served,
+upload and request size caps (issue 6).
+
+The served-app tests launch `python app.py` with every proxy variable pointing at a loopback
+listener (tests/listener.py). safehttpx, which gradio uses for downloads, would refuse to
+connect to a loopback URL anyway, but only after asking dns.google, and it fetches
+huggingface.co without checks; both go through the proxy. So any download attempt, whatever
+the target, shows up as a connection to the listener, and the tests assert there is none.
+Before ui/hardening.py, the FileData and /file= requests below each produced one
+(b"CONNECT dns.google:443", b"CONNECT huggingface.co:443").
+"""
+from __future__ import annotations
+
+import ast
+import http.client
+import io
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from anyres_demo import security
+from anyres_demo.images import MAX_UPLOAD_BYTES
+from anyres_demo.presets import ALIASES, PRESETS
+
+from app_server import REPO, serving_app
+from listener import CountingListener, proxy_env
+
+PACKAGE = Path(REPO) / "anyres_demo"
+QWEN = "Qwen/Qwen2-VL-2B-Instruct"
+
+
+# ----------------------------------------------------------------------------- allowlist
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_is_allowed(name):
+    assert security.allowed_model(name, environ={}) == name
+
+
+@pytest.mark.parametrize("alias,repo", list(ALIASES.items()))
+def test_aliases_resolve_to_their_preset(alias, repo):
+    assert security.allowed_model(f"  {alias.upper()} ", environ={}) == repo
+
+
+@pytest.mark.parametrize("name", ["someone/llava-finetune", "Qwen/Qwen2-VL-72B-Instruct", "/etc",
+                                  "../models/llava", "."])
+def test_other_models_need_the_hosts_opt_in(name):
+    with pytest.raises(ValueError, match="not one of this app's models") as err:
+        security.allowed_model(name, environ={})
+    assert "ANYRES_ALLOW_ANY_MODEL=1" in str(err.value)
+    assert security.allowed_model(name, environ={"ANYRES_ALLOW_ANY_MODEL": "1"}) == name
+
+
+@pytest.mark.parametrize("value,allowed", [("1", True), ("true", True), ("YES", True),
+                                           ("on", True), ("0", False), ("", False),
+                                           ("false", False), ("2", False)])
+def test_opt_in_values(value, allowed):
+    assert security.any_model_allowed({"ANYRES_ALLOW_ANY_MODEL": value}) is allowed
+
+
+@pytest.mark.parametrize("name", ["https://evil.example/model", "hf://Qwen/Qwen2-VL-2B-Instruct",
+                                  "file:///etc/passwd"])
+def test_urls_are_never_models_even_with_the_opt_in(name):
+    with pytest.raises(ValueError, match="is a URL"):
+        security.allowed_model(name, environ={"ANYRES_ALLOW_ANY_MODEL": "1"})
+
+
+@pytest.mark.parametrize("name", [None, "", "   "])
+def test_no_model_is_a_clear_error(name):
+    with pytest.raises(ValueError, match="no model chosen"):
+        security.allowed_model(name, environ={})
+
+
+@pytest.mark.parametrize("text,url", [("http://x/y.png", True), (" HTTPS://x", True),
+                                      ("ftp://h/f", True), ("data:image/png;base64,AAAA", True),
+                                      ("s3://bucket/key", True), ("/tmp/gradio/a.png", False),
+                                      ("C:/images/a.png", False), ("photo.png", False),
+                                      (None, False), (42, False)])
+def test_is_url(text, url):
+    assert security.is_url(text) is url
+
+
+def test_limits_are_the_loaders_and_cover_one_upload():
+    assert security.LIMITS["upload_bytes"] == MAX_UPLOAD_BYTES
+    assert MAX_UPLOAD_BYTES < security.MAX_REQUEST_BYTES <= MAX_UPLOAD_BYTES + 2_000_000
+
+
+# ----------------------------------------------------------------------------- remote code
+def _calls(tree: ast.AST):
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+
+
+def _package_sources() -> list[Path]:
+    files = sorted(PACKAGE.rglob("*.py")) + [Path(REPO) / "app.py"]
+    assert len(files) > 20
+    return files
+
+
+def test_no_source_enables_trust_remote_code():
+    pattern = re.compile(r"trust_remote_code\s*=\s*(?!False\b)")
+    offenders = [f"{path.relative_to(REPO)}:{i}" for path in _package_sources()
+                 for i, line in enumerate(path.read_text().splitlines(), 1)
+                 if pattern.search(line)]
+    assert offenders == []
+
+
+def test_every_from_pretrained_passes_false_or_nothing():
+    seen = 0
+    for path in _package_sources():
+        for call in _calls(ast.parse(path.read_text())):
+            func = call.func
+            if not (isinstance(func, ast.Attribute) and func.attr == "from_pretrained"):
+                continue
+            seen += 1
+            where = f"{path.relative_to(REPO)}:{call.lineno}"
+            assert not any(k.arg is None for k in call.keywords), f"{where}: **kwargs hides flags"
+            for k in call.keywords:
+                if k.arg == "trust_remote_code":
+                    assert isinstance(k.value, ast.Constant) and k.value.value is False, where
+    assert seen >= 4  # processors (hf_processors) and the chat loader
+
+
+def test_the_chat_loader_says_false_explicitly():
+    tree = ast.parse((PACKAGE / "backends" / "chat.py").read_text())
+    flags = [k.value.value for call in _calls(tree) for k in call.keywords
+             if isinstance(call.func, ast.Attribute) and call.func.attr == "from_pretrained"
+             and k.arg == "trust_remote_code"]
+    assert flags and all(flag is False for flag in flags)
+
+
+# ----------------------------------------------------------------------------- the served app
+@pytest.fixture(scope="module")
+def watched():
+    """The app behind a listener that every proxy variable points at: (ServedApp, listener)."""
+    listener = CountingListener()
+    try:
+        with serving_app(env=proxy_env(listener)) as served:
+            yield served, listener
+    finally:
+        listener.close()
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace")
+
+
+def _call(base: str, api: str, data: list) -> tuple[str, str]:
+    """Run an API event through the queue (/gradio_api/call): (event, data) of the last message."""
+    req = urllib.request.Request(f"{base}gradio_api/call/{api}", json.dumps({"data": data}).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        event_id = json.load(resp)["event_id"]
+    with urllib.request.urlopen(f"{base}gradio_api/call/{api}/{event_id}", timeout=120) as resp:
+        text = resp.read().decode()
+    events = re.findall(r"event: (\w+)\ndata: (.*)", text)
+    assert events, text
+    return events[-1]
+
+
+def _file(path: str) -> dict:
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def _analyze_args(image: dict) -> list:
+    return [image, QWEN, None, None, None, None, ""]
+
+
+def _upload(base: str, name: str, payload: bytes) -> tuple[int, str]:
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+            f"filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode() \
+        + payload + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(f"{base}gradio_api/upload", body,
+                                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace")
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_an_image_url_sent_as_file_data_is_refused_not_fetched(watched):
+    served, listener = watched
+    for url in (f"http://127.0.0.2:{listener.port}/cat.png", "https://huggingface.co/cat.png"):
+        event, data = _call(served.url, "analyze", _analyze_args(_file(url)))
+        assert event == "error"
+        assert security.URL_REFUSAL in json.loads(data)["error"]
+    assert listener.seen() == []
+
+
+def test_a_url_inside_the_chat_history_is_refused_not_fetched(watched):
+    served, listener = watched
+    history = [{"role": "user", "content": [
+        {"type": "file", "file": _file(f"http://127.0.0.4:{listener.port}/cat.png")}]}]
+    data = ["what is this?", history, None, QWEN, None, None, None, None, "", 8, 0.0, 0.9, False]
+    event, body = _call(served.url, "chat", data)
+    assert event == "error" and security.URL_REFUSAL in json.loads(body)["error"]
+    assert listener.seen() == []
+
+
+@pytest.mark.parametrize("target", ["http://127.0.0.3:{port}/x.png", "https://huggingface.co/x.png",
+                                    "HTTP://127.0.0.5:{port}/x.png"])
+def test_the_file_route_does_not_fetch_urls(watched, target):
+    served, listener = watched
+    status, text = _get(f"{served.url}gradio_api/file=" + target.format(port=listener.port))
+    assert status == 403 and security.URL_REFUSAL in text
+    assert listener.seen() == []
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "{repo}/app.py", "{repo}/anyres_demo/security.py",
+                                  "{repo}/assets/examples/photo_scene.png", "{repo}/.git/config",
+                                  "/tmp/gradio/../../etc/passwd", "{repo}", "/proc/self/environ"])
+def test_files_outside_the_cache_are_not_served(watched, path):
+    served, _ = watched
+    status, text = _get(f"{served.url}gradio_api/file=" + path.format(repo=REPO))
+    assert status == 403, text[:200]
+    assert "root:" not in text and "import" not in text
+
+
+def test_an_uploaded_file_is_served_back(watched):
+    """The file route does work (so the refusals above are not an accident)."""
+    served, _ = watched
+    status, text = _upload(served.url, "green.png", _png())
+    assert status == 200, text
+    (path,) = json.loads(text)
+    status, _ = _get(f"{served.url}gradio_api/file={path}")
+    assert status == 200
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "{repo}/app.py"])
+def test_a_server_path_sent_as_file_data_is_not_read(watched, path):
+    served, _ = watched
+    event, data = _call(served.url, "analyze", _analyze_args(_file(path.format(repo=REPO))))
+    assert event == "error"
+    assert "root:" not in data and "demo = " not in data
+
+
+def test_uploads_over_the_cap_are_refused_by_the_server(watched):
+    served, _ = watched
+    status, text = _upload(served.url, "huge.png", b"\0" * (MAX_UPLOAD_BYTES + 1))
+    assert status == 413, text[:300]
+    status, text = _upload(served.url, "at_cap.png", b"\0" * 1000)
+    assert status == 200
+
+
+def test_request_bodies_over_the_cap_are_refused_before_reading(watched):
+    """Declared length over the cap: answered 413 before any of the body is sent."""
+    served, _ = watched
+    host, port = urllib.parse.urlsplit(served.url).netloc.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.putrequest("POST", "/gradio_api/call/analyze")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(security.MAX_REQUEST_BYTES + 1))
+    conn.endheaders()
+    resp = conn.getresponse()
+    assert resp.status == 413
+    assert "Request too large" in resp.read().decode()
+    conn.close()
+
+
+def test_direct_posts_cannot_skip_the_queue(watched):
+    served, _ = watched
+    req = urllib.request.Request(f"{served.url}gradio_api/run/analyze",
+                                 json.dumps({"data": _analyze_args(None)}).encode(),
+                                 {"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=30)
+    assert err.value.code == 404
+    assert "join the queue" in err.value.read().decode()
+
+
+@pytest.mark.parametrize("model", ["/etc", "someone/llava-finetune"])
+def test_only_presets_reach_the_backend_through_the_api(watched, model):
+    served, _ = watched
+    event, data = _call(served.url, "chat", ["hi", [], None, model, None, None, None, None, "",
+                                             8, 0.0, 0.9, False])
+    assert event == "error" and "not in the list of choices" in data
+
+
+def test_nothing_left_the_machine(watched):
+    """Runs last in this module: every request above, and start-up, made no outside call."""
+    served, listener = watched
+    assert served.proc.poll() is None
+    assert listener.seen() == []
