@@ -21,7 +21,8 @@ attention) and **PP-OCRv6** (a text reader). Each runs on *exactly the crops the
 makes*, and the results are mapped back onto your image. They are stand-ins for a VLM's own
 vision tower: they show what detail survives each strategy's resizing and tiling, not what a
 particular VLM attends to. The first run on a new image takes a while on a CPU (OCR of every
-crop); bundled examples are precomputed.
+crop); bundled examples are precomputed. With a model loaded in the Chat tab, the third button
+shows *that model's own* vision tower on its crops, drawn the same way.
 """
 
 TEACH = """\
@@ -58,6 +59,47 @@ def on_attention(path: str | None, model: str, max_pixels, min_pixels, max_tiles
     return panels, crops, note, rows
 
 
+def _other_model_note(explorer_model: str | None, loaded_preset) -> str:
+    """A line when the explorer's model is not the one the Chat tab loaded ('' otherwise)."""
+    if not explorer_model or explorer_model == loaded_preset.repo_id:
+        return ""
+    return (f"The explorer shows {get_preset(explorer_model).label}, but the Chat tab has "
+            f"{loaded_preset.label} loaded: these are the loaded model's crops.")
+
+
+def _vlm_note(result, other: str) -> str:
+    caps = result.captions
+    parts = [other] if other else []
+    parts += [caps["model"], f"**{caps['view']}** (computed in {result.seconds:.1f} s).",
+              caps["method"], "*Attention is not an explanation: it shows where this encoder "
+              "pooled information, not why the model answered what it did.*"]
+    return "\n\n".join(parts)
+
+
+@guarded
+def on_vlm_attention(path: str | None, model: str, max_pixels, min_pixels, max_tiles, min_tiles,
+                     pinpoints, progress=gr.Progress()) -> tuple:
+    """The chat's loaded VLM's own vision tower on its crops (no model: a clear gr.Error)."""
+    from ..backends import chat
+    from ..probes.encoder import attention_panels, crop_panels
+    from ..probes.vlm_tower import NO_MODEL, loaded_tower_attention
+
+    current = chat.BACKEND.loaded
+    if current is None:
+        raise gr.Error(NO_MODEL)
+    preset = current.source.preset
+    loaded = load(path)
+    overrides = collect_overrides(preset, max_pixels, min_pixels, max_tiles, min_tiles, pinpoints)
+    progress(0.0, desc=f"{preset.label}'s own vision tower on its crops")
+    result = loaded_tower_attention(loaded.image, overrides)
+    other = _other_model_note(model, preset)
+    if other:
+        gr.Warning(other)
+    rows = pd.DataFrame(result.rows) if result.rows else pd.DataFrame()
+    return (attention_panels(loaded.image, result), crop_panels(loaded.image, result),
+            _vlm_note(result, other), rows)
+
+
 @guarded
 def on_legibility(path: str | None, progress=gr.Progress()) -> tuple:
     from ..probes.legibility import caption, compare_legibility, render_lost_words
@@ -86,6 +128,7 @@ def build_probes_tab(shared: Shared) -> None:
                         info="last layer CLS-to-patch, or rollout over all layers")
         attend = gr.Button("Encoder attention for this model", variant="primary")
         read = gr.Button("Can it read this? (all strategies)", variant="primary")
+        own = gr.Button("Attention of the loaded VLM's own vision tower")
     att_note = gr.Markdown()
     att_panels = gr.Gallery(label="Stitched onto your image: tiles | global view | 336 squash",
                             columns=3, height=420, elem_id="probe-attention")
@@ -99,6 +142,9 @@ def build_probes_tab(shared: Shared) -> None:
     attend.click(on_attention, [shared.image, *shared.settings, mode],
                  [att_panels, att_crops, att_note, att_table], concurrency_limit=1,
                  concurrency_id="probes")
+    own.click(on_vlm_attention, [shared.image, *shared.settings],
+              [att_panels, att_crops, att_note, att_table], concurrency_limit=1,
+              concurrency_id="probes")
     read.click(on_legibility, [shared.image], [leg_table, leg_pictures, leg_summary],
                concurrency_limit=1, concurrency_id="probes")
 
