@@ -13,7 +13,10 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+from anyres_demo.security import return_freed_memory  # noqa: E402
 from anyres_demo.ui import QUEUE, build_demo, launch_kwargs, optional_tabs  # noqa: E402
+
+return_freed_memory()  # a room of 100 MP uploads must not leave the server holding gigabytes
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -102,3 +102,14 @@ def test_sixteen_sessions_at_once_each_get_their_own_counts(tmp_path):
         assert got["export_model"] == model and got["export_hw"] == (h, w), (i, got)
         assert f"the {w}x{h} image analysed" in got["code"] and repr(model) in got["code"]
     assert len({r["total"] for r in results}) >= 12  # the sizes really differ in cost
+
+
+def test_chat_runs_one_request_at_a_time_with_a_visible_queue(app_module):
+    from anyres_demo.ui.chat import CHAT_QUEUE
+
+    fns = _fns(app_module.demo, "respond") + _fns(app_module.demo, "load_model")
+    assert len(fns) == 3  # Send, Enter in the textbox, Load model
+    assert {fn.concurrency_id for fn in fns} == {CHAT_QUEUE["concurrency_id"]}
+    for fn in fns:
+        assert fn.concurrency_limit == 1 and fn.queue
+        assert fn.show_progress != "hidden"

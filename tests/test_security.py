@@ -15,6 +15,7 @@ import ast
 import http.client
 import io
 import json
+import platform
 import re
 import urllib.error
 import urllib.parse
@@ -155,7 +156,8 @@ def _get(url: str) -> tuple[int, str]:
 
 def _call(base: str, api: str, data: list) -> tuple[str, str]:
     """Run an API event through the queue (/gradio_api/call): (event, data) of the last message."""
-    req = urllib.request.Request(f"{base}gradio_api/call/{api}", json.dumps({"data": data}).encode(),
+    req = urllib.request.Request(f"{base}gradio_api/call/{api}",
+                                 json.dumps({"data": data}).encode(),
                                  {"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as resp:
         event_id = json.load(resp)["event_id"]
@@ -297,3 +299,42 @@ def test_nothing_left_the_machine(watched):
     served, listener = watched
     assert served.proc.poll() is None
     assert listener.seen() == []
+
+
+# ----------------------------------------------------------------------------- the chat tab
+def test_the_chat_tab_loads_only_presets_without_the_opt_in(monkeypatch, tmp_path):
+    from anyres_demo.backends import chat
+    from anyres_demo.ui import chat as ui
+
+    def never(*args, **kwargs):
+        raise AssertionError("the backend was asked to load a model that is not allowed")
+
+    monkeypatch.delenv(security.ENV_ALLOW_ANY_MODEL, raising=False)
+    monkeypatch.setattr(chat, "BACKEND", chat.ChatBackend(loader=never, preflight=never))
+    folder = str(tmp_path)  # a folder on the server, as an API client might send it
+    with pytest.warns(UserWarning, match="not one of this app's models"):
+        history, box, _, status, _ = list(ui.respond("hi", [], None, folder))[-1]
+    assert history == [] and box == "hi" and "not one of this app's models" in status
+    assert "not one of this app's models" in ui.model_status(folder)
+    with pytest.warns(UserWarning, match="not one of this app's models"):
+        ui.load_model(folder)
+
+
+@pytest.mark.parametrize("opt_in", [None, "1"])
+def test_the_model_box_takes_typed_values_only_with_the_opt_in(monkeypatch, opt_in):
+    from anyres_demo.ui import build_demo
+
+    if opt_in is None:
+        monkeypatch.delenv(security.ENV_ALLOW_ANY_MODEL, raising=False)
+    else:
+        monkeypatch.setenv(security.ENV_ALLOW_ANY_MODEL, opt_in)
+    demo = build_demo()
+    (box,) = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model-select"]
+    assert box.allow_custom_value is (opt_in is not None)
+    assert {value for _, value in box.choices} == set(PRESETS)
+
+
+# ----------------------------------------------------------------------------- memory
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_freed_memory_goes_back_on_glibc():
+    assert security.return_freed_memory() is True

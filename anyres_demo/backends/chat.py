@@ -88,7 +88,7 @@ def _read_config(folder: str) -> dict:
     if not os.path.isfile(path):
         raise ModelLoadError(f"{folder} has no config.json, so it is not a saved transformers "
                              "checkpoint. Point it at a folder made by save_pretrained or "
-                             "`huggingface-cli download`.")
+                             "`hf download`.")
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
@@ -254,7 +254,7 @@ def check_available(source: ModelSource) -> None:
                else "the Hugging Face Hub cannot be reached (no network?)")
         raise ModelLoadError(
             f"Cannot load {source.weights}: it is not downloaded on this machine and {why}. "
-            f"Fix: download it once while online (`huggingface-cli download {source.weights}`), "
+            f"Fix: download it once while online (`hf download {source.weights}`), "
             f"or copy it into a folder and set {ENV_MODEL_DIR} to that folder "
             f"({ENV_MODEL_DIR}/{source.weights}), or use a GPU Space. The explorer keeps working "
             "without a model.")

@@ -15,6 +15,7 @@ import gradio as gr
 import spaces
 
 from .. import attention as att
+from .. import security
 from ..backends import chat
 from ..images import load_image
 from ..layout import build_layout
@@ -24,6 +25,8 @@ from .shared import Shared
 
 WHOLE_ANSWER = -1
 PRIVATE = "private"  # api_visibility of the events that are not part of the public API
+# One model request at a time (load or answer); waiting users see their place in the queue.
+CHAT_QUEUE = {"concurrency_id": "chat-model", "concurrency_limit": 1}
 HEAD_AGGS = ("mean", "max")
 INTRO = (
     "Ask about the image in the explorer. The model sees it with the explorer's settings "
@@ -63,11 +66,17 @@ def _warn(message: str) -> None:
     gr.Warning(message)
 
 
+def _source(model: str | None) -> chat.ModelSource:
+    """The model a person picked -> what to load. Presets only, unless the host opted in
+    (security.allowed_model); None means the host's default ($ANYRES_MODEL)."""
+    return chat.resolve_source(None if model is None else security.allowed_model(model))
+
+
 def model_status(model: str | None) -> str:
     """Status line: what is loaded, and what the next message would load."""
     line = chat.BACKEND.status()
     try:
-        source = chat.resolve_source(model)
+        source = _source(model)
     except (ValueError, chat.ModelLoadError) as exc:
         return f"{line}\n\n{exc}"
     loaded = chat.BACKEND.loaded
@@ -81,7 +90,7 @@ def model_status(model: str | None) -> str:
 def load_model(model: str, progress=gr.Progress()) -> str:
     """The Load button: load now (with progress) instead of on the first message."""
     try:
-        chat.BACKEND.ensure(chat.resolve_source(model), _progress_fn(progress))
+        chat.BACKEND.ensure(_source(model), _progress_fn(progress))
     except (ValueError, chat.ModelLoadError) as exc:
         _warn(str(exc))
     return model_status(model)
@@ -118,7 +127,7 @@ def respond(message: str, history: list[dict] | None, image, model: str, max_pix
     history = list(history or [])
     state = state or ChatState()
     try:
-        source = chat.resolve_source(model)
+        source = _source(model)
         loaded = chat.BACKEND.ensure(source, _progress_fn(progress))
         overrides = collect_overrides(source.preset, max_pixels, min_pixels, max_tiles,
                                       min_tiles, pinpoints)
@@ -290,8 +299,8 @@ def _wire_chat(shared: Shared, c: dict[str, Any]) -> None:
     inputs = [c["message"], c["chatbot"], shared.image, *shared.settings, *c["generation"],
               c["state"]]
     outputs = [c["chatbot"], c["message"], c["state"], c["status"], c["turn"]]
-    events = [c["send"].click(respond, inputs, outputs, api_name="chat"),
-              c["message"].submit(respond, inputs, outputs, api_visibility=PRIVATE)]
+    events = [c["send"].click(respond, inputs, outputs, api_name="chat", **CHAT_QUEUE),
+              c["message"].submit(respond, inputs, outputs, api_visibility=PRIVATE, **CHAT_QUEUE)]
     for event in events:
         event.then(turn_controls, c["turn"], [c["layer_from"], c["layer_to"], c["token"]],
                    api_visibility=PRIVATE) \
@@ -303,7 +312,7 @@ def _wire_chat(shared: Shared, c: dict[str, Any]) -> None:
     cleared = [c["chatbot"], c["message"], c["state"], c["turn"], c["gallery"], c["heat_summary"]]
     c["clear"].click(clear, c["state"], cleared, api_visibility=PRIVATE)
     shared.image.change(clear, c["state"], cleared, api_visibility=PRIVATE)
-    c["load"].click(load_model, shared.model, c["status"], api_visibility=PRIVATE)
+    c["load"].click(load_model, shared.model, c["status"], api_visibility=PRIVATE, **CHAT_QUEUE)
     shared.model.change(model_status, shared.model, c["status"], api_visibility=PRIVATE)
 
 

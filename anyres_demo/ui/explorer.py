@@ -23,6 +23,7 @@ from ..images import load_image
 from ..layout import build_layout
 from ..plots import candidates_chart
 from ..presets import FAMILY_DEFAULTS, OVERRIDABLE, get_preset, list_presets
+from ..security import any_model_allowed
 from ..views import CROP_MAX_SIDE, display_source, overlay, resize_note
 from .shared import Shared
 
@@ -244,7 +245,7 @@ def build_inputs(initial_example: str | None) -> tuple[Shared, dict[str, Any]]:
                 format="png", elem_id="input-image"))
         with gr.Column(scale=2):
             model = gr.Dropdown(model_choices(), value=model_id, label="Model (preset)",
-                                elem_id="model-select")
+                                allow_custom_value=any_model_allowed(), elem_id="model-select")
             numbers = {}
             for name, label in (("max_pixels", "max_pixels (Qwen2-VL budget)"),
                                 ("min_pixels", "min_pixels (Qwen2-VL)"),
