@@ -24,8 +24,6 @@ CSS = """
 .token-total-number { font-size: 2rem; font-weight: 700; }
 """
 INITIAL_EXAMPLE = "photo_scene.png"
-# Tabs other engineers add; each module must stay cheap to import (no torch at import time).
-OPTIONAL_TABS = (("anyres_demo.ui.chat", "build_chat_tab"), ("anyres_demo.ui.probes", "build_probes_tab"))
 # The queue, for a room of people on one server. Events without their own limit are cheap CPU
 # work (what-if plots, clicks, settings); image-decoding events share explorer.IMAGE_QUEUE;
 # models (chat, probes) run one request at a time and show each waiting user's position.
@@ -39,13 +37,14 @@ DELETE_CACHE = (3600, 3 * 3600)
 
 
 def build_demo(extra_tabs: Sequence[Callable[[Shared], None]] = (),
-               initial_example: str | None = INITIAL_EXAMPLE) -> gr.Blocks:
+               initial_example: str | None = INITIAL_EXAMPLE,
+               initial_model: str | None = None) -> gr.Blocks:
     """The whole app. Each of `extra_tabs` is called inside its own gr.Tab, after the
     explorer's tabs, with the shared components (image, model, settings)."""
     hardening.refuse_url_downloads()
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER)
-        shared, head = explorer.build_inputs(initial_example)
+        shared, head = explorer.build_inputs(initial_example, initial_model)
         explorer.build_examples(shared)
         state = gr.State(None)  # {"model", "overrides", "size_hw"} of the last analysis
         with gr.Tabs():
@@ -77,18 +76,13 @@ def launch_kwargs() -> dict:
             **hardening.server_kwargs()}
 
 
-def optional_tabs() -> list[Callable[[Shared], None]]:
-    """The extra tab builders that exist in this checkout, in OPTIONAL_TABS order."""
-    import importlib
-    import importlib.util
+def app_tabs() -> list[Callable[[Shared], None]]:
+    """The tabs after the explorer's: chat with a model, then the offline probes. Both are
+    cheap to import: torch, transformers and onnxruntime load on first use."""
+    from .chat import build_chat_tab
+    from .probes import build_probes_tab
 
-    found = []
-    for module, name in OPTIONAL_TABS:
-        if importlib.util.find_spec(module) is not None:
-            builder = getattr(importlib.import_module(module), name, None)
-            if builder is not None:
-                found.append(builder)
-    return found
+    return [build_chat_tab, build_probes_tab]
 
 
-__all__ = ["build_demo", "launch_kwargs", "optional_tabs", "Shared", "CSS", "TITLE", "QUEUE"]
+__all__ = ["build_demo", "launch_kwargs", "app_tabs", "Shared", "CSS", "TITLE", "QUEUE"]

@@ -230,11 +230,13 @@ def model_choices() -> list[tuple[str, str]]:
     return [(f"{p.label}  ·  {p.repo_id}", p.repo_id) for p in list_presets()]
 
 
-def build_inputs(initial_example: str | None) -> tuple[Shared, dict[str, Any]]:
+def build_inputs(initial_example: str | None, initial_model: str | None = None
+                 ) -> tuple[Shared, dict[str, Any]]:
     """The image and settings row above the tabs; returns the Shared components and the
-    headline outputs (total, summary, apply button)."""
+    headline outputs (total, summary, apply button). The model starts at `initial_model`
+    (the host's choice), else the example's suggested preset."""
     first = get_example(initial_example) if initial_example else None
-    model_id = first.preset_id if first else DEFAULT_MODEL
+    model_id = initial_model or (first.preset_id if first else DEFAULT_MODEL)
     hints = analysis.checkpoint_settings(model_id)
     strategy = get_preset(model_id).strategy
     with gr.Row(equal_height=False):
