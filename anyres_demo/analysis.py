@@ -7,6 +7,8 @@ a small table; nothing here imports gradio.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,11 +107,15 @@ def analyze(image: Image.Image, choice: Choice, display: views.Source | None = N
     plan = plan_image(image, choice.preset)
     layout = build_layout(plan)
     display = display or views.display_source(image)
-    gallery, exact = views.crop_gallery(image, plan, display=display)
-    return Analysis(plan=plan, layout=layout,
-                    overlay=views.overlay(display, plan, layout, caption=False),
-                    crops=gallery, crops_exact=exact,
-                    token_map=views.token_map(display, plan, layout))
+    # The crops are big resizes (Pillow releases the GIL): render them on a second core while
+    # this thread draws the overlay and the token map.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        crops = pool.submit(views.crop_gallery, image, plan, display=display)
+        overlay = views.overlay(display, plan, layout, caption=False)
+        token_map = views.token_map(display, plan, layout)
+        gallery, exact = crops.result()
+    return Analysis(plan=plan, layout=layout, overlay=overlay, crops=gallery, crops_exact=exact,
+                    token_map=token_map)
 
 
 def click(state: dict[str, Any], x: float, y: float) -> str:

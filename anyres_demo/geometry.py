@@ -6,12 +6,12 @@ Nothing here imports numpy, torch, gradio or transformers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Size:
-    """An image or canvas size, height first."""
+class Size(NamedTuple):
+    """An image or canvas size, height first. A NamedTuple (cheap: plans make many), so it
+    also unpacks as (height, width)."""
 
     height: int
     width: int
@@ -38,9 +38,12 @@ class Size:
         return f"{self.width}x{self.height}"
 
 
-@dataclass(frozen=True)
-class Box:
-    """Axis-aligned box [x0, x1) x [y0, y1), floats allowed (original-image pixels)."""
+class Box(NamedTuple):
+    """Axis-aligned box [x0, x1) x [y0, y1), floats allowed (original-image pixels).
+
+    A NamedTuple rather than a frozen dataclass: plans make dozens per image and tuples are
+    4x cheaper to build.
+    """
 
     x0: float
     y0: float
@@ -74,7 +77,7 @@ class Box:
         return Box(self.x0 + dx, self.y0 + dy, self.x1 + dx, self.y1 + dy)
 
     def as_tuple(self) -> tuple[float, float, float, float]:
-        return (self.x0, self.y0, self.x1, self.y1)
+        return tuple(self)
 
 
 def parse_size(text: str) -> Size:

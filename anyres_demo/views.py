@@ -15,6 +15,8 @@ Never imports gradio.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -664,7 +666,10 @@ def crop_images(image: "Image.Image | Source", plan: Plan, max_side: int = CROP_
               for key, t in targets.items()}
     if all(s == 1.0 for _, s in jobs.values()) and all(c.exact for c in choice.values()):
         return render_crops(full.image, plan), True
-    canvases = {key: _scaled_canvas(choice[key], spec, fill, s) for key, (spec, s) in jobs.items()}
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:  # resizes release the GIL
+        futures = {key: pool.submit(_scaled_canvas, choice[key], spec, fill, s)
+                   for key, (spec, s) in jobs.items()}
+        canvases = {key: f.result() for key, f in futures.items()}
     out = []
     for spec in plan.crops:
         s = min(1.0, max_side / max(spec.out_hw.hw))

@@ -8,13 +8,14 @@ into one record per visual token.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable, NamedTuple
 
 from ..geometry import Box, Size
 from ..presets import Preset
 
 
-@dataclass(frozen=True)
-class CropSpec:
+class CropSpec(NamedTuple):
     """One entry of `pixel_values`, in processor order.
 
     The crop is made by resizing the WHOLE original image (bicubic) to `resize_hw`, pasting
@@ -37,8 +38,7 @@ class CropSpec:
         return Size(int(self.window.height), int(self.window.width))
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A grid the strategy considered, with the numbers it compared."""
 
     grid_rows: int
@@ -47,6 +47,8 @@ class Candidate:
     scores: dict[str, float]  # e.g. {"effective": .., "wasted": ..} or {"aspect_diff": ..}
     chosen: bool = False
     note: str = ""  # why it won or lost, in words
+# CropSpec and Candidate are NamedTuples (cheap to build: a 6x6 OneVision plan makes 37 + 36),
+# with the same repr as the frozen dataclasses they replace, so probe cache keys are unchanged.
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,9 @@ class Plan:
     resized_hw: Size  # the image's size inside the canvas (== canvas for Qwen / InternVL)
     paste_yx: tuple[int, int]  # where the resized image sits on the canvas (LLaVA padding)
     crops: tuple[CropSpec, ...]  # processor order (pixel_values order)
-    candidates: tuple[Candidate, ...]
+    # Scores every candidate grid on first use of `plan.candidates` ("why this grid"): the
+    # choice itself is made eagerly; the 36-row table for OneVision is only built when shown.
+    candidates_fn: Callable[[], tuple[Candidate, ...]] = field(repr=False, compare=False)
     tokens_by_kind: dict[str, int]  # closed-form counts, wrappers included under "wrapper"
     # LLaVA family only: feature grids (in cells) before/after unpad and after downscale.
     features_hw: Size | None = None  # H x W = cells_per_tile * rows x cells_per_tile * cols
@@ -72,6 +76,11 @@ class Plan:
     cells_per_tile: int = 0  # feature cells per tile side (24, 27, 16); Qwen: 0
     divergences: tuple[str, ...] = field(default_factory=tuple)  # transformers vs original repo
     formula: str = ""  # the count formula filled in with this image's numbers
+
+    @cached_property
+    def candidates(self) -> tuple[Candidate, ...]:
+        """Every grid the strategy considered, with its scores; exactly one is `chosen`."""
+        return self.candidates_fn()
 
     @property
     def strategy(self) -> str:

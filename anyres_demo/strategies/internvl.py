@@ -5,6 +5,8 @@ Mirrors transformers 5.24 GotOcr2ImageProcessor (`get_all_supported_aspect_ratio
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..geometry import Box, Size
@@ -13,36 +15,44 @@ from ..presets import InternVLSettings, Preset
 from .base import Candidate, CropSpec, Plan
 
 
-def supported_grids(min_tiles: int, max_tiles: int) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=64)
+def supported_grids(min_tiles: int, max_tiles: int) -> tuple[tuple[int, int], ...]:
     """(cols, rows) with min <= cols*rows <= max, cols outer, stably sorted by tile count."""
     grids = [(c, r) for c in range(1, max_tiles + 1) for r in range(1, max_tiles + 1)
              if min_tiles <= c * r <= max_tiles]
-    return sorted(grids, key=lambda g: g[0] * g[1])
+    return tuple(sorted(grids, key=lambda g: g[0] * g[1]))
 
 
-def optimal_grid(size_hw: Size, s: InternVLSettings) -> tuple[tuple[int, int], list[tuple]]:
-    """The (cols, rows) transformers picks, plus a trace of (grid, aspect_diff, took, why)."""
+CLOSER = "closer aspect ratio"
+TIE_MORE = "same aspect ratio, more tiles, image still covers over half the canvas"
+TIE_FEWER = "same aspect ratio, but the image would cover at most half the canvas"
+FURTHER = "aspect ratio further away"
+
+
+def optimal_grid(size_hw: Size, s: InternVLSettings, trace: list | None = None) -> tuple[int, int]:
+    """The (cols, rows) transformers picks. With a `trace` list, appends (grid, aspect_diff,
+    took, why) for every candidate, in scan order."""
     h, w = size_hw.hw
     aspect, area = w / h, w * h
     best_diff, best = float("inf"), (1, 1)
-    trace = []
+    half_tile_area = 0.5 * s.tile_size * s.tile_size
     for grid in supported_grids(s.min_tiles, s.max_tiles):
         diff = abs(aspect - grid[0] / grid[1])
         if diff < best_diff:
-            best_diff, best = diff, grid
-            trace.append((grid, diff, True, "closer aspect ratio"))
-        elif diff == best_diff and area > 0.5 * s.tile_size * s.tile_size * grid[0] * grid[1]:
-            best = grid
-            trace.append((grid, diff, True, "same aspect ratio, more tiles, image still covers "
-                                            "over half the canvas"))
+            best_diff, best, took, why = diff, grid, True, CLOSER
+        elif diff == best_diff and area > half_tile_area * grid[0] * grid[1]:
+            best, took, why = grid, True, TIE_MORE
         else:
-            why = ("same aspect ratio, but the image would cover at most half the canvas"
-                   if diff == best_diff else "aspect ratio further away")
-            trace.append((grid, diff, False, why))
-    return best, trace
+            took, why = False, (TIE_FEWER if diff == best_diff else FURTHER)
+        if trace is not None:
+            trace.append((grid, diff, took, why))
+    return best
 
 
-def _candidates(trace, best, tile: int) -> tuple[Candidate, ...]:
+def _candidates(size_hw: Size, s: InternVLSettings, best) -> tuple[Candidate, ...]:
+    trace: list = []
+    optimal_grid(size_hw, s, trace)
+    tile = s.tile_size
     out = []
     for (cols, rows), diff, took, why in trace:
         out.append(Candidate(grid_rows=rows, grid_cols=cols, canvas_hw=Size(rows * tile, cols * tile),
@@ -55,7 +65,7 @@ def _candidates(trace, best, tile: int) -> tuple[Candidate, ...]:
 
 def plan(size_hw: Size, preset: Preset) -> Plan:
     s: InternVLSettings = preset.settings
-    (cols, rows), trace = optimal_grid(size_hw, s)
+    cols, rows = optimal_grid(size_hw, s)
     tile = s.tile_size
     canvas = Size(rows * tile, cols * tile)
     sx, sy = size_hw.width / canvas.width, size_hw.height / canvas.height
@@ -77,35 +87,49 @@ def plan(size_hw: Size, preset: Preset) -> Plan:
                f") = {per * len(crops)}, plus <img> and </img> = {per * len(crops) + 2}")
     return Plan(preset=preset, image_hw=size_hw, grid_rows=rows, grid_cols=cols, canvas_hw=canvas,
                 resized_hw=canvas, paste_yx=(0, 0), crops=tuple(crops),
-                candidates=_candidates(trace, (cols, rows), tile), tokens_by_kind=counts,
+                candidates_fn=lambda: _candidates(size_hw, s, (cols, rows)), tokens_by_kind=counts,
                 cell_px=s.cell_size, cells_per_tile=s.cells_per_side, formula=formula)
 
 
 def layout(plan: Plan) -> Layout:
+    """<img>, every tile's 16x16 cells (tiles row-major, cells row-major), the thumbnail's,
+    </img>. Tile cells are placed on the stitched canvas (16 * rows x 16 * cols); boxes are
+    separable in (canvas row, canvas column), so they are broadcast from per-axis extents."""
     s: InternVLSettings = plan.preset.settings
     m, cell = s.cells_per_side, s.cell_size
-    n_tiles = plan.grid_rows * plan.grid_cols
-    k = np.arange(len(plan.crops) * m * m)
-    t, (r, c) = k // (m * m), np.divmod(k % (m * m), m)
-    is_thumb = t >= n_tiles
-    tr, tc = np.divmod(np.minimum(t, n_tiles - 1), plan.grid_cols)
-    big_r = np.where(is_thumb, r, tr * m + r)
-    big_c = np.where(is_thumb, c, tc * m + c)
-    # canvas pixels -> original: tiles scale by original/canvas, the thumbnail by original/tile
-    sy = np.where(is_thumb, plan.image_hw.height / s.tile_size, plan.image_hw.height / plan.canvas_hw.height)
-    sx = np.where(is_thumb, plan.image_hw.width / s.tile_size, plan.image_hw.width / plan.canvas_hw.width)
-    box = np.stack([big_c * cell * sx, big_r * cell * sy, (big_c + 1) * cell * sx,
-                    (big_r + 1) * cell * sy], axis=-1)
-    box = np.minimum(box, [plan.image_hw.width, plan.image_hw.height] * 2)
-    wrap = KIND_CODE["wrapper"]
-    body = np.where(is_thumb, KIND_CODE["thumbnail"], KIND_CODE["tile"])
+    rows, cols = plan.grid_rows, plan.grid_cols
+    h, w = plan.image_hw.hw
+    n_tiles, thumb = rows * cols, len(plan.crops) - rows * cols
+    ys = np.minimum(np.arange(rows * m + 1) * cell * (h / plan.canvas_hw.height), h)
+    xs = np.minimum(np.arange(cols * m + 1) * cell * (w / plan.canvas_hw.width), w)
+    tiles = np.empty((rows, cols, m, m, 4))  # sequence order: tile row, tile col, cell r, cell c
+    tiles[..., 0] = xs[:-1].reshape(1, cols, 1, m)
+    tiles[..., 2] = xs[1:].reshape(1, cols, 1, m)
+    tiles[..., 1] = ys[:-1].reshape(rows, 1, m, 1)
+    tiles[..., 3] = ys[1:].reshape(rows, 1, m, 1)
+    big_r = np.broadcast_to((np.arange(rows * m)).reshape(rows, 1, m, 1), (rows, cols, m, m))
+    big_c = np.broadcast_to((np.arange(cols * m)).reshape(1, cols, 1, m), (rows, cols, m, m))
+    t = np.repeat(np.arange(n_tiles), m * m)
+    parts_box, parts_row, parts_col = [tiles.reshape(-1, 4)], [big_r.ravel()], [big_c.ravel()]
+    if thumb:
+        ty = np.minimum(np.arange(m + 1) * cell * (h / s.tile_size), h)
+        tx = np.minimum(np.arange(m + 1) * cell * (w / s.tile_size), w)
+        tb = np.empty((m, m, 4))
+        tb[..., 0], tb[..., 2] = tx[None, :-1], tx[None, 1:]
+        tb[..., 1], tb[..., 3] = ty[:-1, None], ty[1:, None]
+        parts_box.append(tb.reshape(-1, 4))
+        parts_row.append(np.repeat(np.arange(m), m))
+        parts_col.append(np.tile(np.arange(m), m))
+        t = np.concatenate([t, np.full(m * m, n_tiles)])
     nan_row = np.full((1, 4), np.nan)
+    wrap = KIND_CODE["wrapper"]
+    body = np.where(t >= n_tiles, KIND_CODE["thumbnail"], KIND_CODE["tile"])
     return Layout(plan=plan,
                   kind=np.concatenate([[wrap], body, [wrap]]).astype(np.int8),
                   crop=np.concatenate([[-1], t, [-1]]).astype(np.int16),
-                  row=np.concatenate([[-1], big_r, [-1]]).astype(np.int32),
-                  col=np.concatenate([[-1], big_c, [-1]]).astype(np.int32),
-                  box=np.concatenate([nan_row, box, nan_row]))
+                  row=np.concatenate([[-1], *parts_row, [-1]]).astype(np.int32),
+                  col=np.concatenate([[-1], *parts_col, [-1]]).astype(np.int32),
+                  box=np.concatenate([nan_row, *parts_box, nan_row]))
 
 
 def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:

@@ -26,11 +26,12 @@ def score_canvas(size_hw: Size, canvas_hw: tuple[int, int]) -> tuple[int, int]:
     return effective, cw * ch - effective
 
 
-def select_best_resolution(size_hw: Size, pinpoints_hw) -> int:
-    """Index of the canvas transformers picks: max effective, then min wasted, then list order."""
+def select_best_resolution(size_hw: Size, pinpoints_hw, scores=None) -> int:
+    """Index of the canvas transformers picks: max effective, then min wasted, then list order.
+    `scores`: the canvases' (effective, wasted), if already computed."""
     best, best_eff, best_waste = None, 0, float("inf")
-    for i, canvas in enumerate(pinpoints_hw):
-        eff, waste = score_canvas(size_hw, canvas)
+    scores = scores or [score_canvas(size_hw, canvas) for canvas in pinpoints_hw]
+    for i, (eff, waste) in enumerate(scores):
         if eff > best_eff or (eff == best_eff and waste < best_waste):
             best, best_eff, best_waste = i, eff, waste
     return best
@@ -77,33 +78,48 @@ def downscale_hw(unpadded_hw: Size, settings: LlavaNextSettings) -> Size:
 
 
 # ----------------------------------------------------------------------------- plan
-def _candidates(size_hw: Size, settings: LlavaNextSettings, chosen: int) -> tuple[Candidate, ...]:
-    out = []
-    tile = settings.tile_size
-    for i, (ch, cw) in enumerate(settings.pinpoints_hw):
-        eff, waste = score_canvas(size_hw, (ch, cw))
-        note = "chosen: most image pixels kept, then least waste, then list order" if i == chosen else ""
-        out.append(Candidate(grid_rows=ch // tile, grid_cols=cw // tile, canvas_hw=Size(ch, cw),
-                             scores={"effective": eff, "wasted": waste,
-                                     "scale": min(cw / size_hw.width, ch / size_hw.height)},
-                             chosen=i == chosen, note=note))
-    return tuple(out)
+CHOSEN_NOTE = "chosen: most image pixels kept, then least waste, then list order"
+
+
+def _candidates(size_hw: Size, settings: LlavaNextSettings, scores, chosen: int
+                ) -> tuple[Candidate, ...]:
+    tile, (h, w) = settings.tile_size, size_hw.hw
+    return tuple(
+        Candidate(ch // tile, cw // tile, Size(ch, cw),
+                  {"effective": eff, "wasted": waste, "scale": min(cw / w, ch / h)},
+                  i == chosen, CHOSEN_NOTE if i == chosen else "")
+        for i, ((ch, cw), (eff, waste)) in enumerate(zip(settings.pinpoints_hw, scores)))
 
 
 def _crops(size_hw: Size, settings: LlavaNextSettings, canvas: Size, resized: Size,
            paste_yx: tuple[int, int]) -> tuple[CropSpec, ...]:
+    """The squashed base image, then the canvas tiles row-major (divide_to_patches)."""
     tile = settings.tile_size
-    whole = Box(0, 0, size_hw.width, size_hw.height)
-    crops = [CropSpec(0, "base", -1, -1, Size(tile, tile), Size(tile, tile), (0, 0),
-                      Box(0, 0, tile, tile), whole)]
-    sx, sy = size_hw.width / resized.width, size_hw.height / resized.height
+    h, w = size_hw.hw
+    base_hw = Size(tile, tile)
+    crops = [CropSpec(0, "base", -1, -1, base_hw, base_hw, (0, 0), Box(0, 0, tile, tile),
+                      Box(0, 0, w, h))]
+    py, px = paste_yx
     rows, cols = canvas.height // tile, canvas.width // tile
+    # separable: a tile's source box is its column's x-extent times its row's y-extent,
+    # each clipped to the image (an edge tile may be mostly padding)
+    xs = _tile_extents(cols, tile, px, w / resized.width, w)
+    ys = _tile_extents(rows, tile, py, h / resized.height, h)
     for k in range(rows * cols):
         r, c = divmod(k, cols)
-        window = Box(c * tile, r * tile, (c + 1) * tile, (r + 1) * tile)
-        source = window.shift(-paste_yx[1], -paste_yx[0]).scale(sx, sy).clip(size_hw)
-        crops.append(CropSpec(k + 1, "tile", r, c, resized, canvas, paste_yx, window, source))
+        crops.append(CropSpec(k + 1, "tile", r, c, resized, canvas, paste_yx,
+                              Box(c * tile, r * tile, (c + 1) * tile, (r + 1) * tile),
+                              Box(xs[c][0], ys[r][0], xs[c][1], ys[r][1])))
     return tuple(crops)
+
+
+def _tile_extents(n: int, tile: int, paste: int, scale: float, limit: int) -> list[tuple]:
+    """[start, end) in original pixels of each of n tiles along one canvas axis, clipped."""
+    out = []
+    for i in range(n):
+        lo = min(max((i * tile - paste) * scale, 0.0), limit)
+        out.append((lo, min(max(((i + 1) * tile - paste) * scale, lo), limit)))
+    return out
 
 
 def _original_repo_tokens(size_hw: Size, settings: LlavaNextSettings) -> tuple[int, int, int]:
@@ -121,7 +137,8 @@ def _original_repo_tokens(size_hw: Size, settings: LlavaNextSettings) -> tuple[i
 
 def plan(size_hw: Size, preset: Preset) -> Plan:
     s: LlavaNextSettings = preset.settings
-    chosen = select_best_resolution(size_hw, s.pinpoints_hw)
+    scores = [score_canvas(size_hw, canvas) for canvas in s.pinpoints_hw]
+    chosen = select_best_resolution(size_hw, s.pinpoints_hw, scores)
     canvas = Size(*s.pinpoints_hw[chosen])
     resized = patch_output_size(size_hw, canvas.hw)
     paste_yx = ((canvas.height - resized.height) // 2, (canvas.width - resized.width) // 2)
@@ -139,7 +156,7 @@ def plan(size_hw: Size, preset: Preset) -> Plan:
     return Plan(preset=preset, image_hw=size_hw, grid_rows=rows, grid_cols=cols, canvas_hw=canvas,
                 resized_hw=resized, paste_yx=paste_yx,
                 crops=_crops(size_hw, s, canvas, resized, paste_yx),
-                candidates=_candidates(size_hw, s, chosen), tokens_by_kind=counts,
+                candidates_fn=lambda: _candidates(size_hw, s, scores, chosen), tokens_by_kind=counts,
                 features_hw=feats, unpad_cells=cut, unpadded_hw=unpadded, final_hw=final,
                 cell_px=s.patch_size, cells_per_tile=n,
                 divergences=_divergences(size_hw, preset, rows, cols, sum(counts.values())),
@@ -167,32 +184,75 @@ def _divergences(size_hw: Size, preset: Preset, rows: int, cols: int, tokens: in
 
 # ----------------------------------------------------------------------------- layout
 def layout(plan: Plan) -> Layout:
-    s: LlavaNextSettings = plan.preset.settings
-    n = s.features_per_side
-    top, _, left, _ = plan.unpad_cells
-    h3, w3 = plan.final_hw.hw
-    br, bc, bbox = _base_part(plan)
-    # grid part: H3 rows of (W3 cells + 1 newline), row-major
-    gr, gc = np.divmod(np.arange(h3 * (w3 + 1)), w3 + 1)
-    is_nl = gc == w3
-    gc_safe = np.minimum(gc, max(w3 - 1, 0))  # newline slots get dummy cells, masked below
-    if plan.downscaled:
-        cell_r, cell_c, gbox = _downscaled_cells(plan, gr, gc_safe, top, left)
-        row_out, col_out = gr, gc
-    else:
-        cell_r, cell_c = gr + top, gc_safe + left
-        gbox = _clip(_raw_cell_boxes(plan, cell_r, cell_c), plan.image_hw)
-        row_out, col_out = cell_r, cell_c
-    gbox[is_nl] = np.nan
-    tile_crop = 1 + (cell_r // n) * plan.grid_cols + (cell_c // n)
-    kind = np.concatenate([np.full(n * n, KIND_CODE["base"], np.int8),
-                           np.where(is_nl, KIND_CODE["newline"], KIND_CODE["tile"]).astype(np.int8)])
-    crop = np.concatenate([np.zeros(n * n, np.int16), np.where(is_nl, -1, tile_crop).astype(np.int16)])
-    row = np.concatenate([br, row_out]).astype(np.int32)
-    col = np.concatenate([bc, np.where(is_nl, -1, col_out)]).astype(np.int32)
-    return Layout(plan=plan, kind=kind, crop=crop, row=row, col=col,
-                  box=np.concatenate([bbox, gbox]),
+    """Base tokens (row-major), then H3 rows of W3 grid cells + 1 newline (pack_image_features).
+
+    The grid is separable: a cell's box is its row's y-extent times its column's x-extent, so
+    the arithmetic runs per row and per column and is only broadcast into preallocated
+    columns (views of the base part and the grid part).
+    """
+    n = plan.cells_per_tile
+    nb, (h3, w3) = n * n, plan.final_hw.hw
+    total = nb + h3 * (w3 + 1)
+    kind = np.full(total, KIND_CODE["tile"], np.int8)
+    crop = np.full(total, -1, np.int16)
+    row = np.empty(total, np.int32)
+    col = np.empty(total, np.int32)
+    box = np.full((total, 4), np.nan)
+    kind[:nb], crop[:nb] = KIND_CODE["base"], 0
+    row[:nb], col[:nb], box[:nb] = _base_part(plan)
+    rows_y, cell_r, row_out = _grid_axis(plan, axis=0)  # per output row: (y0, y1), canvas row
+    cols_x, cell_c, col_out = _grid_axis(plan, axis=1)  # per output column
+    g_kind = kind[nb:].reshape(h3, w3 + 1)
+    g_kind[:, w3] = KIND_CODE["newline"]
+    crop[nb:].reshape(h3, w3 + 1)[:, :w3] = (1 + (cell_r // n)[:, None] * plan.grid_cols
+                                              + (cell_c // n)[None, :])
+    row[nb:].reshape(h3, w3 + 1)[:] = row_out[:, None]
+    g_col = col[nb:].reshape(h3, w3 + 1)
+    g_col[:, :w3], g_col[:, w3] = col_out[None, :], -1
+    g_box = box[nb:].reshape(h3, w3 + 1, 4)[:, :w3]
+    g_box[..., 0::2] = cols_x[None, :, :]
+    g_box[..., 1::2] = rows_y[:, None, :]
+    empty_rows, empty_cols = np.isnan(rows_y[:, 0]), np.isnan(cols_x[:, 0])  # wholly padding
+    if empty_rows.any() or empty_cols.any():
+        g_box[empty_rows[:, None] | empty_cols[None, :]] = np.nan
+    return Layout(plan=plan, kind=kind, crop=crop, row=row, col=col, box=box,
                   blend_fn=_blend_columns if plan.downscaled else None)
+
+
+def _axis_extent(plan: Plan, cells: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Original-pixel start and end of canvas feature cells along one axis (0: y, 1: x).
+
+    Cell R covers canvas pixels [(R // n) * tile + (R % n) * patch, + patch): with SigLIP-384
+    (n = 27, 27 * 14 = 378) the last 6 px of every tile fall between cells.
+    """
+    s: LlavaNextSettings = plan.preset.settings
+    n, tile, p = s.features_per_side, s.tile_size, s.patch_size
+    start = (cells // n) * tile + (cells % n) * p - plan.paste_yx[axis]
+    scale = plan.image_hw.hw[axis] / plan.resized_hw.hw[axis]
+    return start * scale, (start + p) * scale
+
+
+def _grid_axis(plan: Plan, axis: int):
+    """Per output row (axis 0) or column (axis 1) of the unpadded / downscaled grid:
+    the clipped original-pixel extent (k, 2) (NaN when it lies wholly in padding), the canvas
+    cell that names the crop, and the value of the layout's row / col column."""
+    top_or_left = plan.unpad_cells[0] if axis == 0 else plan.unpad_cells[2]
+    out_len = plan.final_hw.hw[axis]
+    idx = np.arange(out_len)
+    if plan.downscaled:
+        i0, i1, w0, w1 = _bilinear(out_len, plan.unpadded_hw.hw[axis])
+        lo, _ = _axis_extent(plan, i0 + top_or_left, axis)
+        _, hi = _axis_extent(plan, np.where(w1 > 0, i1, i0) + top_or_left, axis)
+        cell, label = np.where(w1 > w0, i1, i0) + top_or_left, idx
+    else:
+        cell = label = idx + top_or_left
+        lo, hi = _axis_extent(plan, cell, axis)
+    limit = plan.image_hw.hw[axis]
+    ext = np.empty((out_len, 2))
+    np.clip(lo, 0, limit, out=ext[:, 0])
+    np.clip(hi, 0, limit, out=ext[:, 1])
+    ext[ext[:, 1] <= ext[:, 0]] = np.nan
+    return ext, cell, label
 
 
 def _raw_cell_boxes(plan: Plan, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
@@ -220,12 +280,18 @@ def _clip(box: np.ndarray, size_hw: Size) -> np.ndarray:
 
 
 def _base_part(plan: Plan):
+    """The squashed base image's n x n cells, row-major: (rows, cols, boxes in original px)."""
     s: LlavaNextSettings = plan.preset.settings
     n, p, tile = s.features_per_side, s.patch_size, s.tile_size
-    r, c = np.divmod(np.arange(n * n), n)
-    sx, sy = plan.image_hw.width / tile, plan.image_hw.height / tile
-    box = np.stack([c * p * sx, r * p * sy, (c + 1) * p * sx, (r + 1) * p * sy], axis=-1)
-    return r, c, _clip(box.astype(np.float64), plan.image_hw)
+    h, w = plan.image_hw.hw
+    ys = np.minimum(np.arange(n + 1) * p * (h / tile), h)
+    xs = np.minimum(np.arange(n + 1) * p * (w / tile), w)
+    box = np.empty((n, n, 4))
+    box[..., 0], box[..., 2] = xs[None, :-1], xs[None, 1:]
+    box[..., 1], box[..., 3] = ys[:-1, None], ys[1:, None]
+    box = box.reshape(-1, 4)
+    box[(box[:, 2] <= box[:, 0]) | (box[:, 3] <= box[:, 1])] = np.nan
+    return np.repeat(np.arange(n), n), np.tile(np.arange(n), n), box
 
 
 def _bilinear(out_len: int, in_len: int):
@@ -244,23 +310,6 @@ def _neighbours(plan: Plan, gr: np.ndarray, gc: np.ndarray):
     y0, y1, wy0, wy1 = _bilinear(h3, h2)
     x0, x1, wx0, wx1 = _bilinear(w3, w2)
     return (y0[gr], y1[gr], x0[gc], x1[gc]), (wy0[gr], wy1[gr], wx0[gc], wx1[gc])
-
-
-def _downscaled_cells(plan: Plan, gr, gc, top, left):
-    """OneVision downscale: each output cell blends up to 2x2 unpadded cells (spec 2.4).
-
-    Returns the nearest contributing canvas cell (which names the crop) and the union box of
-    the cells with non-zero weight, clipped to the image.
-    """
-    (y0, y1, x0, x1), (wy0, wy1, wx0, wx1) = _neighbours(plan, gr, gc)
-    y_last = np.where(wy1 > 0, y1, y0)
-    x_last = np.where(wx1 > 0, x1, x0)
-    first = _raw_cell_boxes(plan, y0 + top, x0 + left)
-    last = _raw_cell_boxes(plan, y_last + top, x_last + left)
-    union = np.concatenate([first[:, :2], last[:, 2:]], axis=1)
-    cell_r = np.where(wy1 > wy0, y1, y0) + top
-    cell_c = np.where(wx1 > wx0, x1, x0) + left
-    return cell_r, cell_c, _clip(union, plan.image_hw)
 
 
 def _blend_columns(lay: Layout) -> tuple[np.ndarray, np.ndarray]:

@@ -81,7 +81,7 @@ def plan(size_hw: Size, preset: Preset) -> Plan:
                f"{rows} x {cols} = {rows * cols}, plus 2 wrappers = {rows * cols + 2}")
     return Plan(preset=preset, image_hw=size_hw, grid_rows=rows, grid_cols=cols, canvas_hw=resized,
                 resized_hw=resized, paste_yx=(0, 0), crops=(crop,),
-                candidates=_candidates(size_hw, s, resized), tokens_by_kind=counts,
+                candidates_fn=lambda: _candidates(size_hw, s, resized), tokens_by_kind=counts,
                 cell_px=f, cells_per_tile=0, divergences=_divergences(size_hw, s, rows * cols),
                 formula=formula)
 
@@ -98,22 +98,25 @@ def _divergences(size_hw: Size, s: QwenSettings, tokens: int) -> tuple[str, ...]
 
 
 def layout(plan: Plan) -> Layout:
-    f = plan.cell_px
+    """<|vision_start|>, the merged 2x2 blocks row-major over the resized image, <|vision_end|>.
+
+    Separable: each token's box is its row's y-extent times its column's x-extent."""
     rows, cols = plan.grid_rows, plan.grid_cols
-    r, c = np.divmod(np.arange(rows * cols), cols)
-    sx = plan.image_hw.width / plan.resized_hw.width
-    sy = plan.image_hw.height / plan.resized_hw.height
-    box = np.stack([c * f * sx, r * f * sy, (c + 1) * f * sx, (r + 1) * f * sy], axis=-1)
-    box = np.minimum(box.astype(np.float64), [plan.image_hw.width, plan.image_hw.height] * 2)
-    nan_row = np.full((1, 4), np.nan)
+    h, w = plan.image_hw.hw
+    ys = np.minimum(np.arange(rows + 1) * plan.cell_px * (h / plan.resized_hw.height), h)
+    xs = np.minimum(np.arange(cols + 1) * plan.cell_px * (w / plan.resized_hw.width), w)
+    box = np.full((rows * cols + 2, 4), np.nan)
+    grid = box[1:-1].reshape(rows, cols, 4)
+    grid[..., 0], grid[..., 2] = xs[None, :-1], xs[None, 1:]
+    grid[..., 1], grid[..., 3] = ys[:-1, None], ys[1:, None]
     n = rows * cols
-    wrap = KIND_CODE["wrapper"]
-    kind = np.concatenate([[wrap], np.full(n, KIND_CODE["image"]), [wrap]]).astype(np.int8)
-    crop = np.concatenate([[-1], np.zeros(n), [-1]]).astype(np.int16)
-    row = np.concatenate([[-1], r, [-1]]).astype(np.int32)
-    col = np.concatenate([[-1], c, [-1]]).astype(np.int32)
-    return Layout(plan=plan, kind=kind, crop=crop, row=row, col=col,
-                  box=np.concatenate([nan_row, box, nan_row]))
+    kind = np.full(n + 2, KIND_CODE["image"], np.int8)
+    kind[[0, -1]] = KIND_CODE["wrapper"]
+    crop = np.zeros(n + 2, np.int16)
+    crop[[0, -1]] = -1
+    row = np.concatenate([[-1], np.repeat(np.arange(rows), cols), [-1]]).astype(np.int32)
+    col = np.concatenate([[-1], np.tile(np.arange(cols), rows), [-1]]).astype(np.int32)
+    return Layout(plan=plan, kind=kind, crop=crop, row=row, col=col, box=box)
 
 
 def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
