@@ -5,7 +5,6 @@ Nothing here imports numpy, torch, gradio or transformers.
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 
@@ -96,15 +95,3 @@ def check_size(size_hw: Size) -> None:
             f"image size {size_hw.width}x{size_hw.height} has a side below 1 pixel; "
             "width and height must be positive")
 
-
-def round_half_even(x: float) -> int:
-    """Python's round(): banker's rounding, as transformers' smart_resize uses."""
-    return int(round(x))
-
-
-def ceil_int(x: float) -> int:
-    return int(math.ceil(x))
-
-
-def floor_int(x: float) -> int:
-    return int(math.floor(x))

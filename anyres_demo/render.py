@@ -56,10 +56,3 @@ def render_crops(image: Image.Image, plan: Plan) -> list[Image.Image]:
         crops.append(canvases[_key(spec)].crop((int(w.x0), int(w.y0), int(w.x1), int(w.y1))))
     return crops
 
-
-def render_canvas(image: Image.Image, plan: Plan) -> Image.Image:
-    """The padded high-resolution canvas the tiles are cut from (Qwen: the resized image)."""
-    tiles = [c for c in plan.crops if c.kind in ("tile", "image")]
-    spec = tiles[0] if tiles else plan.crops[0]
-    return _canvas(image if image.mode == "RGB" else image.convert("RGB"), spec, getattr(plan.preset.settings, "pad_fill", 0))
-

@@ -32,6 +32,3 @@ def get_strategy(name: str) -> ModuleType:
         raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
     return STRATEGIES[name]
 
-
-def list_strategies() -> list[str]:
-    return list(STRATEGIES)
