@@ -256,18 +256,10 @@ def _grid_axis(plan: Plan, axis: int):
 
 
 def _raw_cell_boxes(plan: Plan, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
-    """Original-pixel boxes (n, 4) of canvas feature cells (R, C), not clipped.
-
-    Cell (R, C) covers canvas pixels y in [(R // n) * tile + (R % n) * patch, + patch): with
-    SigLIP-384 (n = 27, 27 * 14 = 378) the last 6 px of every tile fall between cells.
-    """
-    s: LlavaNextSettings = plan.preset.settings
-    n, tile, p = s.features_per_side, s.tile_size, s.patch_size
-    y0 = (rr // n) * tile + (rr % n) * p - plan.paste_yx[0]
-    x0 = (cc // n) * tile + (cc % n) * p - plan.paste_yx[1]
-    sy = plan.image_hw.height / plan.resized_hw.height
-    sx = plan.image_hw.width / plan.resized_hw.width
-    return np.stack([x0 * sx, y0 * sy, (x0 + p) * sx, (y0 + p) * sy], axis=-1).astype(np.float64)
+    """Original-pixel boxes (n, 4) of canvas feature cells (R, C), not clipped."""
+    y0, y1 = _axis_extent(plan, rr, axis=0)
+    x0, x1 = _axis_extent(plan, cc, axis=1)
+    return np.stack([x0, y0, x1, y1], axis=-1).astype(np.float64)
 
 
 def _clip(box: np.ndarray, size_hw: Size) -> np.ndarray:
