@@ -42,6 +42,7 @@ def build_demo(extra_tabs: Sequence[Callable[[Shared], None]] = (),
     """The whole app. Each of `extra_tabs` is called inside its own gr.Tab, after the
     explorer's tabs, with the shared components (image, model, settings)."""
     hardening.refuse_url_downloads()
+    hardening.atomic_cache_writes()
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER)
         shared, head = explorer.build_inputs(initial_example, initial_model)

@@ -11,6 +11,9 @@ Found in gradio's source and checked against a live server:
   `refuse_url_downloads` replaces gradio's download helpers with a clear refusal.
 * ``GET /gradio_api/file=https://...`` makes the server fetch that URL and stream it back.
   `RequestGuard` answers 403 instead.
+* Cached outputs are written by truncate-then-write under a content-hash name, so two sessions
+  producing the same picture race (one reads a truncated file). `atomic_cache_writes` renames
+  into place instead.
 * ``max_file_size`` caps each uploaded file, but not the number of files in one upload
   request nor JSON bodies (a data: URI is decoded to disk). `RequestGuard` caps every request
   body at `security.MAX_REQUEST_BYTES`.
@@ -22,7 +25,9 @@ later `allowed_paths` cannot expose it.
 from __future__ import annotations
 
 import functools
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,6 +44,49 @@ BLOCKED_PATHS = [str(REPO / name) for name in (".git", "app.py", "anyres_demo", 
 DOWNLOADERS = ("async_ssrf_protected_download", "ssrf_protected_download", "save_url_to_cache",
                "async_ssrf_protected_get", "unsafe_download")
 _FILE_ROUTE = re.compile(r"/file=(.*)$", re.DOTALL)
+
+
+def atomic_cache_writes() -> None:
+    """Make gradio's image/bytes cache writes atomic (write a temporary file, then rename).
+
+    gradio names a cached output by the hash of its bytes and writes it with
+    `Path.write_bytes`, which truncates first. When two sessions produce the same picture at
+    once (a room clicking the same example), one session's write truncates the file while the
+    other's browser is downloading it: "peer closed connection without sending complete message
+    body". gradio's own `save_file_to_cache` already renames into place; these two do not.
+    Idempotent."""
+    for name, wrap in (("save_pil_to_cache", _atomic_pil), ("save_bytes_to_cache", _atomic_bytes)):
+        if not getattr(getattr(processing_utils, name), "atomic", False):
+            setattr(processing_utils, name, wrap)
+
+
+def _write_atomic(path: Path, data: bytes) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(staging, path)  # readers keep the complete old file or get the new one
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+    return str(path.resolve())
+
+
+def _atomic_pil(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+    data = processing_utils.encode_pil_to_bytes(img, format)
+    return _write_atomic(Path(cache_dir) / processing_utils.hash_bytes(data) / f"{name}.{format}",
+                         data)
+
+
+def _atomic_bytes(data: bytes, file_name: str, cache_dir: str) -> str:
+    if not Path(file_name).suffix:
+        file_name += processing_utils.detect_audio_format(data)
+    return _write_atomic(Path(cache_dir) / processing_utils.hash_bytes(data) / Path(file_name).name,
+                         data)
+
+
+_atomic_pil.atomic = _atomic_bytes.atomic = True
 
 
 def refuse_url_downloads() -> None:
