@@ -187,9 +187,8 @@ def _bench_one(text_overrides: dict | None) -> list[str]:
     times["alone"] = _median_time(capture_alone, device, setup=generated)
     mem = _Memory(device)
     peaks = {name: mem.peak_over(fn) for name, fn in runs}
-    out = generated()
-    peaks["alone"] = mem.peak_over(lambda: capture_alone(out))
-    del out
+    answer_out = generated()
+    peaks["alone"] = mem.peak_over(lambda: capture_alone(answer_out))
     return _report(model, inputs, n_image, device, dtype, times, peaks)
 
 

@@ -10,15 +10,14 @@ Nothing here asserts; every number is a ratio against a reference measured along
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 from .presets import FAMILY_DEFAULTS, get_preset
+from .serving import free_port, stop_process, wait_until_serving
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BARE_APP = """
@@ -71,38 +70,19 @@ def bench_analyze() -> list[str]:
     return lines
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def time_to_first_page(argv: list[str], timeout: float = 180.0) -> float:
     """Seconds from starting `argv` (in the repo root) until GET / answers 200."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        while time.perf_counter() - start < timeout:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{argv} exited with code {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
-                    if resp.status == 200:
-                        return time.perf_counter() - start
-            except OSError:
-                time.sleep(0.05)
-        raise TimeoutError(f"{argv} served nothing within {timeout:.0f} s")
+        wait_until_serving(f"http://127.0.0.1:{port}/", proc, timeout)
+        return time.perf_counter() - start
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 def bench_startup(rounds: int = 3) -> list[str]:

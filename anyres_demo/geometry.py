@@ -72,9 +72,6 @@ class Box(NamedTuple):
     def scale(self, sx: float, sy: float) -> "Box":
         return Box(self.x0 * sx, self.y0 * sy, self.x1 * sx, self.y1 * sy)
 
-    def shift(self, dx: float, dy: float) -> "Box":
-        return Box(self.x0 + dx, self.y0 + dy, self.x1 + dx, self.y1 + dy)
-
     def as_tuple(self) -> tuple[float, float, float, float]:
         return tuple(self)
 

@@ -98,11 +98,6 @@ def formula_markdown(plan: Plan) -> str:
     return f"**Formula for this image:** `{plan.formula}`"
 
 
-def total_text(plan: Plan) -> str:
-    """The headline number, e.g. '2,340 visual tokens'."""
-    return f"{plan.num_tokens:,} visual tokens"
-
-
 # ----------------------------------------------------------------------------- why this grid
 SCORE_LABELS = {
     "effective": "image px kept",

@@ -43,13 +43,24 @@ def resize(image: Image.Image, size_wh: tuple[int, int],
     return out
 
 
-def _canvas(image: Image.Image, spec: CropSpec, fill: int) -> Image.Image:
-    resized = resize(image, spec.resize_hw.wh, Image.Resampling.BICUBIC)
+def scaled(n: float, scale: float) -> int:
+    """A canvas length at `scale` of its true size (1 at least)."""
+    return max(1, round(n * scale))
+
+
+def pad_to_canvas(resized: Image.Image, spec: CropSpec, fill: int, scale: float = 1.0) -> Image.Image:
+    """Paste the resized image onto `spec`'s canvas filled with the pad colour (the processors'
+    pad step), at `scale` of the true size; a canvas without padding is the image itself."""
     if spec.canvas_hw == spec.resize_hw and spec.paste_yx == (0, 0):
         return resized
-    canvas = Image.new("RGB", spec.canvas_hw.wh, (fill, fill, fill))
-    canvas.paste(resized, (spec.paste_yx[1], spec.paste_yx[0]))
+    canvas = Image.new("RGB", (scaled(spec.canvas_hw.width, scale), scaled(spec.canvas_hw.height, scale)),
+                       (fill, fill, fill))
+    canvas.paste(resized, (round(spec.paste_yx[1] * scale), round(spec.paste_yx[0] * scale)))
     return canvas
+
+
+def _canvas(image: Image.Image, spec: CropSpec, fill: int) -> Image.Image:
+    return pad_to_canvas(resize(image, spec.resize_hw.wh, Image.Resampling.BICUBIC), spec, fill)
 
 
 def _key(spec: CropSpec) -> tuple:

@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .geometry import Size
 from .layout import KIND_CODE, KIND_LABELS, Layout, TokenInfo
-from .render import render_crops, resize
+from .render import pad_to_canvas, render_crops, resize, scaled
 from .strategies.base import CropSpec, Plan
 
 # Okabe-Ito colours (safe for colour-blind viewers), one per token kind.
@@ -629,16 +629,9 @@ def crop_label(plan: Plan, spec: CropSpec) -> str:
 
 
 def _scaled_canvas(source: Source, spec: CropSpec, fill: int, s: float) -> Image.Image:
-    """The canvas `spec`'s window is cut from, at scale `s` of its true size (resize -> pad,
-    as render._canvas does at s = 1)."""
-    rw, rh = max(1, round(spec.resize_hw.width * s)), max(1, round(spec.resize_hw.height * s))
-    resized = source.resized((rw, rh), Image.Resampling.BICUBIC)
-    cw, ch = max(1, round(spec.canvas_hw.width * s)), max(1, round(spec.canvas_hw.height * s))
-    if (cw, ch) == (rw, rh) and spec.paste_yx == (0, 0):
-        return resized
-    canvas = Image.new("RGB", (cw, ch), (fill, fill, fill))
-    canvas.paste(resized, (round(spec.paste_yx[1] * s), round(spec.paste_yx[0] * s)))
-    return canvas
+    """The canvas `spec`'s window is cut from, at scale `s` of its true size."""
+    size = (scaled(spec.resize_hw.width, s), scaled(spec.resize_hw.height, s))
+    return pad_to_canvas(source.resized(size, Image.Resampling.BICUBIC), spec, fill, s)
 
 
 def crop_images(image: "Image.Image | Source", plan: Plan, max_side: int = CROP_MAX_SIDE,

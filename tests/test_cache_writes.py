@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from anyres_demo.ui import build_demo  # noqa: F401  (installs the hardening)
 from anyres_demo.ui import hardening
 from gradio import processing_utils
 

@@ -50,25 +50,33 @@ def reference_rows(out, prompt_len, layer):
     return torch.stack([r[:, :prompt_len] for r in rows], dim=1).float().cpu().numpy()
 
 
+def capture_and_reference(model, inputs):
+    """Generate NEW_TOKENS with sdpa; capture from its cache and from scratch; then generate
+    eagerly with output_attentions as the reference. Returns (answer ids, (cached, full), ref)."""
+    token_id = int(model.config.image_token_id)
+    gen = {"max_new_tokens": NEW_TOKENS, "min_new_tokens": NEW_TOKENS, "do_sample": False,
+           "suppress_tokens": [token_id], "return_dict_in_generate": True}
+    with torch.inference_mode():
+        out = model.generate(**inputs, **gen)
+    answer = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
+    captures = (cap.capture_from_cache(model, inputs, answer, cap.generation_cache(out), token_id),
+                cap.capture_full(model, inputs, answer, token_id))
+    model.set_attn_implementation({"text_config": "eager"})
+    with torch.inference_mode():
+        ref = model.generate(**inputs, **gen, output_attentions=True)
+    model.set_attn_implementation({"text_config": "sdpa"})
+    return answer, captures, ref
+
+
 @pytest.fixture(scope="module", params=FAMILIES)
 def run(request):
     """Generate with sdpa, capture both ways, then generate eagerly with output_attentions."""
     family = request.param
     model, processor = tiny_two_layer_model(family)
     inputs = prompt_inputs(processor, noise_image(IMAGE_HW))
+    answer, (cached, full), ref = capture_and_reference(model, inputs)
     token_id = int(model.config.image_token_id)
-    gen = {"max_new_tokens": NEW_TOKENS, "min_new_tokens": NEW_TOKENS, "do_sample": False,
-           "suppress_tokens": [token_id], "return_dict_in_generate": True}
-    with torch.inference_mode():
-        out = model.generate(**inputs, **gen)
     prompt_len = inputs["input_ids"].shape[1]
-    answer = out.sequences[0, prompt_len:].tolist()
-    full = cap.capture_full(model, inputs, answer, token_id)
-    cached = cap.capture_from_cache(model, inputs, answer, cap.generation_cache(out), token_id)
-    model.set_attn_implementation({"text_config": "eager"})
-    with torch.inference_mode():
-        ref = model.generate(**inputs, **gen, output_attentions=True)
-    model.set_attn_implementation({"text_config": "sdpa"})
     return {"family": family, "model": model, "inputs": inputs, "answer": answer, "full": full,
             "cached": cached, "ref": ref, "prompt_len": prompt_len, "token_id": token_id}
 
@@ -141,18 +149,8 @@ def test_capture_in_bfloat16_on_cuda_matches_eager(family):
     model = model.to("cuda", torch.bfloat16)
     inputs = {k: (v.to("cuda", torch.bfloat16) if v.is_floating_point() else v.to("cuda"))
               for k, v in prompt_inputs(processor, noise_image(IMAGE_HW)).items()}
-    token_id = int(model.config.image_token_id)
-    gen = {"max_new_tokens": NEW_TOKENS, "min_new_tokens": NEW_TOKENS, "do_sample": False,
-           "suppress_tokens": [token_id], "return_dict_in_generate": True}
-    with torch.inference_mode():
-        out = model.generate(**inputs, **gen)
+    answer, captures, ref = capture_and_reference(model, inputs)
     prompt_len = inputs["input_ids"].shape[1]
-    answer = out.sequences[0, prompt_len:].tolist()
-    captures = [cap.capture_from_cache(model, inputs, answer, cap.generation_cache(out), token_id),
-                cap.capture_full(model, inputs, answer, token_id)]
-    model.set_attn_implementation({"text_config": "eager"})
-    with torch.inference_mode():
-        ref = model.generate(**inputs, **gen, output_attentions=True)
     if ref.sequences[0, prompt_len:].tolist() != answer:
         pytest.skip("bf16 eager and sdpa picked different tokens on this random model")
     for c in captures:

@@ -11,12 +11,10 @@ import threading
 import warnings
 
 import gradio as gr
-import numpy as np
 import pytest
 
 from anyres_demo import plan_image, security
 from anyres_demo.backends import chat
-from anyres_demo.backends import tiny_models as tm
 from anyres_demo.ui import chat as ui
 from anyres_demo.ui.shared import Shared
 from hf_helpers import FAMILIES, family_preset, noise_image
@@ -25,14 +23,9 @@ IMAGE = noise_image((300, 500), seed=3)
 MIN_TOKENS = 6
 
 
-@pytest.fixture(scope="module")
-def tiny_dirs(tmp_path_factory):
-    dirs = {}
-    for family in FAMILIES:
-        out = tmp_path_factory.mktemp(family)
-        tm.build_tiny_model(family_preset(family), str(out))
-        dirs[family] = str(out)
-    return dirs
+@pytest.fixture
+def tiny_dirs(tiny_model_dirs):
+    return tiny_model_dirs
 
 
 @pytest.fixture

@@ -15,11 +15,10 @@ import pytest
 import torch
 
 from anyres_demo.backends import chat
-from anyres_demo.backends import tiny_models as tm
 from anyres_demo.probes import vlm_tower as vt
 from anyres_demo.probes.encoder import HIGHRES_KINDS, image_share
 from anyres_demo.ui import probes as ui_probes
-from hf_helpers import FAMILIES, FAMILY_REPOS, QWEN_FAMILIES, family_preset, noise_image
+from hf_helpers import FAMILIES, FAMILY_REPOS, QWEN_FAMILIES, noise_image
 
 IMAGE_HW = (300, 500)
 IMAGE = noise_image(IMAGE_HW, seed=3)
@@ -37,13 +36,8 @@ CLS_FAMILIES = ("llava_next", "internvl")  # CLIP and InternViT; SigLIP and Qwen
 
 
 @pytest.fixture(scope="module")
-def dirs(tmp_path_factory):
-    out = {}
-    for family in FAMILIES:
-        folder = tmp_path_factory.mktemp(family)
-        tm.build_tiny_model(family_preset(family), str(folder))
-        out[family] = str(folder)
-    return out
+def dirs(tiny_model_dirs):
+    return tiny_model_dirs
 
 
 @pytest.fixture(scope="module")

@@ -65,10 +65,6 @@ class AttentionCapture:
         return len(self.layers)
 
     @property
-    def num_answer_tokens(self) -> int:
-        return len(self.answer_ids)
-
-    @property
     def num_image_tokens(self) -> int:
         return int(self.image_positions.shape[0])
 

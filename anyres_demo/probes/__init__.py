@@ -95,7 +95,7 @@ def family_views(image_or_size: Any) -> list[View]:
 
 def render_view(image: Image.Image, view: View) -> list[Image.Image]:
     """The view's crops as RGB PIL images, exactly as the model receives them."""
-    image = image.convert("RGB")
+    image = image if image.mode == "RGB" else image.convert("RGB")  # convert() always copies
     if view.plan is not None:
         return render_crops(image, view.plan)
     if tuple(image.size) != view.image_hw.wh:

@@ -372,7 +372,7 @@ def _row(spec: Any, att: CropAttention) -> dict:
     share = image_share(spec, att)
     return {"crop": spec.index, "kind": spec.kind,
             "tile": f"r{spec.row} c{spec.col}" if spec.row >= 0 else "",
-            "crop size": f"{int(spec.window.width)}x{int(spec.window.height)}",
+            "crop size": crop_size_text(spec),
             "stand-in input": f"{att.input_hw[1]}x{att.input_hw[0]}",
             "patches": f"{cols}x{rows}",
             "share on image": round(share, 4),
@@ -380,12 +380,22 @@ def _row(spec: Any, att: CropAttention) -> dict:
             "top patch share": round(float(att.grid.max()), 4)}
 
 
+def panel_crops(view: View, kinds: Sequence[str], crops: Sequence[CropAttention]
+                ) -> list[tuple[Any, CropAttention]]:
+    """(spec, attention) of the view's crops of these kinds, in pixel_values order."""
+    return [(s, a) for s, a in zip(view.crops, crops) if s.kind in kinds]
+
+
+def crop_size_text(spec: Any) -> str:
+    return f"{int(spec.window.width)}x{int(spec.window.height)}"
+
+
 def _panel_caption(view: View, kinds: Sequence[str], crops: Sequence[CropAttention]) -> str:
-    picked = [(s, a) for s, a in zip(view.crops, crops) if s.kind in kinds]
+    picked = panel_crops(view, kinds, crops)
     if not picked:
         return ""
     spec, att = picked[0]
-    size = f"{int(spec.window.width)}x{int(spec.window.height)}"
+    size = crop_size_text(spec)
     if spec.kind == "image":
         text = f"Native-resolution image ({size} px)."
         if att.downscaled:

@@ -36,7 +36,8 @@ from PIL import Image
 from ..backends import chat
 from . import View, strategy_view
 from .encoder import (GLOBAL_KINDS, HIGHRES_KINDS, AttentionResult, CropAttention,
-                      EncoderSettings, image_share, stitch)
+                      EncoderSettings, crop_size_text, image_share, panel_crops,
+                      stitch)
 
 IMPL_NAME = "anyres_vision_probe"
 SESSION_ATTR = "_anyres_tower_session"
@@ -384,11 +385,11 @@ def _method(loaded: chat.LoadedModel, view: View, crops: Sequence[CropAttention]
 
 
 def _panel_caption(view: View, kinds: Sequence[str], crops: Sequence[CropAttention]) -> str:
-    picked = [(s, a) for s, a in zip(view.crops, crops) if s.kind in kinds]
+    picked = panel_crops(view, kinds, crops)
     if not picked:
         return ""
     spec, att = picked[0]
-    size = f"{int(spec.window.width)}x{int(spec.window.height)}"
+    size = crop_size_text(spec)
     grid = f"{att.grid.shape[1]}x{att.grid.shape[0]} patches"
     if spec.kind == "image":
         return f"Native-resolution image ({size} px, {grid}): the VLM's own ViT sees every patch."

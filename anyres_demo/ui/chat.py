@@ -20,7 +20,6 @@ from ..backends import chat
 from ..images import load_image
 from ..layout import build_layout
 from ..overrides import collect_overrides
-from ..presets import get_preset
 from .shared import Shared
 
 WHOLE_ANSWER = -1
