@@ -380,10 +380,15 @@ def _row(spec: Any, att: CropAttention) -> dict:
             "top patch share": round(float(att.grid.max()), 4)}
 
 
-def panel_crops(view: View, kinds: Sequence[str], crops: Sequence[CropAttention]
-                ) -> list[tuple[Any, CropAttention]]:
-    """(spec, attention) of the view's crops of these kinds, in pixel_values order."""
-    return [(s, a) for s, a in zip(view.crops, crops) if s.kind in kinds]
+def panel_summary(view: View, kinds: Sequence[str], crops: Sequence[CropAttention]
+                  ) -> tuple[Any, CropAttention, str, int] | None:
+    """(spec, attention, 'WxH', count) of the view's first crop of these kinds and how many it
+    has; None if it has none."""
+    picked = [(s, a) for s, a in zip(view.crops, crops) if s.kind in kinds]
+    if not picked:
+        return None
+    spec, att = picked[0]
+    return spec, att, crop_size_text(spec), len(picked)
 
 
 def crop_size_text(spec: Any) -> str:
@@ -391,11 +396,10 @@ def crop_size_text(spec: Any) -> str:
 
 
 def _panel_caption(view: View, kinds: Sequence[str], crops: Sequence[CropAttention]) -> str:
-    picked = panel_crops(view, kinds, crops)
-    if not picked:
+    first = panel_summary(view, kinds, crops)
+    if first is None:
         return ""
-    spec, att = picked[0]
-    size = crop_size_text(spec)
+    spec, att, size, count = first
     if spec.kind == "image":
         text = f"Native-resolution image ({size} px)."
         if att.downscaled:
@@ -404,7 +408,7 @@ def _panel_caption(view: View, kinds: Sequence[str], crops: Sequence[CropAttenti
                      "the patch count; the VLM's own ViT sees every patch.")
         return text
     if spec.kind == "tile":
-        return (f"{len(picked)} tile(s) of {size} px stitched onto the original; each tile's "
+        return (f"{count} tile(s) of {size} px stitched onto the original; each tile's "
                 "CLS-to-patch attention sums to 1 before stitching.")
     name = "Base image" if spec.kind == "base" else "Thumbnail"
     if view.key == "fixed":

@@ -36,7 +36,7 @@ from PIL import Image
 from ..backends import chat
 from . import View, strategy_view
 from .encoder import (GLOBAL_KINDS, HIGHRES_KINDS, AttentionResult, CropAttention,
-                      EncoderSettings, crop_size_text, image_share, panel_crops,
+                      EncoderSettings, image_share, panel_summary,
                       stitch)
 
 IMPL_NAME = "anyres_vision_probe"
@@ -385,16 +385,15 @@ def _method(loaded: chat.LoadedModel, view: View, crops: Sequence[CropAttention]
 
 
 def _panel_caption(view: View, kinds: Sequence[str], crops: Sequence[CropAttention]) -> str:
-    picked = panel_crops(view, kinds, crops)
-    if not picked:
+    first = panel_summary(view, kinds, crops)
+    if first is None:
         return ""
-    spec, att = picked[0]
-    size = crop_size_text(spec)
+    spec, att, size, count = first
     grid = f"{att.grid.shape[1]}x{att.grid.shape[0]} patches"
     if spec.kind == "image":
         return f"Native-resolution image ({size} px, {grid}): the VLM's own ViT sees every patch."
     if spec.kind == "tile":
-        return (f"{len(picked)} tile(s) of {size} px ({grid} each) stitched onto the original; "
+        return (f"{count} tile(s) of {size} px ({grid} each) stitched onto the original; "
                 "each tile's map sums to 1 before stitching.")
     name = "Base image" if spec.kind == "base" else "Thumbnail"
     return f"{name}: the whole image squashed to {size} px ({grid}, global view)."
