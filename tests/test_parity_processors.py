@@ -28,7 +28,7 @@ from anyres_demo.backends import hf_processors as hp  # noqa: E402
 from anyres_demo.geometry import Size  # noqa: E402
 from anyres_demo.render import render_crops  # noqa: E402
 from hf_helpers import (  # noqa: E402
-    FAMILIES, QWEN_FAMILIES, SPEC_WH, diff, engine_counts, family_preset, freeze, noise_image,
+    FAMILIES, PIXTRAL_FAMILIES, QWEN3_FAMILIES, QWEN_FAMILIES, SPEC_WH, diff, engine_counts, family_preset, freeze, noise_image,
     processor_for, real_image_sizes_hw, size_label, solid_image, spec_expected, sweep_sizes_hw)
 
 
@@ -94,9 +94,16 @@ def test_processor_is_what_from_pretrained_builds_with_checkpoint_values(family)
         assert len(ip.image_grid_pinpoints) == 36
         assert (proc.num_image_tokens, proc.vision_feature_select_strategy,
                 proc.vision_aspect_ratio) == (729, "full", "anyres_max_9")
+    elif family in QWEN3_FAMILIES:  # 2026 spec 1.2: not the class defaults (3136, 1003520, 14)
+        assert (ip.size["shortest_edge"], ip.size["longest_edge"]) == (65536, 16777216)
+        assert (ip.patch_size, ip.merge_size, ip.temporal_patch_size) == (16, 2, 2)
     elif family in QWEN_FAMILIES:
         assert (ip.size["shortest_edge"], ip.size["longest_edge"]) == (3136, 12845056)
         assert (ip.patch_size, ip.merge_size, ip.temporal_patch_size) == (14, 2, 2)
+    elif family in PIXTRAL_FAMILIES:  # 2026 spec 6.1
+        want = (1540, 14, 2) if family == "mistral3" else (1024, 16, 1)
+        assert (ip.size["longest_edge"], proc.patch_size, proc.spatial_merge_size) == want
+        assert ip.patch_size["height"] == want[1]
     else:
         assert (ip.size["height"], ip.size["width"], ip.min_patches, ip.max_patches) == (448, 448, 1, 12)
         assert proc.image_seq_length == 256
@@ -206,6 +213,12 @@ OVERRIDES = [
     ("qwen2_5_vl", {"min_pixels": 28 * 28 * 16, "max_pixels": 200704}),
     ("internvl", {"max_tiles": 6}),
     ("internvl", {"min_tiles": 2, "max_tiles": 24}),
+    ("qwen3_vl", {"max_pixels": 1280 * 32 * 32}),  # the authors' README example budget
+    ("qwen3_vl", {"min_pixels": 256 * 32 * 32}),
+    ("qwen3_5", {"min_pixels": 4096}),  # qwen-vl-utils' floor
+    ("internvl3_5", {"max_tiles": 6}),
+    ("pixtral", {"longest_edge": 512}),
+    ("mistral3", {"longest_edge": 896}),
     ("llava_next", {"pinpoints_hw": LLAVA_CUSTOM}),
     ("llava_onevision", {"pinpoints_hw": OV_3X3}),
 ]
@@ -261,7 +274,8 @@ def test_crop_pixels_torchvision_backend_within_2(family, size_hw):
     assert max_err <= 2
 
 
-@pytest.mark.parametrize("family", ["llava_next", "llava_onevision", "qwen2_vl", "internvl"])
+@pytest.mark.parametrize("family", ["llava_next", "llava_onevision", "qwen2_vl", "internvl",
+                                    "qwen3_vl", "pixtral", "mistral3"])
 def test_crop_pixels_torchvision_tall_narrow(family):
     """Measured gap, not a tolerance: for images about 100x taller than wide (here 10x2000,
     noise), torchvision's resize rounds its two passes differently from Pillow's and single

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import internvl, llava_next, qwen2_vl
+from . import internvl, llava_next, pixtral, qwen2_vl
 
 STRATEGIES: dict[str, ModuleType] = {
     "llava_next": llava_next,
     "llava_onevision": llava_next,  # same module: OneVision is anyres + bilinear downscale
     "qwen2_vl": qwen2_vl,
     "internvl": internvl,
+    "qwen3_vl": qwen2_vl,  # same module: Qwen3-VL / Qwen3.5 differ only in settings (factor 32)
+    "pixtral": pixtral,
 }
 
 STRATEGY_LABELS = {
@@ -24,6 +26,8 @@ STRATEGY_LABELS = {
     "llava_onevision": "LLaVA-OneVision (anyres_max_9)",
     "qwen2_vl": "Qwen2-VL / Qwen2.5-VL (native resolution)",
     "internvl": "InternVL (dynamic tiles + thumbnail)",
+    "qwen3_vl": "Qwen3-VL / Qwen3.5 (native resolution, 32 px)",
+    "pixtral": "Pixtral / Mistral Small 3.1 (native resolution, row breaks)",
 }
 
 
