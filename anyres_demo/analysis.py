@@ -20,7 +20,7 @@ from .engine import plan_image, resolve_preset
 from .export import snippet
 from .geometry import Size
 from .layout import Layout, build_layout
-from .overrides import collect_overrides, format_pinpoints
+from .overrides import SETTING_SPECS, collect_overrides, format_pinpoints
 from .presets import FAMILY_DEFAULTS, Preset, get_preset
 from .strategies import STRATEGY_LABELS
 from .strategies.base import Plan
@@ -58,14 +58,14 @@ def _tuplify(v: Any) -> Any:
     return tuple(_tuplify(x) for x in v) if isinstance(v, (tuple, list)) else v
 
 
-def choose(model: str, max_pixels: Any = None, min_pixels: Any = None, max_tiles: Any = None,
-           min_tiles: Any = None, pinpoints: Any = None) -> Choice:
-    """Validate the model and the settings typed in the UI (ValueError with a message)."""
+def choose(model: str, **values: Any) -> Choice:
+    """Validate the model and the settings typed in the UI, keyed by overrides.SETTING_SPECS
+    name (ValueError with a message)."""
     preset = get_preset(model)
-    overrides = collect_overrides(preset, max_pixels=max_pixels, min_pixels=min_pixels,
-                                  max_tiles=max_tiles, min_tiles=min_tiles, pinpoints=pinpoints)
-    if overrides.get("pinpoints_hw") == getattr(preset.settings, "pinpoints_hw", None):
-        overrides.pop("pinpoints_hw", None)  # the checkpoint's own list is no override
+    overrides = collect_overrides(preset, **values)
+    for field_name in list(overrides):  # the checkpoint's own value is no override
+        if overrides[field_name] == getattr(preset.settings, field_name, None):
+            overrides.pop(field_name)
     preset.with_overrides(**overrides)  # raises ValueError on values the processor would reject
     return Choice(preset.repo_id, overrides)
 
@@ -73,9 +73,11 @@ def choose(model: str, max_pixels: Any = None, min_pixels: Any = None, max_tiles
 def checkpoint_settings(model: str) -> dict[str, Any]:
     """The checkpoint's values of every setting the UI shows (None where not applicable)."""
     s = get_preset(model).settings
-    return {"max_pixels": getattr(s, "max_pixels", None), "min_pixels": getattr(s, "min_pixels", None),
-            "max_tiles": getattr(s, "max_tiles", None), "min_tiles": getattr(s, "min_tiles", None),
-            "pinpoints": format_pinpoints(s.pinpoints_hw) if hasattr(s, "pinpoints_hw") else None}
+    out = {}
+    for name, spec in SETTING_SPECS.items():
+        value = getattr(s, spec.field, None)
+        out[name] = format_pinpoints(value) if spec.kind == "pinpoints" and value is not None else value
+    return out
 
 
 # ----------------------------------------------------------------------------- explorer
@@ -95,8 +97,9 @@ class Analysis:
     def summary(self) -> str:
         p = self.plan
         counts = ", ".join(f"{n:,} {ledger.PART_NAMES[k]}" for k, n in self.layout.counts_by_kind().items())
+        sources = "".join(f"\n\n*Checkpoint values: {n}.*" for n in p.preset.notes)
         return (f"**{p.preset.label}**, {STRATEGY_LABELS[p.strategy]}: {p.image_hw} image -> "
-                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.")
+                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.{sources}")
 
     def snippet(self, choice: Choice) -> str:
         return snippet(choice.model, self.plan.image_hw, choice.overrides)
@@ -127,20 +130,33 @@ def click(state: dict[str, Any], x: float, y: float) -> str:
 
 
 # ----------------------------------------------------------------------------- compare
-def family_choices(choice: Choice) -> list[Choice]:
+def family_options() -> list[tuple[str, str]]:
+    """(label, family) for every family Compare can show, in FAMILY_DEFAULTS order."""
+    return [(STRATEGY_LABELS[name], name) for name in FAMILY_DEFAULTS]
+
+
+def family_choices(choice: Choice, families: Any = None) -> list[Choice]:
     """One choice per family: the user's own model (and settings) for its family, the family's
-    default checkpoint with its own settings for the others."""
+    default checkpoint with its own settings for the others. `families` (family names, e.g.
+    ["qwen3_vl", "pixtral"]) picks which; None: every family."""
     chosen = get_preset(choice.model)
+    picked = list(FAMILY_DEFAULTS) if families is None else list(families)
+    unknown = [f for f in picked if f not in FAMILY_DEFAULTS]
+    if unknown:
+        raise ValueError(f"unknown family {', '.join(map(str, unknown))}; known: {', '.join(FAMILY_DEFAULTS)}")
+    if not picked:
+        raise ValueError("Pick at least one family to compare.")
     return [choice if chosen.strategy == strategy else Choice(repo)
-            for strategy, repo in FAMILY_DEFAULTS.items()]
+            for strategy, repo in FAMILY_DEFAULTS.items() if strategy in picked]
 
 
-def compare(image: Image.Image, choice: Choice) -> tuple[list[tuple[Image.Image, str]], go.Figure,
-                                                         list[list[Any]]]:
-    """Every family on the same image: overlays with captions, a bar chart, a table."""
+def compare(image: Image.Image, choice: Choice, families: Any = None
+            ) -> tuple[list[tuple[Image.Image, str]], go.Figure, list[list[Any]]]:
+    """The chosen families (default: every one) on the same image: overlays with captions, a
+    bar chart, a table."""
     display = views.display_source(image, COMPARE_SIDE)
     plans, gallery, rows = [], [], []
-    for c in family_choices(choice):
+    for c in family_choices(choice, families):
         plan = plan_image(image, c.preset)
         layout = build_layout(plan)
         plans.append(plan)
@@ -162,7 +178,10 @@ def whatif_presets(qwen_max_pixels: Any = None, internvl_max_tiles: Any = None) 
     for strategy, repo in FAMILY_DEFAULTS.items():
         preset = get_preset(repo)
         overrides = collect_overrides(preset, max_pixels=qwen_max_pixels, max_tiles=internvl_max_tiles)
-        out.append(preset.with_overrides(**overrides))
+        try:
+            out.append(preset.with_overrides(**overrides))
+        except ValueError:  # e.g. a Qwen2-VL budget below Qwen3-VL's 65,536 px floor
+            out.append(preset)
     return out
 
 

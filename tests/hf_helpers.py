@@ -233,7 +233,8 @@ def engine_counts(plan: Plan, family: str) -> dict:
     if family in LLAVA_FAMILIES:
         counts["image_sizes"] = plan.image_hw.hw
     elif family in PIXTRAL_FAMILIES:  # PixtralImageProcessor reports the resized size
-        counts["image_sizes"] = plan.resized_hw.hw
+        counts.update(image_sizes=plan.resized_hw.hw, num_img_break=plan.tokens_by_kind["img_break"],
+                      num_img_end=plan.tokens_by_kind["img_end"])
     elif family in QWEN_FAMILIES:
         patch = plan.preset.settings.patch_size
         gh, gw = plan.canvas_hw.height // patch, plan.canvas_hw.width // patch

@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anyres_demo import KINDS, build_layout, count_tokens_many, list_presets, plan_image
-from anyres_demo.layout import KIND_CODE
+from anyres_demo.engine import count_total_many
+from anyres_demo.layout import KIND_CODE, KIND_INFO
 
 PRESET_IDS = [p.repo_id for p in list_presets()]
 AWKWARD = [(1, 1), (1, 200), (200, 1), (1, 7999), (7999, 1), (14, 2800), (2000, 10), (10, 2000),
@@ -17,8 +18,9 @@ sizes_hw = st.tuples(st.integers(1, 9000), st.integers(1, 9000))
 def check_invariants(size_hw, repo_id):
     try:
         plan = plan_image(size_hw, repo_id)
-    except ValueError as exc:  # only Qwen's aspect limit may raise for a positive size
-        assert repo_id.startswith("Qwen/") and "above 200:1" in str(exc)
+    except ValueError as exc:  # only Qwen's and Pixtral's aspect limits raise for a positive size
+        assert (repo_id.startswith("Qwen/") and "above 200:1" in str(exc)) or \
+            (plan_strategy(repo_id) == "pixtral" and "keeps 0 px" in str(exc))
         assert count_tokens_many([size_hw[0]], [size_hw[1]], repo_id)[0] == -1
         return
     lay = build_layout(plan)
@@ -27,6 +29,7 @@ def check_invariants(size_hw, repo_id):
     assert lay.counts_by_kind() == {k: v for k, v in plan.tokens_by_kind.items() if v}
     assert lay.num_image_tokens == plan.num_image_tokens
     assert count_tokens_many([h], [w], repo_id)[0] == plan.num_image_tokens
+    assert count_total_many([h], [w], repo_id)[0] == plan.num_tokens == len(lay)
     # boxes inside the image, with area
     ok = ~np.isnan(lay.box).any(axis=1)
     b = lay.box[ok]
@@ -35,18 +38,36 @@ def check_invariants(size_hw, repo_id):
     assert (b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all()
     # tokens without a box are exactly newlines / wrappers, plus (LLaVA) cells wholly in padding
     no_box = lay.kind[~ok]
-    if plan.strategy in ("qwen2_vl", "internvl"):
-        assert set(no_box.tolist()) <= {KIND_CODE["wrapper"]}
+    if plan.strategy in ("qwen2_vl", "internvl", "qwen3_vl", "pixtral"):
+        assert all(not KIND_INFO[KINDS[k]].placeholder for k in no_box.tolist())
     # crops: indices in range, every crop feeds some token, crop order contiguous in the sequence
     crops = lay.crop[lay.crop >= 0]
     assert crops.min() >= 0 and crops.max() < plan.num_crops
     assert set(np.unique(crops).tolist()) == expected_crops(plan)
     # wrappers first and last (Qwen, InternVL) and nowhere else
     wrap = np.flatnonzero(lay.kind == KIND_CODE["wrapper"])
-    if plan.num_wrapper_tokens:
+    if plan.preset.wrapper_tokens:
         assert wrap.tolist() == [0, len(lay) - 1]
     else:
         assert wrap.size == 0
+    if plan.strategy == "pixtral":
+        check_pixtral_row_ends(plan, lay)
+
+
+def check_pixtral_row_ends(plan, lay):
+    """[IMG_BREAK] right after each row's last [IMG] but the last row's, which ends in [IMG_END]."""
+    ends = np.flatnonzero(lay.kind != KIND_CODE["patch"])
+    step = plan.grid_cols + 1
+    assert ends.tolist() == list(range(plan.grid_cols, len(lay), step))
+    assert lay.kind[ends[-1]] == KIND_CODE["img_end"]
+    assert (lay.kind[ends[:-1]] == KIND_CODE["img_break"]).all()
+    assert lay.row[ends].tolist() == list(range(plan.grid_rows))
+
+
+def plan_strategy(repo_id):
+    from anyres_demo import get_preset
+
+    return get_preset(repo_id).strategy
 
 
 def expected_crops(plan):

@@ -19,6 +19,8 @@ from anyres_demo import plan_image
 from anyres_demo.examples import get_example
 from anyres_demo.ui import build_demo, tab_label
 from anyres_demo.ui import explorer as ui
+from anyres_demo.overrides import SETTING_SPECS
+from anyres_demo.presets import FAMILY_DEFAULTS
 from anyres_demo.ui.shared import Shared
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,9 +129,8 @@ def test_no_image_clears_the_views():
 def test_model_change_shows_only_that_familys_settings():
     updates = ui.on_model(QWEN)
     visible = {name: u["visible"] for name, u in zip(ui.SETTING_NAMES, updates)}
-    assert visible == {"max_pixels": True, "min_pixels": True, "max_tiles": False, "min_tiles": False,
-                       "pinpoints": False}
-    assert updates[0]["placeholder"] == "checkpoint: 12845056" and updates[0]["value"] is None
+    assert {n for n, v in visible.items() if v} == {"max_pixels", "min_pixels"}
+    assert updates[0]["placeholder"] == "checkpoint: 12,845,056" and updates[0]["value"] is None
     llava = dict(zip(ui.SETTING_NAMES, ui.on_model(LLAVA)))
     assert llava["pinpoints"]["visible"] and llava["pinpoints"]["value"] == ""
     assert llava["pinpoints"]["placeholder"].startswith("checkpoint: 672x336, 336x672")
@@ -153,22 +154,36 @@ def test_clicking_the_token_map_describes_the_token():
 def test_compare_uses_the_chosen_model_for_its_family():
     state = ui.on_analyze(CHART, "Qwen/Qwen2.5-VL-7B-Instruct", 100_000, None, None, None, "")[-1]
     gallery, fig, table = ui.on_compare(CHART, state)
-    assert len(gallery) == 4 and len(fig.data) >= 3
-    assert table["model"].tolist() == ["LLaVA-NeXT (v1.6) Mistral-7B", "LLaVA-OneVision 0.5B",
-                                       "Qwen2.5-VL 7B", "InternVL3 1B"]
+    assert len(gallery) == len(FAMILY_DEFAULTS) and len(fig.data) >= 3
+    assert table["model"].tolist()[:4] == ["LLaVA-NeXT (v1.6) Mistral-7B", "LLaVA-OneVision 0.5B",
+                                           "Qwen2.5-VL 7B", "InternVL3 1B"]
     qwen_row = table.iloc[2]
     assert qwen_row["tokens"] == plan_image((600, 1600), "Qwen/Qwen2.5-VL-7B-Instruct",
                                             max_pixels=100_000).num_tokens
     assert ui.on_compare(None, state)[0] == []
 
 
+def test_compare_shows_only_the_picked_families():
+    state = ui.on_analyze(CHART, "qwen3-vl", None, None, None, None, "")[-1]
+    gallery, fig, table = ui.on_compare(CHART, state, ["pixtral", "qwen3_vl"])
+    assert len(gallery) == 2
+    assert table["model"].tolist() == ["Qwen3-VL 2B", "Pixtral 12B"]  # family order, not pick order
+    assert table["tokens"].tolist() == [plan_image((600, 1600), "qwen3-vl").num_tokens,
+                                        plan_image((600, 1600), "pixtral").num_tokens]
+    with pytest.raises(gr.Error, match="at least one family"):
+        ui.on_compare(CHART, state, [])
+
+
 def test_whatif_tables_and_sync_with_the_image():
     scale_fig, aspect_fig, table = ui.on_whatif(1920, 1080, 12845056, 12)
-    assert table["tokens"].tolist() == [1948, 7269, 2693, 2306]
-    assert len(scale_fig.data) == 8 and len(aspect_fig.data) == 8  # 4 lines + 4 stars
+    assert table["tokens"].tolist()[:4] == [1948, 7269, 2693, 2306]
+    by_model = dict(zip(table["model"], table["tokens"]))
+    assert (by_model["Qwen3-VL 2B"], by_model["Pixtral 12B"]) == (2042, 2340)  # 2026 spec 1.7, 6.6
+    n = len(FAMILY_DEFAULTS)
+    assert len(scale_fig.data) == 2 * n and len(aspect_fig.data) == 2 * n  # a line + a star each
     budget = 28 * 28 * 256
     small = ui.on_whatif(1920, 1080, budget, 4)[2]
-    assert small["tokens"].tolist()[2:] == [plan_image((1080, 1920), QWEN, max_pixels=budget).num_tokens,
+    assert small["tokens"].tolist()[2:4] == [plan_image((1080, 1920), QWEN, max_pixels=budget).num_tokens,
                                             plan_image((1080, 1920), INTERNVL, max_tiles=4).num_tokens]
     width, height, *_ = ui.on_whatif_from_image({"model": LLAVA, "overrides": {}, "size_hw": [600, 1600]},
                                                 12845056, 12)
@@ -203,8 +218,7 @@ def test_build_demo_adds_extra_tabs_after_the_explorers():
 
     demo = build_demo(extra_tabs=[build_probe_tab])
     assert len(seen) == 1 and isinstance(seen[0].image, gr.Image)
-    assert seen[0].settings == [seen[0].model, seen[0].max_pixels, seen[0].min_pixels,
-                                seen[0].max_tiles, seen[0].min_tiles, seen[0].pinpoints]
+    assert seen[0].settings == [seen[0].model, *(seen[0].controls[n] for n in SETTING_SPECS)]
     labels = [c["props"].get("label") for c in demo.config["components"] if c["type"] == "tabitem"]
     assert labels[:5] == ["What the model sees", "Compare families", "What-if", "Export", "Probe"]
     total = [c for c in demo.config["components"] if c["props"].get("elem_id") == "token-total"]

@@ -438,6 +438,8 @@ def _pixtral_counts_from_size(processor, size_hw: Size) -> dict[str, Any]:
     rh, rw = pixtral_resized_hw(processor, size_hw)
     p = processor.patch_size * processor.spatial_merge_size
     rows, cols = rh // p, rw // p
+    if not rows or not cols:  # the processor raises ValueError resizing to a 0-px side
+        raise ValueError(f"PixtralImageProcessor cannot resize {size_hw} to {rw}x{rh}")
     if h in PIXTRAL_HELPER_MISREAD_HEIGHTS:
         total = rows * (cols + 1)
     else:

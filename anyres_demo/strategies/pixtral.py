@@ -21,7 +21,7 @@ import numpy as np
 from ..geometry import Box, Size
 from ..layout import KIND_CODE, Layout
 from ..presets import PixtralSettings, Preset
-from .base import Candidate, CropSpec, Plan
+from .base import Candidate, ChartSpec, CropSpec, Plan, Series
 
 # Image heights transformers' counting helper misreads as a channel axis (2026 spec 6.7).
 HELPER_MISREAD_HEIGHTS = (1, 3)
@@ -37,8 +37,16 @@ def fit_longest_edge(size_hw: Size, s: PixtralSettings) -> Size:
 
 
 def resize_hw(size_hw: Size, s: PixtralSettings) -> Size:
-    """Steps 1 and 2: the H x W the processor resizes to (multiples of patch * merge)."""
+    """Steps 1 and 2: the H x W the processor resizes to (multiples of patch * merge). Raises
+    ValueError where step 1 floors the short side to 0 px (aspect ratio above longest_edge:1),
+    which the processor rejects (it cannot resize to a height or width of 0)."""
     fitted = fit_longest_edge(size_hw, s)
+    if min(fitted.hw) < 1:
+        raise ValueError(
+            f"a {size_hw.width}x{size_hw.height} image scaled to fit the longest edge "
+            f"({s.longest_edge} px) keeps 0 px on its short side, which the Pixtral processor "
+            f"rejects (aspect ratio {max(size_hw.hw) / min(size_hw.hw):.0f}:1 is above "
+            f"{s.longest_edge}:1); crop or pad the image first")
     p = s.token_px
     return Size(math.ceil(fitted.height / p) * p, math.ceil(fitted.width / p) * p)
 
@@ -66,8 +74,8 @@ def _candidates(size_hw: Size, s: PixtralSettings, fitted: Size, resized: Size) 
 
 def plan(size_hw: Size, preset: Preset) -> Plan:
     s: PixtralSettings = preset.settings
-    fitted = fit_longest_edge(size_hw, s)
     resized = resize_hw(size_hw, s)
+    fitted = fit_longest_edge(size_hw, s)
     p = s.token_px
     rows, cols = resized.height // p, resized.width // p
     crop = CropSpec(0, "image", 0, 0, resized, resized, (0, 0),
@@ -95,10 +103,16 @@ def helper_total(size_hw: Size, s: PixtralSettings) -> int:
 
 
 def _divergences(size_hw: Size, s: PixtralSettings, total: int) -> tuple[str, ...]:
+    notes = []
+    if total == 2 and s.merge_size > 1:  # one [IMG] + [IMG_END]
+        notes.append("transformers 5.24's Mistral3 model cannot run an image of a single [IMG] "
+                     "token: `get_image_features` squeezes the one feature row away and "
+                     "`torch.split` fails (the processor itself accepts it). Seen with the tiny "
+                     "test model; the counts here are the processor's.")
     helper = helper_total(size_hw, s)
     if helper == total:
-        return ()
-    return (f"transformers' counting helper (`_get_num_multimodal_tokens`) reads an image "
+        return tuple(notes)
+    return tuple(notes) + (f"transformers' counting helper (`_get_num_multimodal_tokens`) reads an image "
             f"{size_hw.height} px high as channels-first and reports {helper} tokens; the "
             f"processor itself produces {total}. This explorer follows the processor.",)
 
@@ -136,17 +150,64 @@ def _resized_many(h: np.ndarray, w: np.ndarray, s: PixtralSettings) -> tuple[np.
     return -(-h1 // p), -(-w1 // p)  # rows, cols (ceil division)
 
 
-def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
-    """[IMG] placeholders per size; -1 for sizes below 1 px."""
+def _grid_many(h, w, preset: Preset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     h, w = np.asarray(h), np.asarray(w)
     valid = (h >= 1) & (w >= 1)
     rows, cols = _resized_many(np.where(valid, h, 1), np.where(valid, w, 1), preset.settings)
+    return rows, cols, valid & (rows >= 1) & (cols >= 1)  # a side floored to 0: rejected
+
+
+def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
+    """[IMG] placeholders per size; -1 where the processor rejects the size."""
+    rows, cols, valid = _grid_many(h, w, preset)
     return np.where(valid, rows * cols, -1)
 
 
 def count_many_total(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
-    """[IMG] + [IMG_BREAK] + [IMG_END] per size: rows * (cols + 1); -1 below 1 px."""
-    h, w = np.asarray(h), np.asarray(w)
-    valid = (h >= 1) & (w >= 1)
-    rows, cols = _resized_many(np.where(valid, h, 1), np.where(valid, w, 1), preset.settings)
+    """[IMG] + [IMG_BREAK] + [IMG_END] per size: rows * (cols + 1); -1 where rejected."""
+    rows, cols, valid = _grid_many(h, w, preset)
     return np.where(valid, rows * (cols + 1), -1)
+
+
+# ----------------------------------------------------------------------------- words and charts
+def ledger_how(plan: Plan, kind: str) -> str:
+    s: PixtralSettings = plan.preset.settings
+    rh, rw = plan.resized_hw.hw
+    if kind == "img_break":
+        return f"one after each of the first {plan.grid_rows - 1} rows of [IMG] tokens"
+    if kind == "img_end":
+        return "replaces the last row's [IMG_BREAK]"
+    merge = (f"{s.patch_size} px patches merged {s.merge_size}x{s.merge_size} -> "
+             if s.merge_size > 1 else f"{s.patch_size} px patches, one token each: ")
+    return f"resized to {rw}x{rh}: {merge}{plan.grid_rows}x{plan.grid_cols} tokens of {s.token_px} px"
+
+
+def why_summary(plan: Plan) -> str:
+    s: PixtralSettings = plan.preset.settings
+    scaled = fit_longest_edge(plan.image_hw, s) != plan.image_hw
+    step = (f"its longer side is above longest_edge {s.longest_edge}, so it is scaled down "
+            "(sides floored)" if scaled else
+            f"it fits within longest_edge {s.longest_edge}, so it keeps its size (never upscaled)")
+    return (f"{plan.preset.label} works at native resolution: {step}, then each side is rounded "
+            f"up to a multiple of {s.token_px}. Result: **{plan.resized_hw}** = {plan.grid_rows} rows "
+            f"of {plan.grid_cols} [IMG] tokens, each row closed by [IMG_BREAK] (the last by [IMG_END]).")
+
+
+def resize_note(plan: Plan) -> str:
+    (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
+    return (f"{plan.image_hw} resized x{rw / w:.3f} wide, x{rh / h:.3f} high to {plan.resized_hw} "
+            f"(sides multiples of {plan.cell_px}) -> {plan.grid_rows} rows x {plan.grid_cols} [IMG] "
+            f"+ {plan.grid_rows} row ends.")
+
+
+def candidates_chart(plan: Plan) -> ChartSpec:
+    s: PixtralSettings = plan.preset.settings
+    cands = plan.candidates
+    labels = tuple(("as is, rounded up" if i == 0 else "scaled to longest_edge") + (" ✓" if c.chosen else "")
+                   for i, c in enumerate(cands))
+    return ChartSpec(f"Why this size: fit the longest edge ({s.longest_edge} px), round up to {s.token_px}",
+                     "", "longest side (px)", labels,
+                     (Series("longest side after resize", tuple(float(max(c.canvas_hw.hw)) for c in cands),
+                             "#882255"),),
+                     hlines=((s.longest_edge, "longest_edge"),),
+                     chosen=next(i for i, c in enumerate(cands) if c.chosen))
