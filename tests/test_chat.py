@@ -83,8 +83,11 @@ def test_streaming_multi_turn_chat(family, tiny_dirs, backend, monkeypatch):
     assert first_answer
     result, _ = chat.TURNS.get(state.turns[-1])
     assert result.random_weights and len(result.answer_ids) >= MIN_TOKENS
-    assert result.capture.image_mean.shape[1:] == (len(result.answer_ids),
-                                                    result.plan.num_image_tokens)
+    if family == "qwen3_5":  # known gap: capture over Qwen3.5's hybrid (linear-attention) cache
+        assert result.capture is None and result.capture_note.startswith("Attention could not")
+    else:
+        assert result.capture.image_mean.shape[1:] == (len(result.answer_ids),
+                                                        result.plan.num_image_tokens)
     outs2, warned = run_turn("what is in this picture ?", history, tiny_dirs[family], state)
     history2 = outs2[-1][0]
     assert not warned and len(history2) == 4 and history2[:2] == history
