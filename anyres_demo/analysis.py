@@ -21,7 +21,7 @@ from .export import snippet
 from .geometry import Size
 from .layout import Layout, build_layout
 from .overrides import collect_overrides, format_pinpoints
-from .presets import FAMILY_DEFAULTS, Preset, get_preset
+from .presets import FAMILY_DEFAULTS, Preset, get_preset, unusual_settings
 from .strategies import STRATEGY_LABELS
 from .strategies.base import Plan
 
@@ -95,8 +95,9 @@ class Analysis:
     def summary(self) -> str:
         p = self.plan
         counts = ", ".join(f"{n:,} {ledger.PART_NAMES[k]}" for k, n in self.layout.counts_by_kind().items())
+        notes = "".join(f"\n\n*Unusual setting: {n}.*" for n in unusual_settings(p.preset.settings))
         return (f"**{p.preset.label}**, {STRATEGY_LABELS[p.strategy]}: {p.image_hw} image -> "
-                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.")
+                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.{notes}")
 
     def snippet(self, choice: Choice) -> str:
         return snippet(choice.model, self.plan.image_hw, choice.overrides)

@@ -62,9 +62,9 @@ def test_analyze_applies_only_the_settings_of_the_chosen_family():
 
 
 @pytest.mark.parametrize("settings,message", [
-    ((10, None, None, None, ""), "min_pixels (3136) is larger than max_pixels (10)"),
+    ((10**11, None, None, None, ""), "max_pixels is 100,000,000,000, above this app's safety limit"),
     ((None, None, None, None, "672 by 336"), "canvas '672' is not of the form WIDTHxHEIGHT"),
-    ((1.5, None, None, None, ""), "max pixels must be a positive whole number, got 1.5"),
+    ((1.5, None, None, None, ""), "max_pixels must be a whole number, got '1.5'"),
 ])
 def test_bad_settings_are_a_clear_gr_error(settings, message):
     model = LLAVA if settings[-1] else QWEN
