@@ -142,7 +142,13 @@ def compare(image: Image.Image, choice: Choice) -> tuple[list[tuple[Image.Image,
     display = views.display_source(image, COMPARE_SIDE)
     plans, gallery, rows = [], [], []
     for c in family_choices(choice):
-        plan = plan_image(image, c.preset)
+        try:
+            plan = plan_image(image, c.preset)
+        except ValueError as exc:  # Qwen2-VL above 200:1: the other families still answer
+            preset = c.preset
+            rows.append([preset.label, STRATEGY_LABELS[preset.strategy], "—", "—", "—", "—",
+                         f"cannot process this image: {exc}"])
+            continue
         layout = build_layout(plan)
         plans.append(plan)
         gallery.append((views.overlay(display, plan, layout, COMPARE_SIDE, caption=False),

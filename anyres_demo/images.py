@@ -19,10 +19,12 @@ Only Pillow and numpy; never imports gradio or torch.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import struct
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import BinaryIO, Union
@@ -75,6 +77,38 @@ _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
                (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"RIFF", "WEBP"))
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1")
+
+# How many uploads may be decoded and in use at once in one process, across every place that
+# decodes one (the explorer's events, the probes, the chat): the memory bound is this times
+# PEAK_MEMORY_BOUND above the idle server.
+DECODE_LIMIT = 4
+
+
+class DecodeSlots:
+    """A process-wide limit on decoded images in use; `hold()` blocks while all are taken.
+    `active` and `peak` are kept for the tests and the bench."""
+
+    def __init__(self, limit: int = DECODE_LIMIT) -> None:
+        self.limit = limit
+        self._free = threading.BoundedSemaphore(limit)
+        self._lock = threading.Lock()
+        self.active = 0
+        self.peak = 0
+
+    @contextlib.contextmanager
+    def hold(self):
+        with self._free:
+            with self._lock:
+                self.active += 1
+                self.peak = max(self.peak, self.active)
+            try:
+                yield
+            finally:
+                with self._lock:
+                    self.active -= 1
+
+
+DECODES = DecodeSlots()
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Image.Image]
 

@@ -93,21 +93,31 @@ def test_bad_uploads_are_clear_gr_errors(tmp_path):
     assert "too small to hold that many pixels" in err.value.message
 
 
-def test_upload_errors_in_gradios_own_preprocess_become_gr_errors(tmp_path):
-    """gr.Image opens uploads with Pillow before the handler: that failure must be clear too."""
+def test_gradio_does_not_open_uploads_the_loader_checks_them(tmp_path, monkeypatch):
+    """gr.Image's own preprocess opened every upload with Pillow before any handler (an ICO's
+    largest icon was decoded right there); now it hands over the path and the loader speaks."""
+    import PIL.Image
+
     text = tmp_path / "notes.png"
     text.write_text("plain text\n")
-    image = ui.guard_uploads(gr.Image(type="filepath", image_mode=None))
-    with pytest.raises(gr.Error) as err:
-        image.preprocess(ImageData(path=str(text), orig_name="notes.png"))
-    assert "'notes.png' is not an image: it contains text" in err.value.message
     bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(_png_header(20_000, 20_000))  # 400 MP claimed: Pillow refuses to open it
+    bomb.write_bytes(_png_header(20_000, 20_000))  # 400 MP claimed
+    image = ui.guard_uploads(gr.Image(type="filepath", image_mode=None))
+    real_open = PIL.Image.open
+
+    def no_open(*args, **kwargs):
+        raise AssertionError("gradio opened the upload with Pillow")
+
+    monkeypatch.setattr(PIL.Image, "open", no_open)
+    for path, name in ((text, "notes.png"), (bomb, "bomb.png"), (CHART, "chart_wide.png")):
+        assert image.preprocess(ImageData(path=str(path), orig_name=name)) == str(path)
+    monkeypatch.setattr(PIL.Image, "open", real_open)
     with pytest.raises(gr.Error) as err:
-        image.preprocess(ImageData(path=str(bomb), orig_name="bomb.png"))
+        ui.on_analyze(str(text), LLAVA, None, None, None, None, "")
+    assert "'notes.png' is not an image: it contains text" in err.value.message
+    with pytest.raises(gr.Error) as err:
+        ui.on_analyze(str(bomb), LLAVA, None, None, None, None, "")
     assert "far above the 110.0 megapixels limit" in err.value.message
-    good = image.preprocess(ImageData(path=CHART, orig_name="chart_wide.png"))
-    assert good == CHART
 
 
 def _png_header(width: int, height: int) -> bytes:

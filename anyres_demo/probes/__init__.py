@@ -132,6 +132,16 @@ def image_digest(image: Image.Image) -> str:
     return h.hexdigest()
 
 
+def quiet_onnxruntime():
+    """onnxruntime, imported with its telemetry events off (they are on by default and were
+    seen leaving the machine during a probe). Call instead of `import onnxruntime` everywhere a
+    session is built; idempotent."""
+    import onnxruntime as ort
+
+    ort.disable_telemetry_events()
+    return ort
+
+
 def report(progress: Optional[Progress], fraction: float, text: str) -> None:
     """Call the progress callback if there is one; fractions are clipped to [0, 1]."""
     if progress is not None:
@@ -160,4 +170,4 @@ def precompute(image: Image.Image, models: Optional[list] = None,
 
 __all__ = ["View", "Progress", "strategy_view", "baseline_view", "family_views", "render_view",
            "crop_to_original", "original_to_crop", "image_digest", "baseline_side",
-           "GLOBAL_KINDS", "BASELINE_KEY", "precompute"]
+           "GLOBAL_KINDS", "BASELINE_KEY", "precompute", "quiet_onnxruntime"]

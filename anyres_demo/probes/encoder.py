@@ -36,7 +36,7 @@ from ..engine import resolve_preset
 from ..geometry import Box, Size
 from ..presets import IMAGENET_MEAN, IMAGENET_STD, Preset
 from . import (GLOBAL_KINDS, Progress, View, baseline_view, image_digest, original_to_crop,
-               render_view, report, strategy_view)
+               quiet_onnxruntime, render_view, report, strategy_view)
 from . import cache
 
 PROBE = "encoder"
@@ -150,7 +150,7 @@ def get_encoder() -> _Encoder:
     if _ENCODER is None:
         with _LOCK:
             if _ENCODER is None:
-                import onnxruntime as ort
+                ort = quiet_onnxruntime()
 
                 blob, patch, layers = build_attention_model(model_path())
                 options = ort.SessionOptions()

@@ -89,6 +89,9 @@ def get_engine(settings: OcrSettings = OcrSettings()) -> Any:
     if settings not in _ENGINES:
         with _BUILD_LOCK:
             if settings not in _ENGINES:
+                from . import quiet_onnxruntime
+
+                quiet_onnxruntime()  # before rapidocr builds its sessions
                 from rapidocr import RapidOCR
 
                 _ENGINES[settings] = RapidOCR(params={**settings.params(), **model_paths()})

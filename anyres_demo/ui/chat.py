@@ -17,6 +17,7 @@ import spaces
 from .. import attention as att
 from .. import security
 from ..backends import chat
+from .. import images
 from ..images import load_image
 from ..layout import build_layout
 from ..overrides import collect_overrides
@@ -130,7 +131,8 @@ def respond(message: str, history: list[dict] | None, image, model: str, max_pix
         loaded = chat.BACKEND.ensure(source, _progress_fn(progress))
         overrides = collect_overrides(source.preset, max_pixels, min_pixels, max_tiles,
                                       min_tiles, pinpoints)
-        prepared = chat.prepare_turn(loaded, _as_pil(image), history, message, overrides)
+        with images.DECODES.hold():  # one limit with the explorer and the probes
+            prepared = chat.prepare_turn(loaded, _as_pil(image), history, message, overrides)
     except (ValueError, chat.ModelLoadError) as exc:
         _warn(str(exc))
         yield history, message, state, model_status(model) + f"\n\n❌ {exc}", gr.skip()

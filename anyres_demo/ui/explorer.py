@@ -8,8 +8,10 @@ the UI keeps only a small dict (model, overrides, image size) in gr.State.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import tempfile
+import traceback
 from typing import Any, Callable
 
 import gradio as gr
@@ -19,7 +21,9 @@ from .. import analysis, ledger, teaching
 from ..engine import plan_image
 from ..examples import EXAMPLES, get_example
 from ..export import snippet, write_exports
+from .. import images
 from ..images import load_image
+from ..overrides import parse_number
 from ..layout import build_layout
 from ..plots import candidates_chart
 from ..presets import FAMILY_DEFAULTS, OVERRIDABLE, get_preset, list_presets
@@ -31,8 +35,10 @@ DEFAULT_MODEL = FAMILY_DEFAULTS["llava_next"]
 LARGE_IMAGE_PIXELS = 40_000_000  # above this, say that the analysis takes a moment
 SETTING_NAMES = ("max_pixels", "min_pixels", "max_tiles", "min_tiles", "pinpoints")
 # Events that decode the uploaded image share one queue: each holds up to one decoded image
-# (images.PEAK_MEMORY_BOUND for a 100 MP upload), so this caps the explorer's memory.
-IMAGE_QUEUE = {"concurrency_id": "explorer-image", "concurrency_limit": 4}
+# (images.PEAK_MEMORY_BOUND for a 100 MP upload). The queue keeps the explorer's workers few;
+# images.DECODES (held by `decodes`) is the one limit across the explorer, probes and chat.
+IMAGE_QUEUE = {"concurrency_id": "explorer-image", "concurrency_limit": images.DECODE_LIMIT}
+LOG = logging.getLogger("anyres_demo")
 
 
 def reads(strategy: str, setting: str) -> bool:
@@ -41,51 +47,76 @@ def reads(strategy: str, setting: str) -> bool:
 
 
 def guarded(fn: Callable) -> Callable:
-    """Run a handler; a ValueError (or running out of memory) reaches the user as gr.Error."""
+    """Run a handler; a ValueError (or running out of memory) reaches the user as gr.Error.
+
+    The gr.Error is raised outside the `except`, after the failed frames' locals are cleared:
+    gradio keeps the error it is given, and a chained traceback would keep the decoded image
+    (hundreds of MB) alive with it. The server log gets one line, not a traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
-        except MemoryError:
-            raise gr.Error("Not enough memory for this image; try a smaller one.") from None
+            message = str(exc)
+            traceback.clear_frames(exc.__traceback__)
+        except MemoryError as exc:
+            message = "Not enough memory for this image; try a smaller one."
+            traceback.clear_frames(exc.__traceback__)
+        raise user_error(message, fn.__name__)
+    return wrapper
+
+
+def user_error(message: str, where: str = "") -> gr.Error:
+    """A gr.Error for a person's mistake: shown to them, one line in the server log."""
+    LOG.warning("refused%s: %s", f" ({where})" if where else "", " ".join(message.split())[:300])
+    return gr.Error(message, print_exception=False)
+
+
+def decodes(fn: Callable) -> Callable:
+    """Hold one of images.DECODES' slots for the whole handler (the decoded image lives that
+    long), so analyses, probes and chat together never decode more than DECODE_LIMIT."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with images.DECODES.hold():
+            return fn(*args, **kwargs)
     return wrapper
 
 
 def guard_uploads(image: gr.Image) -> gr.Image:
-    """Make `image`'s upload errors (not an image, truncated, too large) reach the user as a
-    clear gr.Error instead of gradio's bare "Error".
+    """Hand `image`'s upload to the handlers as a path, without gradio opening it.
 
-    gr.Image opens every upload with Pillow before any handler runs, so its preprocess is
-    wrapped on this instance. (A subclass would do, but gradio writes a .pyi stub next to the
-    module of every component subclass.)
-    """
+    gr.Image's own preprocess opens every upload with Pillow (any format Pillow knows) before
+    any handler runs, and opening an ICO decodes its largest icon: a 657 KB file became 645 MB
+    before our loader could refuse it. The loader (images.load_image) checks every container
+    before Pillow, so the path is all the handlers need. Wrapped on this instance (a subclass
+    would make gradio write a .pyi stub next to the module)."""
     original = image.preprocess
 
     @functools.wraps(original)
     def preprocess(payload):
-        try:
-            return original(payload)
-        except gr.Error:
-            raise
-        except Exception as exc:  # Pillow raises many types on hostile input
-            raise gr.Error(upload_error_message(getattr(payload, "path", None), exc)) from None
+        if payload is None or (payload.url or "").startswith("data:"):
+            return original(payload)  # a pasted data: URI is written to a file, not decoded
+        if payload.path is None:
+            raise user_error("The upload did not arrive; try again.")
+        return str(payload.path)
 
     image.preprocess = preprocess
     return image
 
 
-def upload_error_message(path: str | None, exc: Exception) -> str:
-    """The loader's own explanation when it has one, else a generic but clear message."""
-    if path:
+def guard_number(number: gr.Number, name: str) -> gr.Number:
+    """Parse `number`'s value with overrides.parse_number (bounds, NaN, "abc", 1e30) instead of
+    gr.Number's own preprocess, whose failures reach people as a bare "Error"."""
+    label = number.label or name
+
+    def preprocess(payload):
         try:
-            load_image(path)
-        except ValueError as reason:
-            return str(reason)
-        except Exception:
-            pass
-    return f"This upload could not be read as an image ({type(exc).__name__}); try a PNG or JPEG."
+            return parse_number(name, payload, label=name)
+        except ValueError as exc:
+            raise user_error(str(exc), label) from None
+
+    number.preprocess = preprocess
+    return number
 
 
 def load(path: str | None):
@@ -134,6 +165,7 @@ def on_model(model: str) -> list[dict]:
 
 
 @guarded
+@decodes
 def on_analyze(path: str | None, model: str, max_pixels: float | None, min_pixels: float | None,
                max_tiles: float | None, min_tiles: float | None, pinpoints: str | None) -> tuple:
     """Every view of the explorer tab, plus the small state the other events read."""
@@ -187,11 +219,15 @@ def on_click(state: dict | None, evt: gr.SelectData) -> str:
 
 
 @guarded
+@decodes
 def on_compare(path: str | None, state: dict | None) -> tuple:
     if not path or not state:
         return [], None, frame(analysis.COMPARE_HEADERS, [])
     choice, _ = analysis.Choice.from_state(state)
     gallery, fig, rows = analysis.compare(load_image(path).image, choice)
+    for row in rows:
+        if row[5] == "—":
+            gr.Warning(f"{row[0]}: {row[-1]}")
     return gallery, fig, frame(analysis.COMPARE_HEADERS, rows)
 
 
@@ -211,6 +247,7 @@ def on_whatif_from_image(state: dict | None, qwen_max_pixels: float, internvl_ma
 
 
 @guarded
+@decodes
 def on_export(path: str | None, state: dict | None) -> tuple:
     """Write plan.json, overlay.png and a reproducing script; return them for download."""
     if not path or not state:
@@ -252,9 +289,10 @@ def build_inputs(initial_example: str | None, initial_model: str | None = None
             for name, label in (("max_pixels", "max_pixels (Qwen2-VL budget)"),
                                 ("min_pixels", "min_pixels (Qwen2-VL)"),
                                 ("max_tiles", "max tiles (InternVL)"), ("min_tiles", "min tiles (InternVL)")):
-                numbers[name] = gr.Number(value=None, label=label, precision=0, minimum=0,
-                                          placeholder=f"checkpoint: {hints[name]}",
-                                          visible=reads(strategy, name), elem_id=f"set-{name}")
+                numbers[name] = guard_number(gr.Number(
+                    value=None, label=label, precision=0, minimum=0,
+                    placeholder=f"checkpoint: {hints[name]}", visible=reads(strategy, name),
+                    elem_id=f"set-{name}"), name)
             pinpoints = gr.Textbox(value="", label="Canvas list, W x H (LLaVA)", lines=2,
                                    placeholder=f"checkpoint: {hints['pinpoints']}",
                                    visible=reads(strategy, "pinpoints"), elem_id="set-pinpoints")

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..overrides import collect_overrides
 from ..presets import get_preset
-from .explorer import guarded, load
+from .explorer import decodes, guarded, load, user_error
 from .shared import Shared
 
 INTRO = """\
@@ -38,6 +38,7 @@ def _overrides(model: str, *settings: Any) -> dict:
 
 
 @guarded
+@decodes
 def on_attention(path: str | None, model: str, max_pixels, min_pixels, max_tiles, min_tiles,
                  pinpoints, mode: str, progress=gr.Progress()) -> tuple:
     from ..probes.encoder import EncoderSettings, attention_panels, compare_attention, crop_panels
@@ -77,6 +78,7 @@ def _vlm_note(result, other: str) -> str:
 
 
 @guarded
+@decodes
 def on_vlm_attention(path: str | None, model: str, max_pixels, min_pixels, max_tiles, min_tiles,
                      pinpoints, progress=gr.Progress()) -> tuple:
     """The chat's loaded VLM's own vision tower on its crops (no model: a clear gr.Error)."""
@@ -86,7 +88,7 @@ def on_vlm_attention(path: str | None, model: str, max_pixels, min_pixels, max_t
 
     current = chat.BACKEND.loaded
     if current is None:
-        raise gr.Error(NO_MODEL)
+        raise user_error(NO_MODEL)
     preset = current.source.preset
     loaded = load(path)
     overrides = collect_overrides(preset, max_pixels, min_pixels, max_tiles, min_tiles, pinpoints)
@@ -101,6 +103,7 @@ def on_vlm_attention(path: str | None, model: str, max_pixels, min_pixels, max_t
 
 
 @guarded
+@decodes
 def on_legibility(path: str | None, progress=gr.Progress()) -> tuple:
     from ..probes.legibility import caption, compare_legibility, render_lost_words
 
