@@ -132,6 +132,14 @@ def image_digest(image: Image.Image) -> str:
     return h.hexdigest()
 
 
+def outline_xy(box: Box, scale: float = 1.0) -> list[float]:
+    """A source box as ImageDraw.rectangle's inclusive corners at `scale`, never inverted: a
+    tile of a 1-px-wide image covers less than one pixel (x1 - 1 < x0), which Pillow refuses
+    with "x1 must be greater than or equal to x0"."""
+    x0, y0 = box.x0 * scale, box.y0 * scale
+    return [x0, y0, max(x0, box.x1 * scale - 1), max(y0, box.y1 * scale - 1)]
+
+
 def quiet_onnxruntime():
     """onnxruntime, imported with its telemetry events off (they are on by default and were
     seen leaving the machine during a probe). Call instead of `import onnxruntime` everywhere a
@@ -170,4 +178,4 @@ def precompute(image: Image.Image, models: Optional[list] = None,
 
 __all__ = ["View", "Progress", "strategy_view", "baseline_view", "family_views", "render_view",
            "crop_to_original", "original_to_crop", "image_digest", "baseline_side",
-           "GLOBAL_KINDS", "BASELINE_KEY", "precompute", "quiet_onnxruntime"]
+           "GLOBAL_KINDS", "BASELINE_KEY", "precompute", "quiet_onnxruntime", "outline_xy"]

@@ -36,7 +36,7 @@ from ..engine import resolve_preset
 from ..geometry import Box, Size
 from ..presets import IMAGENET_MEAN, IMAGENET_STD, Preset
 from . import (GLOBAL_KINDS, Progress, View, baseline_view, image_digest, original_to_crop,
-               quiet_onnxruntime, render_view, report, strategy_view)
+               outline_xy, quiet_onnxruntime, render_view, report, strategy_view)
 from . import cache
 
 PROBE = "encoder"
@@ -499,8 +499,7 @@ def overlay(image: Image.Image, heat: np.ndarray, alpha: float = 0.6,
     out = Image.fromarray(np.clip(blended, 0, 255).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(out)
     for b in boxes:
-        draw.rectangle([b.x0 * scale, b.y0 * scale, b.x1 * scale - 1, b.y1 * scale - 1],
-                       outline=(0, 255, 255), width=max(1, round(2 * scale)))
+        draw.rectangle(outline_xy(b, scale), outline=(0, 255, 255), width=max(1, round(2 * scale)))
     return out
 
 

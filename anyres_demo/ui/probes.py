@@ -119,6 +119,8 @@ def on_legibility(path: str | None, progress=gr.Progress()) -> tuple:
     n = len(comparison.reference.words)
     summary = (f"Reference: **{n} words** read at full resolution. Recall = share of those words "
                "each strategy's crops let the reader recover.")
+    for line in comparison.skipped:
+        summary += f"\n\n*Not shown: {line}*"
     return table, pictures, summary
 
 
