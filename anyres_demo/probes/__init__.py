@@ -16,6 +16,7 @@ Importing this package is cheap: onnxruntime and rapidocr load lazily inside the
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -28,6 +29,13 @@ from ..presets import FAMILY_DEFAULTS, PRESETS, Preset, get_preset
 from ..render import render_crops
 from ..strategies import STRATEGY_LABELS
 from ..strategies.base import CropSpec, Plan
+
+# onnxruntime 1.32 sends telemetry (CONNECT mobile.events.data.microsoft.com:443) when a
+# session is built, even after disable_telemetry_events(); only this variable, read when
+# onnxruntime is imported, stops it. Set here so it is in place before any probe imports it
+# (app.py sets it too); a host can still opt in with ORT_DISABLE_TELEMETRY=0.
+ORT_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
+os.environ.setdefault(ORT_TELEMETRY_ENV, "1")
 
 # callable(fraction in [0, 1], text): how uncached work reports progress (gr.Progress fits).
 Progress = Callable[[float, str], Any]
@@ -141,12 +149,14 @@ def outline_xy(box: Box, scale: float = 1.0) -> list[float]:
 
 
 def quiet_onnxruntime():
-    """onnxruntime, imported with its telemetry events off (they are on by default and were
-    seen leaving the machine during a probe). Call instead of `import onnxruntime` everywhere a
+    """onnxruntime with its telemetry off (ORT_TELEMETRY_ENV above, and the events API for
+    platforms where that is what counts). Call instead of `import onnxruntime` everywhere a
     session is built; idempotent."""
+    os.environ.setdefault(ORT_TELEMETRY_ENV, "1")
     import onnxruntime as ort
 
-    ort.disable_telemetry_events()
+    if os.environ[ORT_TELEMETRY_ENV] != "0":
+        ort.disable_telemetry_events()
     return ort
 
 
