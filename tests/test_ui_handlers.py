@@ -180,7 +180,12 @@ def test_whatif_tables_and_sync_with_the_image():
 
 def test_export_writes_json_png_and_code():
     state = ui.on_analyze(CHART, INTERNVL, None, None, 6, None, "")[-1]
-    json_path, png_path, code = ui.on_export(CHART, state)
+    json_path, png_path, py_path, code = ui.on_export(CHART, state)
+    # named after the image and the model, and the script opens that image
+    stem = f"{os.path.splitext(os.path.basename(CHART))[0]}_InternVL3-1B-hf"
+    assert [os.path.basename(p) for p in (json_path, png_path, py_path)] == [
+        f"{stem}_plan.json", f"{stem}_overlay.png", f"{stem}_reproduce.py"]
+    assert open(py_path).read() == code and repr(os.path.basename(CHART)) in code
     data = json.load(open(json_path))
     assert data["plan"]["num_tokens"] == plan_image((600, 1600), INTERNVL, max_tiles=6).num_tokens
     assert Image.open(png_path).format == "PNG"

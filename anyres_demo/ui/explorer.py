@@ -221,8 +221,10 @@ def on_export(path: str | None, state: dict | None) -> tuple:
     layout = build_layout(plan)
     folder = tempfile.mkdtemp(prefix="anyres-export-")
     picture = overlay(display_source(image), plan, layout)
-    paths = write_exports(plan, layout, picture, folder, choice.model, choice.overrides)
-    return paths["json"], paths["png"], snippet(choice.model, plan.image_hw, choice.overrides)
+    name = os.path.basename(path)
+    paths = write_exports(plan, layout, picture, folder, choice.model, choice.overrides, image_name=name)
+    return (paths["json"], paths["png"], paths["py"],
+            snippet(choice.model, plan.image_hw, choice.overrides, image_path=name))
 
 
 # ----------------------------------------------------------------------------- layout
@@ -357,6 +359,7 @@ def build_export_tab() -> dict[str, Any]:
         with gr.Row():
             c["json"] = gr.File(label="Plan and token layout (JSON)")
             c["png"] = gr.File(label="Overlay (PNG)")
+            c["py"] = gr.File(label="Python script", elem_id="export-py")
         c["code"] = gr.Code(language="python", label="Reproduce this view in Python")
     return c
 
@@ -371,7 +374,7 @@ def explorer_outputs(head: dict, ex: dict, state: gr.State) -> list:
 
 
 def clear_export() -> tuple:
-    return None, None, ""
+    return None, None, None, ""
 
 
 def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: dict, cmp: dict,
@@ -380,8 +383,10 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
     inputs = [shared.image, *shared.settings]
     outputs = explorer_outputs(head, ex, state)
 
+    export_out = [exp["json"], exp["png"], exp["py"], exp["code"]]
+
     def follow(dep) -> None:
-        dep.success(clear_export, None, [exp["json"], exp["png"], exp["code"]], api_visibility="private") \
+        dep.success(clear_export, None, export_out, api_visibility="private") \
            .success(on_compare, [shared.image, state], [cmp["gallery"], cmp["bars"], cmp["table"]],
                     api_name="compare", api_visibility="undocumented", **IMAGE_QUEUE) \
            .success(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
@@ -403,5 +408,5 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
           whatif_in, whatif_out, api_name="whatif", trigger_mode="always_last")
     wi["from_image"].click(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
                            [wi["width"], wi["height"], *whatif_out], api_visibility="private")
-    exp["button"].click(on_export, [shared.image, state], [exp["json"], exp["png"], exp["code"]],
+    exp["button"].click(on_export, [shared.image, state], export_out,
                         api_name="export", **IMAGE_QUEUE)
