@@ -42,7 +42,7 @@ def test_analyze_returns_every_view_for_an_example():
     assert "1600x600 image -> 4 crops" in summary and "*Example: A 1600x600 chart" in summary
     assert isinstance(overlay, Image.Image) and isinstance(token_map, Image.Image)
     assert note.startswith("1600x600 resized x0.561 to 897x336")
-    assert [label for _, label in gallery][0] == "#0 base image: the whole image squashed to 336x336"
+    assert [label for _, label in gallery][0] == "#1 base image: the whole image squashed to 336x336"
     assert len(gallery) == 4 and crops_note.startswith("4 crops")
     assert ledger.iloc[-1].tolist()[:2] == ["total", 2136]
     assert formula == "**Formula for this image:** `576 + 24x64 + 24 = 2136`"
@@ -129,7 +129,9 @@ def test_model_change_shows_only_that_familys_settings():
     updates = ui.on_model(QWEN)
     visible = {name: u["visible"] for name, u in zip(ui.SETTING_NAMES, updates)}
     assert {n for n, v in visible.items() if v} == {"max_pixels", "min_pixels"}
-    assert updates[0]["placeholder"] == "checkpoint: 12,845,056" and updates[0]["value"] is None
+    # a pixel budget in plain words: tokens x factor x factor = pixels
+    assert updates[0]["placeholder"] == "checkpoint: 16,384 x 28 x 28 = 12,845,056 px (up to 16,384 tokens)"
+    assert updates[0]["value"] is None
     llava = dict(zip(ui.SETTING_NAMES, ui.on_model(LLAVA)))
     assert llava["pinpoints"]["visible"] and llava["pinpoints"]["value"] == ""
     assert llava["pinpoints"]["placeholder"].startswith("checkpoint: 672x336, 336x672")
@@ -144,10 +146,20 @@ def test_clicking_the_token_map_describes_the_token():
     base = placed[0]
     x = base.left + 3
     y = base.top + 3
-    text = ui.on_click(state, SimpleNamespace(index=[x, y]))
-    assert text.startswith("**Token 0** of 2136") and "kind: **base**" in text
-    assert ui.on_click(state, SimpleNamespace(index=[0, 0])).startswith("No token there")
-    assert ui.on_click(None, SimpleNamespace(index=[5, 5])) == "Analyse an image first."
+    text, marked = ui.on_click(state, CHART, SimpleNamespace(index=[x, y]))
+    # counted from 1 like the total, the 0-based index named as such
+    assert text.startswith("**Token 1 of 2,136**") and "index 0 counting from 0" in text
+    assert "kind: **base**" in text and "cell row 1, column 1" in text
+    # the clicked cell is marked on the map: the mark's yellow where the unmarked map has none
+    plain = np.asarray(ui.on_analyze(CHART, LLAVA, None, None, None, None, "")[6])
+    got = np.asarray(marked)
+    assert got.shape == plain.shape
+    changed = np.argwhere((got != plain).any(axis=2))
+    assert changed.size and abs(changed[:, 1].mean() - x) < 12 and abs(changed[:, 0].mean() - y) < 12
+    assert (got[changed[:, 0], changed[:, 1]] == views.MARK_RGB[1]).all(axis=1).any()
+    text, marked = ui.on_click(state, CHART, SimpleNamespace(index=[0, 0]))
+    assert text.startswith("No token there") and not isinstance(marked, Image.Image)
+    assert ui.on_click(None, None, SimpleNamespace(index=[5, 5]))[0] == "Analyse an image first."
 
 
 def test_compare_uses_the_chosen_model_for_its_family():
@@ -228,7 +240,7 @@ def test_app_module_defines_demo_without_heavy_imports():
 def test_crops_gallery_items_are_images_with_labels():
     out = ui.on_analyze(str(get_example("receipt_tall.png").path), INTERNVL, None, None, None, None, "")
     gallery = out[4]
-    assert [lbl.split(" ")[0] for _, lbl in gallery] == ["#0", "#1", "#2", "#3", "#4"]
+    assert [lbl.split(" ")[0] for _, lbl in gallery] == ["#1", "#2", "#3", "#4", "#5"]
     assert all(isinstance(pic, Image.Image) and pic.size == (448, 448) for pic, _ in gallery)
     assert np.asarray(gallery[-1][0]).std() > 0  # the thumbnail shows the receipt, not a blank
 
