@@ -94,21 +94,30 @@ def test_bad_uploads_are_clear_gr_errors(tmp_path):
     assert "too small to hold that many pixels" in err.value.message
 
 
-def test_upload_errors_in_gradios_own_preprocess_become_gr_errors(tmp_path):
-    """gr.Image opens uploads with Pillow before the handler: that failure must be clear too."""
+def test_upload_errors_in_gradios_own_preprocess_reach_the_handler(tmp_path):
+    """gr.Image opens uploads with Pillow before the handler, and gradio shows no message for
+    a failure there: the guarded image hands the file to the handler, whose loader explains it
+    (also for a component gradio rebuilds for a browser session: the guard is on the class)."""
     text = tmp_path / "notes.png"
     text.write_text("plain text\n")
-    image = ui.guard_uploads(gr.Image(type="filepath", image_mode=None))
+    ui.guard_uploads(gr.Image(type="filepath", image_mode=None, elem_id="guarded-test"))
+    image = gr.Image(type="filepath", image_mode=None, elem_id="guarded-test")  # a rebuilt copy
+    passed = image.preprocess(ImageData(path=str(text), orig_name="notes.png"))
+    assert passed == str(text)
     with pytest.raises(gr.Error) as err:
-        image.preprocess(ImageData(path=str(text), orig_name="notes.png"))
+        ui.on_analyze(passed, LLAVA, None, None, None, None, "")
     assert "'notes.png' is not an image: it contains text" in err.value.message
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(_png_header(20_000, 20_000))  # 400 MP claimed: Pillow refuses to open it
     with pytest.raises(gr.Error) as err:
-        image.preprocess(ImageData(path=str(bomb), orig_name="bomb.png"))
+        ui.on_analyze(image.preprocess(ImageData(path=str(bomb), orig_name="bomb.png")), LLAVA,
+                      None, None, None, None, "")
     assert "far above the 110.0 megapixels limit" in err.value.message
     good = image.preprocess(ImageData(path=CHART, orig_name="chart_wide.png"))
     assert good == CHART
+    other = gr.Image(type="filepath", image_mode=None)  # not guarded: gradio's own behaviour
+    with pytest.raises(Exception):
+        other.preprocess(ImageData(path=str(text), orig_name="notes.png"))
 
 
 def _png_header(width: int, height: int) -> bytes:

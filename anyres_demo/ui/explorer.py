@@ -55,26 +55,44 @@ def guarded(fn: Callable) -> Callable:
     return wrapper
 
 
+GUARDED_IMAGES: set[str] = set()  # elem_ids of the gr.Image inputs guard_uploads covers
+
+
 def guard_uploads(image: gr.Image) -> gr.Image:
     """Make `image`'s upload errors (not an image, truncated, too large) reach the user as a
-    clear gr.Error instead of gradio's bare "Error".
+    clear message instead of gradio's bare "Error" badge.
 
-    gr.Image opens every upload with Pillow before any handler runs, so its preprocess is
-    wrapped on this instance. (A subclass would do, but gradio writes a .pyi stub next to the
-    module of every component subclass.)
+    gr.Image opens every upload with Pillow before any handler runs, and gradio shows no
+    message for an error there. So for the guarded images (by elem_id) a failed Pillow open
+    hands the stored file's path to the handlers, where `images.load_image` (the hardened
+    loader) refuses it with its own message, which gradio does show. The wrapper sits on the
+    class, because gradio rebuilds components for each browser session (an instance attribute
+    would be lost), and only acts for the elem_ids registered here. (A subclass would do, but
+    gradio writes a .pyi stub next to the module of every component subclass.)
     """
-    original = image.preprocess
+    if not image.elem_id:
+        raise ValueError("guard_uploads needs an image with an elem_id")
+    GUARDED_IMAGES.add(image.elem_id)
+    original = gr.Image.preprocess
+    if getattr(original, "anyres_guard", False):
+        return image
 
     @functools.wraps(original)
-    def preprocess(payload):
+    def preprocess(self, payload):
         try:
-            return original(payload)
+            return original(self, payload)
         except gr.Error:
             raise
         except Exception as exc:  # Pillow raises many types on hostile input
-            raise gr.Error(upload_error_message(getattr(payload, "path", None), exc)) from None
+            if self.elem_id not in GUARDED_IMAGES:
+                raise
+            path = getattr(payload, "path", None)
+            if path and os.path.isfile(path):
+                return path
+            raise gr.Error(upload_error_message(path, exc)) from None
 
-    image.preprocess = preprocess
+    preprocess.anyres_guard = True
+    gr.Image.preprocess = preprocess
     return image
 
 
