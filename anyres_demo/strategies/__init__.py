@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import internvl, llava_next, qwen2_vl
+from . import gemma3, gemma4, internvl, llava_next, qwen2_vl
 
 STRATEGIES: dict[str, ModuleType] = {
     "llava_next": llava_next,
     "llava_onevision": llava_next,  # same module: OneVision is anyres + bilinear downscale
     "qwen2_vl": qwen2_vl,
     "internvl": internvl,
+    "gemma3": gemma3,
+    "gemma4": gemma4,
 }
 
 STRATEGY_LABELS = {
@@ -24,6 +26,8 @@ STRATEGY_LABELS = {
     "llava_onevision": "LLaVA-OneVision (anyres_max_9)",
     "qwen2_vl": "Qwen2-VL / Qwen2.5-VL (native resolution)",
     "internvl": "InternVL (dynamic tiles + thumbnail)",
+    "gemma3": "Gemma 3 (896 view + pan-and-scan)",
+    "gemma4": "Gemma 4 (soft-token budget)",
 }
 
 
