@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from ..geometry import Box, Size
-from ..layout import KIND_CODE, KindInfo, Layout, register_kind
+from ..layout import KIND_CODE, Layout
 from ..presets import Gemma3Settings, Preset
 from .base import Candidate, CropSpec, Plan
 
@@ -27,14 +27,6 @@ from .base import Candidate, CropSpec, Plan
 PAS_PREFIX = "Here is the original image"
 PAS_MIDDLE = "and here are some crops to help you see better"
 PREFIX_WORDS, MIDDLE_WORDS = len(PAS_PREFIX.split()), len(PAS_MIDDLE.split())
-
-register_kind("pas_crop", KindInfo(label="pan-and-scan crop (squashed to 896x896)",
-                                   part="pan-and-scan crops", rgb=(230, 120, 40), placeholder=True))
-register_kind("pas_text", KindInfo(label="pan-and-scan prompt word the processor writes",
-                                   part="pan-and-scan prompt words", rgb=(150, 150, 150),
-                                   placeholder=False))
-register_kind("break", KindInfo(label='blank line "\\n\\n" around a view', part="blank lines",
-                                rgb=(190, 190, 190), placeholder=False))
 
 
 # ---------------------------------------------------------------- pan-and-scan decision

@@ -17,12 +17,10 @@ import math
 import numpy as np
 
 from ..geometry import Box, Size
-from ..layout import KIND_CODE, KindInfo, Layout, register_kind
+from ..layout import KIND_CODE, Layout
 from ..presets import GEMMA_SOFT_TOKEN_BUDGETS, Gemma4Settings, Preset
 from .base import Candidate, CropSpec, Plan
 
-register_kind("pooled", KindInfo(label="soft token: one 48x48 block (3x3 pooled 16-px patches)",
-                                 part="soft tokens", rgb=(66, 133, 244), placeholder=True))
 
 
 def ideal_size(size_hw: Size, s: Gemma4Settings) -> tuple[float, float]:
