@@ -241,7 +241,7 @@ def _gemma4_files(preset: Preset) -> dict[str, dict]:
 def call_kwargs(preset: Preset) -> dict[str, Any]:
     """Settings that only take effect as processor call arguments: Gemma 3's pan-and-scan
     (spec 2.5; the processor's own defaults override the config file)."""
-    if model_type(preset) != GEMMA3:
+    if preset.strategy != GEMMA3:
         return {}
     s: Gemma3Settings = preset.settings
     return {"do_pan_and_scan": s.do_pan_and_scan,

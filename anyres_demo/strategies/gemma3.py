@@ -14,6 +14,7 @@ start/end markers are exact.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from ..geometry import Box, Size
 from ..layout import KIND_CODE, Layout
 from ..presets import Gemma3Settings, Preset
-from .base import Candidate, CropSpec, Plan
+from .base import Candidate, ChartSpec, CropSpec, Plan, Series
 
 # The prompt text Gemma3Processor.replace_image_token writes around the views when there are crops.
 PAS_PREFIX = "Here is the original image"
@@ -151,7 +152,9 @@ def _divergences(s: Gemma3Settings, k: int) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------- layout
 def _view_block(crop: CropSpec, kind: str, s: Gemma3Settings):
-    """(kind, crop, row, col, box) columns of one `\\n\\n boi 256 soft eoi \\n\\n` block."""
+    """(kind, crop, row, col, box) columns of one `\\n\\n boi 256 soft eoi \\n\\n` block.
+    A crop's (row, col) are on the stitched crop grid (crops tile the image along one axis, so
+    their grids sit side by side as one panel); the whole-image view's are its own 16x16."""
     n = s.tokens_per_side
     src = crop.source
     xs = src.x0 + np.arange(n + 1) * (src.width / n)
@@ -159,6 +162,8 @@ def _view_block(crop: CropSpec, kind: str, s: Gemma3Settings):
     r, c = np.divmod(np.arange(n * n), n)
     box = np.full((n * n + 4, 4), np.nan)
     box[2:-2] = np.stack([xs[c], ys[r], xs[c + 1], ys[r + 1]], -1)
+    if crop.row >= 0:  # a pan-and-scan crop: offset by its place in the crop grid
+        r, c = r + n * crop.row, c + n * crop.col
     kinds = np.full(n * n + 4, KIND_CODE[kind], np.int8)
     kinds[[0, -1]] = KIND_CODE["break"]
     kinds[[1, -2]] = KIND_CODE["wrapper"]
@@ -176,7 +181,8 @@ def _text_block(words: int):
 
 def layout(plan: Plan) -> Layout:
     """Every token in LLM order. Soft token i of a view is cell divmod(i, 16) of that view, a
-    56x56 block of the 896 view, i.e. 1/16 of the view's source box per side."""
+    56x56 block of the 896 view, i.e. 1/16 of the view's source box per side (the projector's
+    AvgPool2d(4) over the 64x64 patches, flattened row-major)."""
     s: Gemma3Settings = plan.preset.settings
     base, crops = plan.crops[0], plan.crops[1:]
     blocks = [_view_block(base, "base", s)]
@@ -221,3 +227,95 @@ def count_many_total(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray
     views = soft // s.tokens_per_view
     text = np.where(views > 1, PREFIX_WORDS + MIDDLE_WORDS, 0)
     return np.where(soft >= 0, soft + 4 * views + text, -1)
+
+
+# ---------------------------------------------------------------- words and charts
+def _views(plan: Plan) -> int:
+    return plan.num_crops
+
+
+def ledger_how(plan: Plan, kind: str) -> str:
+    s: Gemma3Settings = plan.preset.settings
+    n, views = s.tokens_per_side, _views(plan)
+    if kind == "base":
+        return (f"whole {plan.image_hw} image squashed to {s.view_size}x{s.view_size}: "
+                f"{s.view_size // s.patch_size}x{s.view_size // s.patch_size} patches of {s.patch_size} px, "
+                f"4x4 average-pooled -> {n}x{n}")
+    if kind == "pas_crop":
+        sizes = ", ".join(sorted({f"{int(c.source.width)}x{int(c.source.height)}" for c in plan.crops[1:]}))
+        return (f"{views - 1} pan-and-scan crops ({sizes}) along the long side, each squashed to "
+                f"{s.view_size}x{s.view_size} -> {views - 1} x {n * n}")
+    if kind == "wrapper":
+        start, end = plan.preset.wrapper_tokens
+        return f"{start} and {end} around each of the {views} view{'s' if views > 1 else ''}"
+    if kind == "break":
+        return ('"\\n\\n" before and after each view, one token each (Gemma\'s tokenizer has a '
+                '"\\n\\n" piece; next to other newlines it may merge)')
+    return (f'"{PAS_PREFIX}" ({PREFIX_WORDS}) before the whole-image view and "{PAS_MIDDLE}" '
+            f"({MIDDLE_WORDS}) before the crops; counted one token per word")
+
+
+def why_summary(plan: Plan) -> str:
+    s: Gemma3Settings = plan.preset.settings
+    steps = pan_and_scan_steps(plan.image_hw, s)
+    k = plan.num_crops - 1
+    if not s.do_pan_and_scan:
+        would = pan_and_scan_steps(plan.image_hw, dataclasses.replace(s, do_pan_and_scan=True))["crops"]
+        hint = (f" With pan-and-scan on, this image (aspect {steps['ratio']:.2f}:1) would get "
+                f"{would} crops: {(1 + would) * s.tokens_per_view} soft tokens." if would else
+                " Pan-and-scan would not crop this image either.")
+        return (f"{plan.preset.label} squashes every image, whatever its size or shape, to one "
+                f"{s.view_size}x{s.view_size} view: **{s.tokens_per_view} soft tokens**. "
+                f"Pan-and-scan is off, as released.{hint}")
+    if not k:
+        return (f"Pan-and-scan is on but made no crops (aspect {steps['ratio']:.2f}:1 needs at "
+                f"least {s.pan_and_scan_min_ratio_to_activate} and crops of at least "
+                f"{s.pan_and_scan_min_crop_size} px): one {s.view_size} view, "
+                f"**{s.tokens_per_view} soft tokens**.")
+    return (f"Aspect {steps['ratio']:.2f}:1 reaches {s.pan_and_scan_min_ratio_to_activate}, so "
+            f"pan-and-scan cut **{k} crops** of {steps['crop_long']} px along the long side; the "
+            f"whole image and each crop are squashed to their own {s.view_size} view: "
+            f"{1 + k} x {s.tokens_per_view} = **{(1 + k) * s.tokens_per_view} soft tokens**.")
+
+
+def resize_note(plan: Plan) -> str:
+    s: Gemma3Settings = plan.preset.settings
+    h, w = plan.image_hw.hw
+    crops = plan.crops[1:]
+    text = (f"{plan.image_hw} squashed to {s.view_size}x{s.view_size} (x{s.view_size / w:.3f} wide, "
+            f"x{s.view_size / h:.3f} high: the aspect ratio is not kept)")
+    if crops:
+        text += (f", plus {len(crops)} crops of {int(crops[0].source.width)}x"
+                 f"{int(crops[0].source.height)} each squashed to {s.view_size}x{s.view_size}")
+    return text + f" -> {plan.num_image_tokens:,} soft tokens."
+
+
+def candidates_chart(plan: Plan) -> ChartSpec:
+    s: Gemma3Settings = plan.preset.settings
+    cands = plan.candidates
+    names = ("single view", "round the aspect", "cap by crop size", "clamp to the range")
+    labels = tuple(names[i] + (" ✓" if c.chosen else "") for i, c in enumerate(cands))
+    crops = tuple(float(c.scores.get("crops", 0)) for c in cands)
+    return ChartSpec("Why these crops: pan-and-scan's steps (crops along the long side)", "step",
+                     "crops", labels,
+                     (Series("crops", crops, tuple("#b8860b" if c.chosen else "#999999" for c in cands)),),
+                     hlines=((float(s.pan_and_scan_max_num_crops), "max crops"),),
+                     chosen=next(i for i, c in enumerate(cands) if c.chosen))
+
+
+TEACHING = {
+    "grid": ("**Gemma 3** does not tile: the whole image is **squashed** to one 896x896 view "
+             "(64x64 SigLIP patches, averaged 4x4 into 16x16 = 256 tokens), whatever its shape. "
+             "**Pan-and-scan** (off as released) adds 2-4 crops along the long side of elongated "
+             "images, each squashed to its own 896 view with its own 256 tokens."),
+    "crops": ("View 0 is the whole image squashed to 896x896; with pan-and-scan the crops follow, "
+              "left to right (or top to bottom). Each view is wrapped in <start_of_image> ... "
+              "<end_of_image>, and the processor writes a short sentence before the views."),
+    "divergence": ("Pan-and-scan is off by default in transformers and vLLM and missing in Ollama, "
+                   "so the same checkpoint sees 256 or up to 1,280 image tokens depending on the "
+                   "engine. transformers' own counting helper ignores the crops."),
+}
+
+
+def teaching(view: str) -> str | None:
+    return TEACHING.get(view)

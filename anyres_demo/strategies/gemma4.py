@@ -19,7 +19,7 @@ import numpy as np
 from ..geometry import Box, Size
 from ..layout import KIND_CODE, Layout
 from ..presets import GEMMA_SOFT_TOKEN_BUDGETS, Gemma4Settings, Preset
-from .base import Candidate, CropSpec, Plan
+from .base import Candidate, ChartSpec, CropSpec, Plan, Series
 
 
 
@@ -144,3 +144,75 @@ def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
     valid = (h >= 1) & (w >= 1)
     th, tw = target_many(np.where(valid, h, 1), np.where(valid, w, 1), s)
     return np.where(valid, (th // s.cell_size) * (tw // s.cell_size), -1)
+
+
+# ---------------------------------------------------------------- words and charts
+def ledger_how(plan: Plan, kind: str) -> str:
+    s: Gemma4Settings = plan.preset.settings
+    if kind == "wrapper":
+        return f"{plan.preset.wrapper_tokens[0]} and {plan.preset.wrapper_tokens[1]} around the soft tokens"
+    rh, rw = plan.resized_hw.hw
+    return (f"resized to {rw}x{rh}: {rh // s.patch_size}x{rw // s.patch_size} patches of {s.patch_size} px, "
+            f"pooled {s.pooling_kernel_size}x{s.pooling_kernel_size} -> {plan.grid_rows}x{plan.grid_cols} "
+            f"(budget {s.max_soft_tokens}, {s.max_soft_tokens - plan.num_image_tokens} unused)")
+
+
+def _scale_words(plan: Plan) -> str:
+    (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
+    f = math.sqrt(rh * rw / (h * w))
+    return "upscaled" if f > 1 else "downscaled" if f < 1 else "kept"
+
+
+def why_summary(plan: Plan) -> str:
+    s: Gemma4Settings = plan.preset.settings
+    ideal_h, ideal_w = ideal_size(plan.image_hw, s)
+    n = plan.num_image_tokens
+    small = (" The image is smaller than the budget, so it is **upscaled**."
+             if _scale_words(plan) == "upscaled" else "")
+    unused = (f" ({s.max_soft_tokens - n} unused: the floor almost never fills a budget exactly)"
+              if n < s.max_soft_tokens else " (this thin image happens to fill it)")
+    thin = ("; one side floored to 0, so it became 48 px and the other floor(long/short) x 48 "
+            f"(at most {s.max_soft_tokens} x 48)" if min(ideal_h, ideal_w) < s.cell_size else "")
+    return (f"{plan.preset.label} keeps the aspect ratio and scales the image to the size that "
+            f"would hold exactly {s.max_soft_tokens} tokens ({ideal_w:.1f} x {ideal_h:.1f} px), then "
+            f"floors each side to a multiple of {s.cell_size} px{thin}: **{plan.resized_hw}** = "
+            f"{plan.grid_rows}x{plan.grid_cols} = **{n} of {s.max_soft_tokens}** tokens{unused}.{small}")
+
+
+def resize_note(plan: Plan) -> str:
+    (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
+    fx, fy = rw / w, rh / h
+    factor = f"x{fx:.3f}" if abs(fx - fy) <= 0.02 * max(fx, fy) else f"x{fx:.3f} wide, x{fy:.3f} high"
+    return (f"{plan.image_hw} {_scale_words(plan)} {factor} to {plan.resized_hw} (sides floored to "
+            f"multiples of {plan.cell_px}) -> {plan.grid_rows}x{plan.grid_cols} = "
+            f"{plan.num_image_tokens} soft tokens of {plan.cell_px}x{plan.cell_px} px.")
+
+
+def candidates_chart(plan: Plan) -> ChartSpec:
+    s: Gemma4Settings = plan.preset.settings
+    cands = plan.candidates
+    labels = tuple((c.note.split(":")[0] if c.note.startswith("budget") else
+                    ("fill exactly", "floor to 48 px", "thin-image fix")[i]) + (" ✓" if c.chosen else "")
+                   for i, c in enumerate(cands))
+    return ChartSpec(f"Why this size: fill the budget ({s.max_soft_tokens}), floor to {s.cell_size} px; "
+                     "other budgets for comparison", "", "soft tokens", labels,
+                     (Series("soft tokens", tuple(float(c.scores["tokens"]) for c in cands),
+                             tuple("#4285f4" if c.chosen else "#999999" for c in cands)),),
+                     hlines=((float(s.max_soft_tokens), f"budget {s.max_soft_tokens}"),),
+                     chosen=next(i for i, c in enumerate(cands) if c.chosen))
+
+
+TEACHING = {
+    "grid": ("**Gemma 4** keeps the aspect ratio and resizes the image to a **soft-token budget** "
+             "(70, 140, 280, 560 or 1120; 280 as released). Each token is a 48x48 px block (3x3 "
+             "patches of 16 px, average-pooled). Both sides are floored to multiples of 48, so the "
+             "budget is almost never filled exactly, and small images are **upscaled**."),
+    "crops": ("One image, resized (up or down) so both sides are multiples of 48 px; pixels are only "
+              "rescaled to [0, 1], no mean/std normalisation."),
+    "whatif": ("Gemma 4's budget is its own control: the same image at 70 ... 1120 tokens. The "
+               "steps come from the 48 px floor on each side."),
+}
+
+
+def teaching(view: str) -> str | None:
+    return TEACHING.get(view)
