@@ -136,7 +136,9 @@ def _gemma4_config(preset: Preset, tokenizer, vocab: int):
               "num_hidden_layers": 1, "num_attention_heads": HEADS, "num_key_value_heads": HEADS,
               "head_dim": VISION_WIDTH // HEADS, "patch_size": s.patch_size,
               "pooling_kernel_size": s.pooling_kernel_size}
-    text = _tiny_text(vocab, head_dim=TEXT_WIDTH // HEADS, layer_types=["full_attention"],
+    # global_head_dim = head_dim: no per-layer overrides, so the config stays homogeneous
+    text = _tiny_text(vocab, head_dim=TEXT_WIDTH // HEADS, global_head_dim=TEXT_WIDTH // HEADS,
+                      layer_types=["full_attention"],
                       vocab_size_per_layer_input=vocab, hidden_size_per_layer_input=8,
                       **_token_ids(tokenizer))
     return Gemma4Config(text_config=text, vision_config=vision, audio_config=None, **ids)
@@ -168,6 +170,18 @@ MODEL_CLASS = {
 }
 
 
+def random_projector(model) -> None:
+    """Gemma 3 initialises its projector matrix to zeros, which would make every image
+    feature 0 in a random model; give it random values instead (tests only)."""
+    import torch
+
+    projector = getattr(getattr(model, "model", model), "multi_modal_projector", None)
+    weight = getattr(projector, "mm_input_projection_weight", None)
+    if weight is not None and not bool(weight.any()):
+        with torch.no_grad():
+            weight.normal_(std=1.0)
+
+
 def build_tiny_model(preset: Preset, out_dir: str | None = None, seed: int = SEED):
     """A random-weight model + processor for `preset` (tests and benchmarks only).
 
@@ -182,6 +196,7 @@ def build_tiny_model(preset: Preset, out_dir: str | None = None, seed: int = SEE
     config = tiny_config(preset, processor.tokenizer)
     torch.manual_seed(seed)
     model = getattr(transformers, MODEL_CLASS[hp.model_type(preset)])(config).eval()
+    random_projector(model)
     if out_dir is not None:
         model.save_pretrained(out_dir)
         processor.save_pretrained(out_dir)
