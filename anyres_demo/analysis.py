@@ -167,21 +167,24 @@ COMPARE_HEADERS = ["model", "strategy", "grid", "resized to", "crops", "tokens",
 
 
 # ----------------------------------------------------------------------------- what-if
-def whatif_presets(qwen_max_pixels: Any = None, internvl_max_tiles: Any = None) -> list[Preset]:
-    """The family defaults with the what-if budgets applied where they belong."""
+def whatif_presets(qwen_max_pixels: Any = None, internvl_max_tiles: Any = None,
+                   gemma4_max_soft_tokens: Any = None) -> list[Preset]:
+    """The family defaults with the what-if budgets applied where they belong (Gemma 4's
+    soft-token budget is its own control: a ladder of five values, not a slider)."""
     out = []
     for strategy, repo in FAMILY_DEFAULTS.items():
         preset = get_preset(repo)
-        overrides = collect_overrides(preset, max_pixels=qwen_max_pixels, max_tiles=internvl_max_tiles)
+        overrides = collect_overrides(preset, max_pixels=qwen_max_pixels, max_tiles=internvl_max_tiles,
+                                      max_soft_tokens=gemma4_max_soft_tokens)
         out.append(preset.with_overrides(**overrides))
     return out
 
 
-def whatif(width: Any, height: Any, qwen_max_pixels: Any = None, internvl_max_tiles: Any = None
-           ) -> tuple[go.Figure, go.Figure, list[list[Any]]]:
+def whatif(width: Any, height: Any, qwen_max_pixels: Any = None, internvl_max_tiles: Any = None,
+           gemma4_max_soft_tokens: Any = None) -> tuple[go.Figure, go.Figure, list[list[Any]]]:
     """Staircases for every family around a (width, height) point, and the counts there."""
     size_hw = Size(_side("height", height), _side("width", width))
-    presets = whatif_presets(qwen_max_pixels, internvl_max_tiles)
+    presets = whatif_presets(qwen_max_pixels, internvl_max_tiles, gemma4_max_soft_tokens)
     rows = []
     for preset in presets:
         try:

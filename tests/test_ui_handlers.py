@@ -20,6 +20,7 @@ from anyres_demo.examples import get_example
 from anyres_demo.ui import build_demo, tab_label
 from anyres_demo.ui import explorer as ui
 from anyres_demo.overrides import SETTING_SPECS
+from anyres_demo.presets import FAMILY_DEFAULTS
 from anyres_demo.ui.shared import Shared
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -174,9 +175,10 @@ def test_clicking_the_token_map_describes_the_token():
 def test_compare_uses_the_chosen_model_for_its_family():
     state = ui.on_analyze(CHART, "Qwen/Qwen2.5-VL-7B-Instruct", 100_000, None, None, None, "")[-1]
     gallery, fig, table = ui.on_compare(CHART, state)
-    assert len(gallery) == 4 and len(fig.data) >= 3
-    assert table["model"].tolist() == ["LLaVA-NeXT (v1.6) Mistral-7B", "LLaVA-OneVision 0.5B",
-                                       "Qwen2.5-VL 7B", "InternVL3 1B"]
+    assert len(gallery) == len(FAMILY_DEFAULTS) and len(fig.data) >= 3
+    assert table["model"].tolist()[:4] == ["LLaVA-NeXT (v1.6) Mistral-7B", "LLaVA-OneVision 0.5B",
+                                           "Qwen2.5-VL 7B", "InternVL3 1B"]
+    assert {"Gemma 3 4B", "Gemma 4 E2B"} <= set(table["model"])
     qwen_row = table.iloc[2]
     assert qwen_row["tokens"] == plan_image((600, 1600), "Qwen/Qwen2.5-VL-7B-Instruct",
                                             max_pixels=100_000).num_tokens
@@ -185,11 +187,18 @@ def test_compare_uses_the_chosen_model_for_its_family():
 
 def test_whatif_tables_and_sync_with_the_image():
     scale_fig, aspect_fig, table = ui.on_whatif(1920, 1080, 12845056, 12)
-    assert table["tokens"].tolist() == [1948, 7269, 2693, 2306]
-    assert len(scale_fig.data) == 8 and len(aspect_fig.data) == 8  # 4 lines + 4 stars
+    assert table["tokens"].tolist()[:4] == [1948, 7269, 2693, 2306]
+    n = len(FAMILY_DEFAULTS)
+    assert len(scale_fig.data) == 2 * n and len(aspect_fig.data) == 2 * n  # a line + a star each
+    gemma = dict(zip(table["model"], table["tokens"]))
+    assert (gemma["Gemma 3 4B"], gemma["Gemma 4 E2B"]) == (260, 266)  # 256 + 4 specials; 264 + 2
+    # Gemma 4's budget ladder is its own control
+    ladder = [dict(zip(*(lambda t: (t["model"], t["tokens"]))(ui.on_whatif(1920, 1080, 12845056, 12, b)[2])))
+              ["Gemma 4 E2B"] for b in ("70", "140", "280", "560", "1120")]
+    assert ladder == [68, 122, 266, 529, 1102]  # spec 3.6 (66, 120, 264, 527, 1100) + 2 markers
     budget = 28 * 28 * 256
     small = ui.on_whatif(1920, 1080, budget, 4)[2]
-    assert small["tokens"].tolist()[2:] == [plan_image((1080, 1920), QWEN, max_pixels=budget).num_tokens,
+    assert small["tokens"].tolist()[2:4] == [plan_image((1080, 1920), QWEN, max_pixels=budget).num_tokens,
                                             plan_image((1080, 1920), INTERNVL, max_tiles=4).num_tokens]
     width, height, *_ = ui.on_whatif_from_image({"model": LLAVA, "overrides": {}, "size_hw": [600, 1600]},
                                                 12845056, 12)

@@ -38,7 +38,7 @@ def test_panels_hold_every_image_token_exactly_once(model, size_hw):
         seen += p.tokens[p.tokens >= 0].tolist()
         if p.newlines is not None:
             seen += p.newlines[p.newlines >= 0].tolist()
-    expected = np.nonzero(layout.kind != KIND_CODE["wrapper"])[0].tolist()
+    expected = np.nonzero(layout.image_token_mask)[0].tolist()  # every placeholder token
     assert sorted(seen) == expected  # no token twice, none missing
     assert len(seen) == plan.num_image_tokens
 
@@ -65,7 +65,7 @@ def _cell_centre(placed, index):
 def test_clicking_a_cell_centre_finds_that_token(model, size_hw):
     plan, layout = _plan(size_hw, model)
     placed, (w, h) = views.place(views.panels(plan, layout))
-    image_tokens = np.nonzero(layout.kind != KIND_CODE["wrapper"])[0]
+    image_tokens = np.nonzero(layout.image_token_mask)[0]
     rng = np.random.default_rng(0)
     # cells under ~2 px cannot be hit reliably at the centre pixel: skip the densest grids
     sample = rng.choice(image_tokens, 60, replace=False)
@@ -166,6 +166,10 @@ def test_small_image_crops_are_render_crops_exactly(model):
     image = Image.fromarray(rng.integers(0, 255, (300, 500, 3), dtype=np.uint8))
     plan = plan_image(image, model)
     crops, exact = views.crop_images(image, plan)
+    if max(max(c.out_hw.hw) for c in plan.crops) > views.CROP_MAX_SIDE:
+        # Gemma 4 resizes this image to 1008x576: shown scaled down, hence not pixel-exact
+        assert not exact and all(max(c.size) <= views.CROP_MAX_SIDE for c in crops)
+        return
     assert exact
     for got, ref in zip(crops, render_crops(image, plan), strict=True):
         assert got.size == ref.size and np.array_equal(np.asarray(got), np.asarray(ref))

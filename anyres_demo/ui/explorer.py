@@ -22,7 +22,7 @@ from ..export import snippet, write_exports
 from ..images import load_image
 from ..layout import build_layout
 from ..plots import candidates_chart
-from ..presets import FAMILY_DEFAULTS, OVERRIDABLE, get_preset, list_presets
+from ..presets import FAMILY_DEFAULTS, GEMMA_SOFT_TOKEN_BUDGETS, OVERRIDABLE, get_preset, list_presets
 from ..security import any_model_allowed
 from ..views import CROP_MAX_SIDE, display_source, overlay, resize_note
 from ..overrides import SETTING_SPECS
@@ -282,18 +282,22 @@ def on_compare(path: str | None, state: dict | None) -> tuple:
 
 
 @guarded
-def on_whatif(width: float, height: float, qwen_max_pixels: float, internvl_max_tiles: float) -> tuple:
-    scale_fig, aspect_fig, rows = analysis.whatif(width, height, qwen_max_pixels, internvl_max_tiles)
+def on_whatif(width: float, height: float, qwen_max_pixels: float, internvl_max_tiles: float,
+              gemma4_budget: Any = None) -> tuple:
+    scale_fig, aspect_fig, rows = analysis.whatif(width, height, qwen_max_pixels, internvl_max_tiles,
+                                                  gemma4_budget)
     return scale_fig, aspect_fig, frame(analysis.WHATIF_HEADERS, rows)
 
 
 @guarded
-def on_whatif_from_image(state: dict | None, qwen_max_pixels: float, internvl_max_tiles: float) -> tuple:
+def on_whatif_from_image(state: dict | None, qwen_max_pixels: float, internvl_max_tiles: float,
+                         gemma4_budget: Any = None) -> tuple:
     """Move the what-if sliders to the analysed image's size and redraw."""
     if not state:
-        return (gr.update(), gr.update()) + on_whatif(1920, 1080, qwen_max_pixels, internvl_max_tiles)
+        return (gr.update(), gr.update()) + on_whatif(1920, 1080, qwen_max_pixels, internvl_max_tiles,
+                                                      gemma4_budget)
     height, width = state["size_hw"]
-    return (width, height) + on_whatif(width, height, qwen_max_pixels, internvl_max_tiles)
+    return (width, height) + on_whatif(width, height, qwen_max_pixels, internvl_max_tiles, gemma4_budget)
 
 
 @guarded
@@ -433,6 +437,7 @@ def build_whatif_tab() -> dict[str, Any]:
     c: dict[str, Any] = {}
     qwen = get_preset(FAMILY_DEFAULTS["qwen2_vl"]).settings
     intern = get_preset(FAMILY_DEFAULTS["internvl"]).settings
+    gemma4 = get_preset(FAMILY_DEFAULTS["gemma4"]).settings
     with gr.Tab("What-if", elem_id="tab-whatif"):
         _teach("whatif")
         with gr.Row():
@@ -442,6 +447,9 @@ def build_whatif_tab() -> dict[str, Any]:
             c["qwen_max"] = gr.Slider(qwen.factor ** 2 * 4, qwen.max_pixels, value=qwen.max_pixels,
                                       step=qwen.factor ** 2, label="Qwen2-VL max_pixels")
             c["intern_max"] = gr.Slider(1, 40, value=intern.max_tiles, step=1, label="InternVL max tiles")
+            c["gemma4_budget"] = gr.Radio([str(b) for b in GEMMA_SOFT_TOKEN_BUDGETS],
+                                          value=str(gemma4.max_soft_tokens), elem_id="whatif-gemma4-budget",
+                                          label="Gemma 4 image token budget (its five steps)")
             c["from_image"] = gr.Button("Use my image's size", size="sm")
         with gr.Row():
             c["scale_plot"] = gr.Plot(label="Tokens vs size")
@@ -490,7 +498,7 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
         dep.success(clear_export, None, export_out, api_visibility="private") \
            .success(on_compare, [shared.image, state], [cmp["gallery"], cmp["bars"], cmp["table"]],
                     api_name="compare", api_visibility="undocumented", **IMAGE_QUEUE) \
-           .success(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
+           .success(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]],
                     [wi["width"], wi["height"], wi["scale_plot"], wi["aspect_plot"], wi["table"]],
                     api_visibility="private")
 
@@ -502,11 +510,12 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
            .success(on_analyze, inputs, outputs, api_visibility="private", **IMAGE_QUEUE))
     ex["token_map"].select(on_click, [state, shared.image], [ex["token_info"], ex["token_map"]],
                            api_visibility="private", **IMAGE_QUEUE)
-    whatif_in = [wi["width"], wi["height"], wi["qwen_max"], wi["intern_max"]]
+    whatif_in = [wi["width"], wi["height"], wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]]
     whatif_out = [wi["scale_plot"], wi["aspect_plot"], wi["table"]]
-    gr.on([wi[k].release for k in ("width", "height", "qwen_max", "intern_max")], on_whatif,
+    gr.on([wi[k].release for k in ("width", "height", "qwen_max", "intern_max")]
+          + [wi["gemma4_budget"].change], on_whatif,
           whatif_in, whatif_out, api_name="whatif", trigger_mode="always_last")
-    wi["from_image"].click(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
+    wi["from_image"].click(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]],
                            [wi["width"], wi["height"], *whatif_out], api_visibility="private")
     exp["button"].click(on_export, [shared.image, state], export_out,
                         api_name="export", **IMAGE_QUEUE)
