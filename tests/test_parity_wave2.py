@@ -23,6 +23,7 @@ pytest.importorskip("torch")
 from anyres_demo import build_layout, get_preset, plan_image  # noqa: E402
 from anyres_demo.backends import hf_processors as hp  # noqa: E402
 from anyres_demo.geometry import Size  # noqa: E402
+from anyres_demo.overrides import collect_overrides  # noqa: E402
 from anyres_demo.render import render_crops  # noqa: E402
 from anyres_demo.strategies import get_strategy  # noqa: E402
 from hf_helpers import noise_image, size_label, solid_image, sweep_sizes_hw  # noqa: E402
@@ -182,7 +183,7 @@ REAL_WH = {
     "llama4": list(LLAMA4_WH)[:-1] + [(1, 3), (3, 1), (2, 1000), (1000, 2), (5376, 336), (335, 1)],
     "mllama": list(MLLAMA_WH) + [(1, 8000), (3, 1)],
 }
-REAL_WH["smolvlm2_256m"] = REAL_WH["smolvlm_v1"] = REAL_WH["idefics3"] = REAL_WH["smolvlm2"][:5]
+REAL_WH["smolvlm2_256m"] = REAL_WH["smolvlm_v1"] = REAL_WH["idefics3"] = REAL_WH["smolvlm2"][:2]
 
 
 def _random_real_hw(n: int, seed: int) -> list[tuple[int, int]]:
@@ -193,7 +194,8 @@ def _random_real_hw(n: int, seed: int) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_real_images_match_engine_and_helpers(family):
-    sizes = [(h, w) for w, h in REAL_WH[family]] + _random_real_hw(8, seed=len(family))
+    n_random = 3 if family in ("smolvlm2", "llama4", "mllama") else 1
+    sizes = [(h, w) for w, h in REAL_WH[family]] + _random_real_hw(n_random, seed=len(family))
     bad, bad_api = {}, {}
     for size_hw in sizes:
         got = real(size_hw, family)
@@ -287,8 +289,10 @@ def test_bad_overrides_are_refused():
         get_preset("smolvlm2").with_overrides(longest_edge=5000)
     with pytest.raises(ValueError, match="max_tiles"):
         get_preset("llama-4").with_overrides(max_tiles=0)
-    with pytest.raises(ValueError, match="cannot be set"):
-        get_preset("llama-3.2-vision").with_overrides(max_tiles=2)
+    # the UI / CLI offer no setting for Llama 3.2 Vision: a max-tiles value is ignored there
+    assert collect_overrides(get_preset("llama-3.2-vision"), max_tiles=2) == {}
+    assert collect_overrides(get_preset("smolvlm2"), longest_edge=768, max_tiles=3) == \
+        {"longest_edge": 768}
 
 
 # ---------------------------------------------------------------- crop pixels
@@ -302,10 +306,32 @@ def _crop_error(family, size_hw, backend):
     theirs = hp.pixel_values_to_uint8(proc, hp.processor_outputs(proc, image, preset), preset)
     ours = [np.asarray(c, dtype=np.int16) for c in render_crops(image, plan_image(image, preset))]
     assert [c.shape for c in ours] == [t.shape for t in theirs]
-    return max(int(np.abs(o - t.astype(np.int16)).max()) for o, t in zip(ours, theirs))
+    errors = [np.abs(o - t.astype(np.int16)) for o, t in zip(ours, theirs)]
+    return max(int(e.max()) for e in errors), max(float(e.mean()) for e in errors)
 
 
 @pytest.mark.parametrize("family", ["smolvlm2", "idefics3", "mllama"])
 @pytest.mark.parametrize("size_hw", CROP_HW, ids=size_label)
 def test_crop_pixels_pil_backend_bit_exact(family, size_hw):
-    assert _crop_error(family, size_hw, "pil") == 0
+    """render_crops chains Pillow's LANCZOS (SmolVLM: longest edge, tile multiples, global
+    squash) or BILINEAR (mllama) as the *Pil image processors do: identical bytes."""
+    assert _crop_error(family, size_hw, "pil")[0] == 0
+
+
+@pytest.mark.parametrize("family", ["llama4", "mllama"])
+@pytest.mark.parametrize("size_hw", CROP_HW, ids=size_label)
+def test_crop_pixels_torchvision_backend_within_2(family, size_hw):
+    """Llama 4 has only the torchvision processor (bilinear, normalised in bfloat16)."""
+    assert _crop_error(family, size_hw, None)[0] <= 2
+
+
+@pytest.mark.parametrize("size_hw", CROP_HW, ids=size_label)
+def test_crop_pixels_smolvlm_torchvision_measured_gap(size_hw):
+    """Measured gap, not a tolerance: the torchvision SmolVLM processor chains three LANCZOS
+    resizes whose rounding differs from Pillow's: up to 3/255 on ordinary sizes (mean below
+    0.05/255 per crop) and up to ~26/255 on the 2000 px tall, 10 px wide noise image (mean
+    below 0.7/255). The PIL processor matches bit for bit (above)."""
+    max_err, mean_err = _crop_error("smolvlm2", size_hw, None)
+    tall_narrow = size_hw[0] >= 100 * size_hw[1]
+    assert max_err <= (26 if tall_narrow else 3)
+    assert mean_err < (0.7 if tall_narrow else 0.05)

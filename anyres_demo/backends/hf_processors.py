@@ -487,6 +487,8 @@ def _wave2_counts(processor, pil_image, preset: Preset, out) -> dict[str, Any]:
         tok = processor.tokenizer.convert_tokens_to_ids
         y, x = ids.count(tok(LLAMA4_TOKENS["y_sep"])), ids.count(tok(LLAMA4_TOKENS["x_sep"]))
         counts["grid"] = (y, x // y + 1) if y else (1, 1)  # aspect_ratios is dropped from outputs
+        tile = processor.image_processor.size.height
+        counts["canvas_hw"] = (counts["grid"][0] * tile, counts["grid"][1] * tile)
     else:
         from transformers.models.mllama.image_processing_mllama import get_all_supported_aspect_ratios
 

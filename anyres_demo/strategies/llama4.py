@@ -16,16 +16,10 @@ import math
 import numpy as np
 
 from ..geometry import Box, Size
-from ..layout import KIND_CODE, KindInfo, Layout, register_kind
+from ..layout import KIND_CODE, Layout
 from ..presets import Llama4Settings, Preset
 from .base import Candidate, CropSpec, Plan
 
-register_kind("tile_x_sep", KindInfo("<|tile_x_separator|> between tiles of a row", "x separators",
-                                     (230, 150, 40), False))
-register_kind("tile_y_sep", KindInfo("<|tile_y_separator|> after a row of tiles", "y separators",
-                                     (200, 90, 30), False))
-register_kind("image_marker", KindInfo("<|image|> marker before the global tile", "image marker",
-                                       (120, 60, 170), False))
 
 
 # ----------------------------------------------------------------------------- geometry

@@ -16,12 +16,10 @@ import math
 import numpy as np
 
 from ..geometry import Box, Size
-from ..layout import KIND_CODE, KindInfo, Layout, register_kind
+from ..layout import KIND_CODE, Layout
 from ..presets import MllamaSettings, Preset
 from .base import Candidate, CropSpec, Plan
 
-register_kind("cross_image", KindInfo("<|image|> (its tiles are read through cross-attention)",
-                                      "image token", (60, 120, 200), True))
 
 
 @functools.lru_cache(maxsize=16)

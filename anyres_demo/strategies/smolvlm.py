@@ -17,18 +17,10 @@ import math
 import numpy as np
 
 from ..geometry import Box, Size
-from ..layout import KIND_CODE, KindInfo, Layout, register_kind
+from ..layout import KIND_CODE, Layout
 from ..presets import SMOLVLM_TOKENS, Preset, SmolVLMSettings
 from .base import Candidate, CropSpec, Plan
 
-register_kind("fake_token", KindInfo("<fake_token_around_image> (tile boundary)", "boundary tokens",
-                                     (150, 150, 150), False))
-register_kind("tile_marker", KindInfo("<row_i_col_j> tile position marker", "tile markers",
-                                      (230, 150, 40), False))
-register_kind("global_marker", KindInfo("<global-img> marker", "global-image marker",
-                                        (120, 60, 170), False))
-register_kind("text_newline", KindInfo('"\\n" text token after a row of tiles', "newlines (text)",
-                                       (90, 90, 90), False))
 
 
 # ----------------------------------------------------------------------------- geometry
