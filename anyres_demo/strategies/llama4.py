@@ -142,7 +142,9 @@ def layout(plan: Plan) -> Layout:
         big_r, big_c = r0 + np.repeat(np.arange(k), k), c0 + np.tile(np.arange(k), k)
         kinds.append(np.full(k * k, KIND_CODE[kind])), crops.append(np.full(k * k, crop))
         rr.append(big_r), cc.append(big_c)
-        boxes.append(np.stack([xa[big_c], ya[big_r], xb[big_c], yb[big_r]], axis=1))
+        box = np.stack([xa[big_c], ya[big_r], xb[big_c], yb[big_r]], axis=1)
+        box[(box[:, 2] <= box[:, 0]) | (box[:, 3] <= box[:, 1])] = np.nan  # wholly in padding
+        boxes.append(box)
 
     special("wrapper")
     if n_tiles > 1:
