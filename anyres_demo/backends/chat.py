@@ -36,6 +36,7 @@ from ..engine import plan_image
 from ..presets import FAMILY_DEFAULTS, Preset, get_preset
 from ..strategies.base import Plan
 from . import capture as cap
+from . import hf_processors as hp
 
 ENV_MODEL = "ANYRES_MODEL"  # default model: preset repo id, alias, or a local checkpoint folder
 ENV_MODEL_DIR = "ANYRES_MODEL_DIR"  # folder holding pre-downloaded checkpoints
@@ -57,6 +58,10 @@ MODEL_TYPE_PRESETS = {
     "qwen2_vl": "Qwen/Qwen2-VL-2B-Instruct",
     "qwen2_5_vl": "Qwen/Qwen2.5-VL-3B-Instruct",
     "internvl": FAMILY_DEFAULTS["internvl"],
+    "smolvlm": "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
+    "idefics3": "HuggingFaceM4/Idefics3-8B-Llama3",
+    "llama4": FAMILY_DEFAULTS["llama4"],
+    "mllama": FAMILY_DEFAULTS["mllama"],
 }
 
 
@@ -305,7 +310,8 @@ def load_model(source: ModelSource, progress: ProgressFn | None = None) -> Loade
 
 
 def _wrap(source, model, processor, device, dtype) -> LoadedModel:
-    token_id = int(processor.image_token_id)
+    # the id the model fills with features: Llama 4's is <|patch|>, not processor.image_token_id
+    token_id = hp.placeholder_token_id(processor, source.preset)
     config_id = getattr(model.config, "image_token_id", None)
     if config_id is not None and int(config_id) != token_id:
         raise ModelLoadError(f"{source.weights}: the processor's image token id ({token_id}) "
@@ -374,7 +380,12 @@ def processor_with_overrides(processor, preset: Preset, overrides: dict):
             if getattr(ip, name, None) is not None:
                 setattr(ip, name, value)
     if "max_tiles" in overrides or "min_tiles" in overrides:
-        ip.min_patches, ip.max_patches = s.min_tiles, s.max_tiles
+        ip.max_patches = s.max_tiles  # InternVL and Llama 4
+        if hasattr(s, "min_tiles"):
+            ip.min_patches = s.min_tiles
+    if "longest_edge" in overrides:  # SmolVLM / Idefics3
+        ip.size = type(ip.size)(longest_edge=s.longest_edge) if not isinstance(ip.size, dict) \
+            else {"longest_edge": s.longest_edge}
     proc = copy.copy(processor)
     proc.image_processor = ip
     return proc
@@ -526,6 +537,10 @@ def _capture(loaded: LoadedModel, prepared: Prepared, inputs: dict, answer, cach
     """(capture or None, note): attention from the answer to the image, reusing the cache."""
     if not answer:
         return None, "No answer tokens, so no attention to show."
+    if loaded.source.preset.strategy == "mllama":
+        return None, ("Llama 3.2 Vision reads its tiles only through cross-attention layers; its "
+                      "prompt holds a single <|image|> token, so there is no self-attention to "
+                      "image tokens to show, and cross-attention heatmaps are not recorded yet.")
     layers = _layers_within_budget(loaded, len(answer), prepared)
     try:
         result = cap.capture_from_cache(loaded.model, inputs, answer, cache,
@@ -547,7 +562,16 @@ def _run_generation(loaded: LoadedModel, inputs: dict, kwargs: dict, holder: dic
         streamer.end()
 
 
+LLAMA4_524_BUG = "object has no attribute 'image_outputs'"
+
+
 def _friendly(exc: BaseException) -> BaseException:
+    if LLAMA4_524_BUG in str(exc):
+        return RuntimeError(
+            "Llama 4 cannot generate with transformers 5.24: Llama4ForConditionalGeneration.forward "
+            "reads `outputs.image_outputs`, which its language model's output does not have. The "
+            "explorer's counts, crops and token map are unaffected; the chat needs a transformers "
+            "release with this fixed.")
     if "image features and image tokens do not match" in str(exc).lower():
         return TokenCountMismatch(
             "The model produced a different number of image features than the prompt has image "
