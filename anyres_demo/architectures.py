@@ -226,7 +226,8 @@ _ROWS = (
           _text(48, 2048, 32, 4, 128, None, 262144,
                 moe=MoE(experts=128, experts_per_token=8, expert_intermediate=768)),
           "[copy] Qwen3-30B-A3B text shape (48 layers, 2048, 32/4 heads, 128 experts, top 8, 768); "
-          "vision as Qwen3-VL-8B with out 2048", ("text.context",), 31.1, 3.3),
+          "vision as Qwen3-VL-8B with out 2048 (dense intermediate unused: every layer is MoE)",
+          ("text.context", "text.intermediate"), 31.1, 3.3),
     # ---- Qwen3.5 (3 Gated DeltaNet layers per full-attention layer, no DeepStack)
     _arch("Qwen/Qwen3.5-9B", _qwen3_vl(27, 1152, 4304, 4096, 0),
           _text(32, 4096, 16, 4, 256, 12288, 262144, query_gate=True,
