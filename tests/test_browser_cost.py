@@ -41,9 +41,11 @@ def test_cost_and_engines_panels_show_for_an_uploaded_image(browser, tmp_path): 
             arg=tokens, timeout=TIMEOUT_MS)
         headline = page.locator("#cost-headline").inner_text()
         assert re.search(r"KV cache [\d.]+ MiB", headline), headline
-        engines = page.locator("#engines-table")
-        engines.get_by_text("llama.cpp").first.wait_for(timeout=TIMEOUT_MS)
-        table = engines.inner_text()
+        page.wait_for_function(
+            "() => { const e = document.querySelector('#engines-table');"
+            " return e && e.textContent.includes('llama.cpp'); }", timeout=TIMEOUT_MS)
+        table = page.locator("#engines-table").text_content()
+        page.screenshot(path=str(tmp_path / "cost.png"), full_page=True)
         ollama = next(e for e in rec["engines"] if e["engine"] == "Ollama")
         assert f"{ollama['num_tokens']:,}" in table and "SGLang" in table
         assert "Differs from transformers" in page.locator("#engines-note").inner_text()
