@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="text tokens before the image (the prefill attends to them); default 0")
     _setting_flags(c)
     c.add_argument("--json", action="store_true", help="print a JSON list instead of text")
+    c.add_argument("--summary", action="store_true",
+                   help="one line per model and image (the other two ways as FLOP ratios)")
     return ap
 
 
@@ -136,7 +138,7 @@ def run_tokens(args) -> int:
 
 
 def run_cost(args) -> int:
-    from .cost_report import cost_report, format_report
+    from .cost_report import SUMMARY_HEAD, cost_report, format_report, summary_line
     settings = {name: getattr(args, name) for name in SETTING_SPECS}
     sources = _sources(args)
     if not sources:
@@ -151,6 +153,10 @@ def run_cost(args) -> int:
                 records.append({**cost_report(model, size, settings, args.prompt_tokens), "source": label})
     if args.json:
         print(json.dumps(records, indent=2))
+    elif args.summary:
+        print("\n".join([SUMMARY_HEAD, "-" * len(SUMMARY_HEAD)]
+                        + [summary_line(r if "width" in r else {**r, "width": "?", "height": "?"})
+                           for r in records]))
     else:
         print("\n\n".join(format_report(r) if "width" in r else f"{r['model']}  {r['source']}\n  error: "
                            f"{r['error']}" for r in records))

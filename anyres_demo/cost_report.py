@@ -103,6 +103,24 @@ def format_report(rec: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+SUMMARY_HEAD = (f"{'model':38} {'image':>9} {'tokens':>7} {'vision':>12} {'prefill':>12} {'KV bf16':>11} "
+                f"{'context':>8} {'fit':>4} {'336 squash':>11} {'one view':>11}")
+
+
+def summary_line(rec: dict[str, Any]) -> str:
+    """One line: the cost, and the other two ways' total FLOPs relative to the preset's."""
+    image = f"{rec['width']}x{rec['height']}"
+    if "error" in rec:
+        return f"{rec['model']:38} {image:>9}  error: {rec['error']}"
+    c, ways = rec["cost"], rec["three_ways"]
+    others = [ratio(w["total_flops"], ways[0]["total_flops"]) for w in ways[1:]] + ["—", "—"]
+    share = f"{c['context_share']:.1%}" if c["context_share"] is not None else "—"
+    fit = f"{c['images_fit']}" if c["images_fit"] is not None else "—"
+    return (f"{rec['model']:38} {image:>9} {c['num_tokens']:>7,} {human(c['vision_flops'], 'FLOP'):>12} "
+            f"{human(c['llm_prefill_flops'], 'FLOP'):>12} {human(c['kv_bytes_bf16'], 'B'):>11} "
+            f"{share:>8} {fit:>4} {others[0]:>11} {others[1]:>11}")
+
+
 def engines_text(rows: list[dict[str, Any]]) -> str:
     out = []
     for r in rows:

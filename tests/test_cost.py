@@ -129,6 +129,21 @@ def test_unconfirmed_architecture_reports_what_is_missing():
     assert cost.missing == ()
 
 
+def test_cost_modules_are_pure():
+    """cost, architectures, engines and the report import nothing heavy (fresh interpreter)."""
+    import json
+    import subprocess
+    import sys
+    heavy = ["torch", "gradio", "transformers", "onnxruntime", "PIL", "plotly"]
+    code = ("import sys, json\n"
+            "import anyres_demo.cost, anyres_demo.architectures, anyres_demo.engines, anyres_demo.cost_report\n"
+            "from anyres_demo.cost_report import cost_report\n"
+            "cost_report('qwen2-vl', anyres_demo.cost.Size(3000, 4000))\n"
+            f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
 # ----------------------------------------------------------------------------- against torch
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
