@@ -13,6 +13,7 @@ Pure: no gradio, torch or PIL.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +32,13 @@ class EngineRule:
     source: str  # file and line, or issue, where the rule was read
     confirmed: bool
     fields: tuple[tuple[str, Any], ...] = ()  # settings the engine fixes (Settings field, value)
-    token_limits: tuple[int, int] | None = None  # (min, max) tokens -> min/max_pixels = n x factor²
+    # llama.cpp's own resize (calc_size_preserved_ratio) within (min, max) tokens of `align` px;
+    # the strategy still gives the special tokens around the image
+    resize_tokens: tuple[int, int] | None = None
+    align: int | None = None  # px per token side; None: the preset's resize factor (patch x merge)
     repo_contains: str = ""  # only repo ids containing this (case-insensitive)
     min_side_factor: bool = False  # the engine refuses images with a side below the resize factor
     note: str = ""
-    approximate_half_rounding: bool = False  # the engine rounds halves up (transformers: to even)
 
 
 @dataclass(frozen=True)
@@ -74,16 +77,22 @@ ENGINES: tuple[Engine, ...] = (
                    note="its IMAGE_FACTOR is 28: for patch-16 checkpoints (Qwen3-VL, factor 32) "
                         "the factor SGLang rounds to is not confirmed; the checkpoint's is used"),
     ), "no SGLang rule researched for this family: assumed to run the checkpoint's processor"),
-    Engine("llama.cpp", "master (tools/mtmd/clip.cpp, mtmd-image.cpp)", (
-        EngineRule(_QWEN, "clamps the image to [8, 4096] tokens: min/max_pixels = tokens x "
-                   "(patch x merge)², then calc_size_preserved_ratio",
+    Engine("llama.cpp", "b10760+ (tools/mtmd/clip.cpp, mtmd-image.cpp)", (
+        EngineRule(_QWEN, "clamps the image to [8, 4096] tokens: calc_size_preserved_ratio rounds "
+                   "each side half up to the factor (at least one), then scales into "
+                   "[8, 4096] x factor² pixels (floor down, ceil up)",
                    "--image-min-tokens N / --image-max-tokens N",
                    "llama.cpp tools/mtmd/clip.cpp: hparams.set_limit_image_tokens(8, 4096) for the "
-                   "Qwen2-VL / 2.5-VL / 3-VL projectors; set_limit_image_tokens: image_min_pixels = "
-                   "n_tokens_min * patch_size² * n_merge²", True,
-                   token_limits=(8, 4096), approximate_half_rounding=True,
-                   note="calc_size_preserved_ratio rounds each side half up and to at least one "
-                        "factor (transformers rounds half to even, no clamp)"),
+                   "Qwen2-VL / 2.5-VL / 3-VL projectors; image_min_pixels = n_tokens_min * patch_size² "
+                   "* n_merge²; mtmd-image.cpp calc_size_preserved_ratio", True,
+                   resize_tokens=(8, 4096)),
+        EngineRule(("gemma4",), "calc_size_preserved_ratio on 48 px tokens (patch 16 x merge 3) "
+                   "within [40, 280] tokens, instead of transformers' budget fill",
+                   "--image-min-tokens N / --image-max-tokens N",
+                   "llama.cpp clip.cpp PROJECTOR_TYPE_GEMMA4V/GEMMA4UV: set_limit_image_tokens(40, 280) "
+                   "(quoted by ports of clip.cpp; their verified vectors: 640x640 -> 624x624, 100x100 -> "
+                   "336x336)", True, resize_tokens=(40, 280), align=48,
+                   note="build b10864 changed the limits to (70, 1120) (third-party patch notes)"),
     ), "no llama.cpp rule researched for this family"),
     Engine("Ollama", "main @057c32c (model/models/qwen25vl/process_image.go)", (
         EngineRule(("qwen2_vl",), "its own SmartResize (round half to even): min_pixels 56·56, "
@@ -100,10 +109,11 @@ ENGINES: tuple[Engine, ...] = (
         EngineRule(("gemma3",), "no pan-and-scan: always the single 896 view (256 tokens)",
                    "none (not implemented)", "anyres-spec-2026 2.7: ollama/ollama#13985 (open)", True,
                    fields=(("do_pan_and_scan", False),)),
-        EngineRule(("gemma4",), "a fixed 280-token budget", "none documented",
-                   "issue 14 report; a third-party note says newer builds pass --image-min-tokens 40 / "
-                   "--image-max-tokens 1120 to llama.cpp", False,
-                   fields=(("max_soft_tokens", 280),)),
+        EngineRule(("gemma4",), "runs llama.cpp's Gemma 4 projector: calc_size_preserved_ratio on "
+                   "48 px tokens within [40, 280] tokens", "none (a patched build passes --image-max-tokens)",
+                   "ollama/ollama#15626 as cited by a third-party build note (llama.cpp's hardcoded "
+                   "set_limit_image_tokens(40, 280)); issue 14's report of a fixed 280 budget", False,
+                   resize_tokens=(40, 280), align=48),
     ), "no Ollama rule researched for this family (it may not serve it)"),
 )
 
@@ -140,12 +150,6 @@ def rule_for(engine: Engine, preset: Preset) -> EngineRule | None:
 def engine_settings(rule: EngineRule, preset: Preset) -> dict[str, Any]:
     """The settings overrides the rule implies for `preset` (ValueError if it cannot apply)."""
     overrides = dict(rule.fields)
-    if rule.token_limits:
-        factor = getattr(preset.settings, "factor", None)
-        if factor is None:
-            raise ValueError(f"{preset.repo_id}'s settings have no resize factor for a token range")
-        lo, hi = rule.token_limits
-        overrides.update(min_pixels=lo * factor ** 2, max_pixels=hi * factor ** 2)
     missing = sorted(set(overrides) - set(OVERRIDABLE.get(preset.strategy, ())))
     if missing:
         raise ValueError(f"the rule sets {', '.join(missing)}, which this build's "
@@ -153,9 +157,38 @@ def engine_settings(rule: EngineRule, preset: Preset) -> dict[str, Any]:
     return overrides
 
 
-def _half_rounding_applies(size_hw: Size, preset: Preset) -> bool:
-    factor = getattr(preset.settings, "factor", 0)
-    return bool(factor) and any((side / factor) % 1 == 0.5 or side < factor / 2 for side in size_hw.hw)
+def calc_size_preserved_ratio(size_hw: Size, align: int, min_pixels: int, max_pixels: int) -> Size:
+    """llama.cpp mtmd-image.cpp calc_size_preserved_ratio: each side rounded half up to `align`
+    (at least one align), then, like smart_resize, scaled down (floor) above max_pixels or up
+    (ceil) below min_pixels, keeping the aspect ratio."""
+    h, w = size_hw.hw
+    h_bar = max(align, (h + align // 2) // align * align)
+    w_bar = max(align, (w + align // 2) // align * align)
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt(h * w / max_pixels)
+        h_bar = max(align, math.floor(h / beta / align) * align)
+        w_bar = max(align, math.floor(w / beta / align) * align)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (h * w))
+        h_bar = math.ceil(h * beta / align) * align
+        w_bar = math.ceil(w * beta / align) * align
+    return Size(h_bar, w_bar)
+
+
+def _own_resize_row(base: dict, rule: EngineRule, size_hw: Size, preset: Preset,
+                    reference: int | None) -> EngineRow:
+    align = rule.align or getattr(preset.settings, "factor", None)
+    if not align:
+        return EngineRow(**base, num_tokens=None, num_image_tokens=None, resized="", delta=None,
+                         error=f"{preset.repo_id}'s settings have no resize factor for a token range")
+    lo, hi = rule.resize_tokens
+    resized = calc_size_preserved_ratio(size_hw, align, lo * align ** 2, hi * align ** 2)
+    image_tokens = (resized.height // align) * (resized.width // align)
+    checkpoint_plan = plan_image(size_hw, preset)
+    total = image_tokens + checkpoint_plan.num_tokens - checkpoint_plan.num_image_tokens
+    delta = None if reference is None else total - reference
+    return EngineRow(**base, num_tokens=total, num_image_tokens=image_tokens,
+                     resized=f"{resized.width}x{resized.height}", delta=delta)
 
 
 def _row(engine: Engine, rule: EngineRule | None, size_hw: Size, preset: Preset,
@@ -168,14 +201,13 @@ def _row(engine: Engine, rule: EngineRule | None, size_hw: Size, preset: Preset,
     if rule.min_side_factor and factor and min(size_hw.hw) < factor:
         return EngineRow(**base, num_tokens=None, num_image_tokens=None, resized="", delta=None,
                          error=f"refused: a side under {factor} px")
+    if rule.resize_tokens:
+        return _own_resize_row(base, rule, size_hw, preset, reference)
     try:
         plan = plan_image(size_hw, preset.with_overrides(**engine_settings(rule, preset)))
     except ValueError as exc:
         return EngineRow(**base, num_tokens=None, num_image_tokens=None, resized="", delta=None,
                          error=str(exc))
-    if rule.approximate_half_rounding and _half_rounding_applies(size_hw, preset):
-        base["note"] = ("approximate for this size: a side is an odd multiple of half the factor "
-                        "or under half of it, where the engine's rounding differs. " + rule.note)
     delta = None if reference is None else plan.num_tokens - reference
     return EngineRow(**base, num_tokens=plan.num_tokens, num_image_tokens=plan.num_image_tokens,
                      resized=f"{plan.resized_hw.width}x{plan.resized_hw.height}", delta=delta)

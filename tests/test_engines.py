@@ -115,10 +115,22 @@ def test_families_without_a_rule_are_marked_unconfirmed():
     assert rows["transformers"].confirmed
 
 
-def test_half_rounding_sizes_are_flagged_approximate_for_llama_cpp():
-    # 14 px is half the factor: std::round(0.5) = 1, Python/Go round-half-even gives 0
-    rows = rows_by_engine((14 * 3, 500), "qwen2-vl")
-    assert rows["llama.cpp"].note.startswith("approximate")
+def test_llama_cpp_rounds_halves_up():
+    # 70x700 (h x w), factor 28: 700 = 25 x 28 either way; 70/28 = 2.5: llama.cpp
+    # (70 + 14) // 28 = 3 -> 84 px, transformers rounds half to even -> 2 (56 px).
+    rows = rows_by_engine((70, 700), "qwen2-vl")
+    assert rows["llama.cpp"].num_tokens == 3 * 25 + 2
+    assert rows["transformers"].num_tokens == 2 * 25 + 2
+
+
+@pytest.mark.parametrize("size_hw,resized_hw", [
+    # the vectors the cited ports verified against llama.cpp (align 48, [40, 280] tokens)
+    ((640, 640), (624, 624)), ((480, 640), (480, 624)), ((100, 100), (336, 336)),
+    ((2000, 3000), (624, 960)),
+])
+def test_llama_cpp_gemma4_resize_vectors(size_hw, resized_hw):
+    from anyres_demo.engines import calc_size_preserved_ratio
+    assert calc_size_preserved_ratio(Size(*size_hw), 48, 40 * 48 * 48, 280 * 48 * 48) == Size(*resized_hw)
 
 
 def test_row_record_is_json_ready():
@@ -126,3 +138,30 @@ def test_row_record_is_json_ready():
     rows = engine_rows(Size(3000, 4000), "qwen2.5-vl")
     text = json.dumps([row_record(r) for r in rows])
     assert '"engine": "Ollama"' in text
+
+
+def _preset_or_skip(repo):
+    try:
+        return get_preset(repo)
+    except ValueError:
+        pytest.skip(f"{repo} is not a preset on this branch yet")
+
+
+def test_llama_cpp_and_ollama_run_gemma4_at_40_to_280_tokens():
+    preset = _preset_or_skip("google/gemma-4-E2B-it")
+    # 640x480: llama.cpp rounds to 624x480 (13 x 10 = 130 tokens of 48 px) inside [40, 280];
+    # transformers fills the 280 budget: 672x912 -> 14 x 19 = 266 (spec 3.6). Plus boi / eoi.
+    rows = rows_by_engine((480, 640), preset)
+    assert rows["transformers"].num_image_tokens == 266
+    assert rows["llama.cpp"].num_image_tokens == 130 and rows["llama.cpp"].resized == "624x480"
+    assert rows["Ollama"].num_image_tokens == 130
+
+
+def test_ollama_has_no_pan_and_scan():
+    preset = _preset_or_skip("google/gemma-3-4b-it")
+    chosen = preset.with_overrides(do_pan_and_scan=True)
+    # 1920x1080 with pan-and-scan: 2 crops + the base view = 3 x 256 soft tokens (spec 2.6);
+    # Ollama always sends the single 896 view: 256.
+    rows = rows_by_engine((1080, 1920), chosen)
+    assert rows["transformers"].num_image_tokens == 3 * 256
+    assert rows["Ollama"].num_image_tokens == 256 and rows["Ollama"].differs
