@@ -141,8 +141,9 @@ def _siglip_896(text_hidden: int) -> VisionArch:
                       projector=((1152, text_hidden),))
 
 
-def _unknown_vision(patch: int) -> VisionArch:
-    return VisionArch(depth=None, width=None, heads=None, intermediate=None, patch=patch)
+def _unknown_vision(patch: int, merge: int = 1) -> VisionArch:
+    # patch and merge are the processor's (anyres-spec-2026), the tower's size is not confirmed
+    return VisionArch(depth=None, width=None, heads=None, intermediate=None, patch=patch, merge=merge)
 
 
 # ----------------------------------------------------------------------------- text models
@@ -252,18 +253,18 @@ _ROWS = (
           "[copy] gemma-3-27b text (5376, 21504, 32/16 heads of 128); layers [recall]",
           ("text.layers", "text.context", "text.sliding_window"), 27.4),
     # ---- Gemma 4: no copy of the released architecture was found
-    *(_arch(repo, _unknown_vision(16), _text(None, None, None, None, None, None, None),
+    *(_arch(repo, _unknown_vision(16, 3), _text(None, None, None, None, None, None, None),
             "unconfirmed: no copy of the released config.json was found", ("vision.*", "text.*"))
       for repo in ("google/gemma-4-E2B-it", "google/gemma-4-E4B-it", "google/gemma-4-31B-it",
                    "google/gemma-4-26B-A4B-it")),
     # ---- SmolVLM / Idefics3: not confirmed
-    *(_arch(repo, _unknown_vision(patch), _text(None, None, None, None, None, None, None),
+    *(_arch(repo, _unknown_vision(patch, scale), _text(None, None, None, None, None, None, None),
             "unconfirmed: no copy of the released config.json was found", ("vision.*", "text.*"))
-      for repo, patch in (("HuggingFaceTB/SmolVLM2-2.2B-Instruct", 14),
-                          ("HuggingFaceTB/SmolVLM2-500M-Video-Instruct", 16),
-                          ("HuggingFaceTB/SmolVLM2-256M-Video-Instruct", 16),
-                          ("HuggingFaceTB/SmolVLM-Instruct", 14),
-                          ("HuggingFaceM4/Idefics3-8B-Llama3", 14))),
+      for repo, patch, scale in (("HuggingFaceTB/SmolVLM2-2.2B-Instruct", 14, 3),
+                                 ("HuggingFaceTB/SmolVLM2-500M-Video-Instruct", 16, 4),
+                                 ("HuggingFaceTB/SmolVLM2-256M-Video-Instruct", 16, 4),
+                                 ("HuggingFaceTB/SmolVLM-Instruct", 14, 3),
+                                 ("HuggingFaceM4/Idefics3-8B-Llama3", 14, 2))),
     # ---- Llama 4 (MoE text; vision width not confirmed)
     _arch("meta-llama/Llama-4-Scout-17B-16E-Instruct",
           VisionArch(depth=34, width=None, heads=16, intermediate=5632, patch=14, merge=2),

@@ -45,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _setting_flags(parser: argparse.ArgumentParser) -> None:
     for spec in SETTING_SPECS.values():  # one flag per user setting; the engine validates it
-        parser.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, default=None,
-                            metavar="on|off" if spec.kind == "bool" else None,
+        switch = {"nargs": "?", "const": "on", "metavar": "on|off"} if spec.kind == "bool" else {}
+        parser.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, default=None, **switch,
                             help=f"{spec.label}: {spec.help}" if spec.help else spec.label)
 
 
