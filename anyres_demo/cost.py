@@ -321,8 +321,10 @@ def three_ways(plan, prompt_tokens: int = 0) -> list[Way]:
             ("one view at full detail", full_detail_view(plan),
              "the encoder run once on the whole canvas the tiles cover")):
         n = view_tokens(view, arch.vision)
+        # cross-attention models keep the prompt's placeholder tokens; the view's states are cached
+        in_prompt = plan.num_tokens if arch.text.cross_attention_layers else n
         ways.append(Way(name, f"{how}: {view.width}x{view.height} px, {n:,} tokens", (view,),
-                        cost_of(repo, [(0, "view", view)], n, n, prompt_tokens)))
+                        cost_of(repo, [(0, "view", view)], in_prompt, in_prompt, prompt_tokens)))
     return ways
 
 
