@@ -243,7 +243,8 @@ _ROWS = (
     _arch("google/gemma-3-4b-it", _siglip_896(2560),
           _text(34, 2560, 8, 4, 256, 10240, 131072, sliding_window=1024, sliding_layers=29),
           "[copy] gemma-3-4b-it config.json (34 layers, 2560, 8/4 heads of 256, 10240, window "
-          "1024, 5:1 local/global)", (), 4.3),
+          "1024, 5:1 local/global); image tokens attend bidirectionally within each image block, "
+          "counted causally here", (), 4.3),
     _arch("google/gemma-3-12b-it", _siglip_896(3840),
           _text(48, 3840, 16, 8, 256, 15360, 131072, sliding_window=1024, sliding_layers=40),
           "[copy] gemma-3-12b text (3840, 15360, head 256, 131072); layer and head counts [recall]",

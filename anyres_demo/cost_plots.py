@@ -6,6 +6,8 @@ chosen model) is planned at every size and costed. Never imports gradio.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -16,7 +18,7 @@ from .geometry import Size
 from .plots import HEIGHT, LINE_COLORS
 from .presets import FAMILY_DEFAULTS, Preset, get_preset
 
-COST_POINTS = 48
+COST_POINTS = 40
 MIN_LONG_SIDE = 64
 MAX_LONG_SIDE = 8000
 
@@ -45,23 +47,31 @@ def sweep_presets(chosen: Preset | None = None) -> list[Preset]:
     return out
 
 
+@functools.lru_cache(maxsize=128)
+def _curve(preset: Preset, size_hw: Size) -> tuple[tuple, tuple, tuple]:
+    """(long sides, total FLOPs, KV bytes) of one preset over the sweep; cached, so re-drawing the
+    same image (another prompt length, another tab visit) costs nothing."""
+    longs, sizes = cost_sweep_sizes(size_hw)
+    flops, kv = [], []
+    for s in sizes:
+        try:
+            cost = image_cost(plan_image(s, preset))
+        except ValueError:  # a size the processor rejects: a gap in the line
+            flops.append(None)
+            kv.append(None)
+            continue
+        flops.append(cost.total_flops)
+        kv.append(cost.kv_bytes)
+    return tuple(int(v) for v in longs), tuple(flops), tuple(kv)
+
+
 def cost_curves(size_hw: Size, presets: list[Preset]) -> dict[str, dict[str, list]]:
     """repo -> {"long": [...], "flops": [...], "kv": [...]} (None where the size is rejected or the
     architecture lacks a value)."""
-    longs, sizes = cost_sweep_sizes(size_hw)
     curves = {}
     for preset in presets:
-        flops, kv = [], []
-        for s in sizes:
-            try:
-                cost = image_cost(plan_image(s, preset))
-            except ValueError:
-                flops.append(None)
-                kv.append(None)
-                continue
-            flops.append(cost.total_flops)
-            kv.append(cost.kv_bytes)
-        curves[preset.repo_id] = {"long": [int(v) for v in longs], "flops": flops, "kv": kv,
+        longs, flops, kv = _curve(preset, size_hw)
+        curves[preset.repo_id] = {"long": list(longs), "flops": list(flops), "kv": list(kv),
                                   "strategy": preset.strategy, "label": preset.label}
     return curves
 

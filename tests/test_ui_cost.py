@@ -47,3 +47,20 @@ def test_on_cost_bad_prompt_is_a_message():
     import gradio as gr
     with pytest.raises(gr.Error, match="prompt tokens"):
         on_cost({"model": "qwen2-vl", "overrides": {}, "size_hw": [100, 100]}, -5)
+
+
+def test_cost_curves_every_family_and_the_marker():
+    from anyres_demo.cost import image_cost
+    from anyres_demo.cost_plots import cost_charts, cost_curves, sweep_presets
+    from anyres_demo.engine import plan_image
+    from anyres_demo.geometry import Size
+    from anyres_demo.presets import FAMILY_DEFAULTS
+    size_hw = Size(3000, 4000)
+    presets = sweep_presets()
+    assert {p.strategy for p in presets} == set(FAMILY_DEFAULTS)
+    curves = cost_curves(size_hw, presets)
+    qwen = curves["Qwen/Qwen2-VL-2B-Instruct"]
+    assert qwen["flops"] == sorted(qwen["flops"])  # native resolution: more pixels, more compute
+    flops_fig, kv_fig = cost_charts(size_hw)
+    marker = next(t for t in flops_fig.data if t.mode == "markers" and "Qwen2-VL" in t.hovertemplate)
+    assert marker.y[0] == image_cost(plan_image(size_hw, "Qwen/Qwen2-VL-2B-Instruct")).total_flops

@@ -109,7 +109,7 @@ def build_cost_tab() -> dict[str, Any]:
         with gr.Row():
             with gr.Column():
                 c["table"] = gr.Dataframe(label="What this image costs", interactive=False, wrap=True,
-                                          elem_id="cost-table")
+                                          column_widths=["30%", "18%", "52%"], elem_id="cost-table")
                 c["caveats"] = gr.Markdown(elem_id="cost-caveats")
             with gr.Column():
                 c["ways"] = gr.Dataframe(label="The same image three ways", interactive=False, wrap=True,
