@@ -104,8 +104,7 @@ def test_one_decode_limit_for_analyses_and_probes(tmp_path, monkeypatch):
 
     def probe(path):
         start.wait(60)
-        return probes_ui.on_attention(path, LLAVA, *SETTINGS, "last",
-                                      progress=lambda *a, **k: None)[2]
+        return probes_ui.on_attention(path, "last", LLAVA, lambda *a, **k: None)[2]
 
     with ThreadPoolExecutor(8) as pool:
         jobs = [pool.submit(analyse, p) for p in paths[:7]] + [pool.submit(probe, paths[7])]
@@ -124,15 +123,16 @@ def test_probes_on_one_pixel_images_answer_or_say_why(tmp_path, monkeypatch, wh)
     path = tmp_path / f"thin_{wh[0]}x{wh[1]}.png"
     Image.new("RGB", wh, (200, 200, 200)).save(path)
     quiet = {"progress": lambda *a, **k: None}
-    panels, crops, note, _ = probes_ui.on_attention(str(path), LLAVA, *SETTINGS, "last", **quiet)
+    panels, crops, note, _ = probes_ui.on_attention(str(path), "last", LLAVA, quiet["progress"])
     assert panels and crops and "computed in" in note
     if wh == (1, 20000):  # the OCR probe's failure was the strip (its resize rounds to 0 px)
         table, pictures, summary = probes_ui.on_legibility(str(path), **quiet)
-        assert len(pictures) == len(table) == 4  # the baseline and three families
+        refused = summary.count("Not shown:")
+        assert len(pictures) == len(table) == 1 + len(FAMILY_DEFAULTS) - refused  # + baseline
         assert "Not shown: Qwen2-VL 2B: aspect ratio" in summary
     if max(wh) > 200:
         with pytest.raises(gr.Error, match="above 200:1, which Qwen2-VL's processor rejects"):
-            probes_ui.on_attention(str(path), QWEN, *SETTINGS, "last", **quiet)
+            probes_ui.on_attention(str(path), "last", QWEN, quiet["progress"])
 
 
 def test_compare_beyond_200_to_1_shows_the_other_families(tmp_path):
@@ -142,11 +142,13 @@ def test_compare_beyond_200_to_1_shows_the_other_families(tmp_path):
     with pytest.warns(UserWarning, match="Qwen2-VL 2B: cannot process this image: aspect ratio"):
         gallery, _, table = ui.on_compare(str(path), state)
     rows = {r[0]: r for r in table.values.tolist()}
-    assert len(rows) == 4 and len(gallery) == 3
+    refused = [r for r in rows.values() if r[5] == "—"]
+    assert len(rows) == len(FAMILY_DEFAULTS) and len(gallery) == len(rows) - len(refused)
     assert "above 200:1" in rows["Qwen2-VL 2B"][-1]
-    for repo in (LLAVA, INTERNVL, FAMILY_DEFAULTS["llava_onevision"]):
-        label = plan_image((100, 20100), repo).preset.label
-        assert rows[label][5] == plan_image((100, 20100), repo).num_tokens
+    for repo in FAMILY_DEFAULTS.values():
+        label = plan_image((100, 100), repo).preset.label
+        if rows[label][5] != "—":
+            assert rows[label][5] == plan_image((100, 20100), repo).num_tokens
 
 
 @pytest.mark.parametrize("value,message", [
@@ -155,11 +157,13 @@ def test_compare_beyond_200_to_1_shows_the_other_families(tmp_path):
     ("NaN", "finite"), ("Infinity", "finite"), (float("inf"), "finite")])
 def test_numbers_gradio_cannot_parse_get_a_message(value, message):
     """Before: gr.Number's own preprocess failed with a bare "Error" (or 1e30 went through)."""
-    number = ui.guard_number(gr.Number(precision=0, minimum=0, label="max_pixels"), "max_pixels")
+    ui.guard_number(gr.Number(precision=0, minimum=0, elem_id="set-max_pixels"), "max_pixels")
+    number = gr.Number(precision=0, minimum=0, elem_id="set-max_pixels")  # a rebuilt copy
     with pytest.raises(gr.Error) as err:
         number.preprocess(value)
     assert message in err.value.message
-    assert number.preprocess(12845056) == 12845056 and number.preprocess(0) is None
+    assert number.preprocess(12845056) == 12845056 and number.preprocess(None) is None
+    assert number.preprocess(0) == 0  # the handler says 0 means the checkpoint's value
 
 
 def test_a_refusal_is_one_log_line_not_a_traceback(caplog, capsys):

@@ -4,7 +4,6 @@ cache at once, anything else shows progress.
 """
 from __future__ import annotations
 
-from typing import Any
 
 import gradio as gr
 import pandas as pd
@@ -12,7 +11,7 @@ import pandas as pd
 from ..overrides import collect_overrides
 from ..presets import get_preset
 from .explorer import decodes, guarded, load, user_error
-from .shared import Shared
+from .shared import Shared, named_settings
 
 INTRO = """\
 **Real models, honest labels.** No VLM ships with weights offline, so this tab uses two small
@@ -33,18 +32,17 @@ seams. The base image / thumbnail is the global view: good for layout, hopeless 
 """
 
 
-def _overrides(model: str, *settings: Any) -> dict:
-    return collect_overrides(get_preset(model), *settings)
+def _overrides(model: str, values) -> dict:
+    return collect_overrides(get_preset(model), **named_settings(values))
 
 
 @guarded
 @decodes
-def on_attention(path: str | None, model: str, max_pixels, min_pixels, max_tiles, min_tiles,
-                 pinpoints, mode: str, progress=gr.Progress()) -> tuple:
+def on_attention(path: str | None, mode: str, model: str, progress=gr.Progress(), *values) -> tuple:
     from ..probes.encoder import EncoderSettings, attention_panels, compare_attention, crop_panels
 
     loaded = load(path)
-    overrides = _overrides(model, max_pixels, min_pixels, max_tiles, min_tiles, pinpoints)
+    overrides = _overrides(model, values)
     progress(0.0, desc="stand-in encoder on the crops")
     out = compare_attention(loaded.image, model, EncoderSettings(mode=mode),
                             progress=lambda f, t: progress(f, desc=t), **overrides)
@@ -79,8 +77,7 @@ def _vlm_note(result, other: str) -> str:
 
 @guarded
 @decodes
-def on_vlm_attention(path: str | None, model: str, max_pixels, min_pixels, max_tiles, min_tiles,
-                     pinpoints, progress=gr.Progress()) -> tuple:
+def on_vlm_attention(path: str | None, model: str, progress=gr.Progress(), *values) -> tuple:
     """The chat's loaded VLM's own vision tower on its crops (no model: a clear gr.Error)."""
     from ..backends import chat
     from ..probes.encoder import attention_panels, crop_panels
@@ -91,7 +88,7 @@ def on_vlm_attention(path: str | None, model: str, max_pixels, min_pixels, max_t
         raise user_error(NO_MODEL)
     preset = current.source.preset
     loaded = load(path)
-    overrides = collect_overrides(preset, max_pixels, min_pixels, max_tiles, min_tiles, pinpoints)
+    overrides = collect_overrides(preset, **named_settings(values))
     progress(0.0, desc=f"{preset.label}'s own vision tower on its crops")
     result = loaded_tower_attention(loaded.image, overrides)
     other = _other_model_note(model, preset)
@@ -144,7 +141,7 @@ def build_probes_tab(shared: Shared) -> None:
     leg_table = gr.Dataframe(label="Legibility by strategy", wrap=True, elem_id="probe-legibility")
     leg_pictures = gr.Gallery(label="Green: read; red: lost; orange: lost where a tile edge cuts "
                               "the word; blue: tile edges", columns=3, height=420)
-    attend.click(on_attention, [shared.image, *shared.settings, mode],
+    attend.click(on_attention, [shared.image, mode, *shared.settings],
                  [att_panels, att_crops, att_note, att_table], concurrency_limit=1,
                  concurrency_id="probes")
     own.click(on_vlm_attention, [shared.image, *shared.settings],
