@@ -120,12 +120,21 @@ def analyze(image: Image.Image, choice: Choice, display: views.Source | None = N
                     token_map=token_map)
 
 
-def click(state: dict[str, Any], x: float, y: float) -> str:
-    """Markdown about the token at pixel (x, y) of the token map drawn for `state`."""
+def click(state: dict[str, Any], x: float, y: float, image: Image.Image | None = None
+          ) -> tuple[str, Image.Image | None]:
+    """Markdown about the token at pixel (x, y) of the token map drawn for `state`, and (given
+    the analysed `image`) the token map again with that token's cell marked (None: no image,
+    or nothing drawn there)."""
     choice, size_hw = Choice.from_state(state)
     plan = plan_image(size_hw, choice.preset)
     layout = build_layout(plan)
-    return views.describe_token(plan, layout, views.token_at(plan, layout, x, y))
+    info = views.token_at(plan, layout, x, y)
+    marked = None
+    if image is not None and info is not None:
+        rect = views.token_cell_px(plan, layout, info.index)
+        if rect is not None:
+            marked = views.mark_cell(views.token_map(views.display_source(image), plan, layout), rect)
+    return views.describe_token(plan, layout, info), marked
 
 
 # ----------------------------------------------------------------------------- compare
