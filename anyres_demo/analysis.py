@@ -97,8 +97,9 @@ class Analysis:
     def summary(self) -> str:
         p = self.plan
         counts = ", ".join(f"{n:,} {ledger.PART_NAMES[k]}" for k, n in self.layout.counts_by_kind().items())
+        details = ("\n\n*Preset details: " + " ".join(p.preset.notes) + "*") if p.preset.notes else ""
         return (f"**{p.preset.label}**, {STRATEGY_LABELS[p.strategy]}: {p.image_hw} image -> "
-                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.")
+                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.{details}")
 
     def snippet(self, choice: Choice) -> str:
         return snippet(choice.model, self.plan.image_hw, choice.overrides)
