@@ -99,8 +99,9 @@ class Analysis:
         counts = ", ".join(f"{n:,} {ledger.PART_NAMES[k]}" for k, n in self.layout.counts_by_kind().items())
         notes = "".join(f"\n\n*Unusual setting: {n}.*"
                         for n in unusual_settings(p.preset.settings, p.preset.strategy))
+        details = ("\n\n*Preset details: " + " ".join(p.preset.notes) + "*") if p.preset.notes else ""
         return (f"**{p.preset.label}**, {STRATEGY_LABELS[p.strategy]}: {p.image_hw} image -> "
-                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.{notes}")
+                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.{notes}{details}")
 
     def snippet(self, choice: Choice) -> str:
         return snippet(choice.model, self.plan.image_hw, choice.overrides)

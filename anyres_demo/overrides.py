@@ -97,6 +97,8 @@ def _pinpoints(name: str, value: Any):
 def _choice(spec: "SettingSpec", value: Any):
     if value is None or value == "" or value == 0:
         return None
+    if isinstance(value, str) and value.strip().lower() in ("checkpoint", "default", "checkpoint default"):
+        return None  # the UI's "checkpoint" entry, as for on/off switches
     for option in spec.choices:
         if str(option) == str(value).strip() or (isinstance(option, int) and _same_int(option, value)):
             return option

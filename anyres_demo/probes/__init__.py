@@ -26,7 +26,7 @@ from PIL import Image
 from ..engine import as_size, plan_image, resolve_preset
 from ..geometry import Box, Size
 from ..presets import FAMILY_DEFAULTS, PRESETS, Preset, get_preset
-from ..render import render_crops
+from ..render import CUT_FIRST_KINDS, render_crops
 from ..layout import kinds_with_role
 from ..strategies import STRATEGY_LABELS
 from ..strategies.base import CropSpec, Plan
@@ -60,8 +60,9 @@ class View:
 
     @property
     def tile_boxes(self) -> list[Box]:
-        """Source boxes (original px) of the tiles; seams are their shared edges."""
-        return [c.source for c in self.crops if c.kind == "tile"]
+        """Source boxes (original px) of the tiles (and Gemma 3's pan-and-scan crops); seams
+        are their shared edges."""
+        return [c.source for c in self.crops if c.kind in ("tile", "pas_crop")]
 
 
 def strategy_view(image_or_size: Any, model: str | Preset, **overrides: Any) -> View:
@@ -113,23 +114,33 @@ def render_view(image: Image.Image, view: View) -> list[Image.Image]:
     return [image.resize(c.resize_hw.wh, Image.Resampling.BICUBIC) for c in view.crops]
 
 
+def _resized_from(spec: CropSpec, image_hw: Size) -> Box:
+    """The original-px box that was resized to `spec.resize_hw`: the whole image, or the crop's
+    own source box for crops cut before resizing (Gemma 3's pan-and-scan)."""
+    if spec.kind in CUT_FIRST_KINDS:
+        return spec.source
+    return Box(0, 0, image_hw.width, image_hw.height)
+
+
 def crop_to_original(spec: CropSpec, image_hw: Size, xs: np.ndarray, ys: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Crop-pixel coordinates -> original-image pixels (canvas px -> minus paste -> scale)."""
-    sx = image_hw.width / spec.resize_hw.width
-    sy = image_hw.height / spec.resize_hw.height
-    ox = (np.asarray(xs, dtype=np.float64) + spec.window.x0 - spec.paste_yx[1]) * sx
-    oy = (np.asarray(ys, dtype=np.float64) + spec.window.y0 - spec.paste_yx[0]) * sy
+    src = _resized_from(spec, image_hw)
+    sx = src.width / spec.resize_hw.width
+    sy = src.height / spec.resize_hw.height
+    ox = src.x0 + (np.asarray(xs, dtype=np.float64) + spec.window.x0 - spec.paste_yx[1]) * sx
+    oy = src.y0 + (np.asarray(ys, dtype=np.float64) + spec.window.y0 - spec.paste_yx[0]) * sy
     return ox, oy
 
 
 def original_to_crop(spec: CropSpec, image_hw: Size, xs: np.ndarray, ys: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Original-image pixels -> crop-pixel coordinates (the inverse of crop_to_original)."""
-    sx = spec.resize_hw.width / image_hw.width
-    sy = spec.resize_hw.height / image_hw.height
-    cx = np.asarray(xs, dtype=np.float64) * sx + spec.paste_yx[1] - spec.window.x0
-    cy = np.asarray(ys, dtype=np.float64) * sy + spec.paste_yx[0] - spec.window.y0
+    src = _resized_from(spec, image_hw)
+    sx = spec.resize_hw.width / src.width
+    sy = spec.resize_hw.height / src.height
+    cx = (np.asarray(xs, dtype=np.float64) - src.x0) * sx + spec.paste_yx[1] - spec.window.x0
+    cy = (np.asarray(ys, dtype=np.float64) - src.y0) * sy + spec.paste_yx[0] - spec.window.y0
     return cx, cy
 
 

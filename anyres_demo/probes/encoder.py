@@ -34,7 +34,7 @@ from PIL import Image, ImageDraw
 
 from ..engine import resolve_preset
 from ..geometry import Box, Size
-from ..layout import kinds_with_role
+from ..layout import KIND_INFO, kinds_with_role
 from ..presets import IMAGENET_MEAN, IMAGENET_STD, Preset
 from . import (GLOBAL_KINDS, Progress, View, baseline_view, image_digest, original_to_crop,
                outline_xy, quiet_onnxruntime, render_view, report, strategy_view)
@@ -411,6 +411,9 @@ def _panel_caption(view: View, kinds: Sequence[str], crops: Sequence[CropAttenti
     if spec.kind == "tile":
         return (f"{count} tile(s) of {size} px stitched onto the original; each tile's "
                 "CLS-to-patch attention sums to 1 before stitching.")
+    if spec.kind not in ("base", "thumbnail"):  # e.g. Gemma 3's pan-and-scan crops
+        return (f"{count} {KIND_INFO[spec.kind].part} of {size} px stitched onto the original; "
+                "each crop's CLS-to-patch attention sums to 1 before stitching.")
     name = "Base image" if spec.kind == "base" else "Thumbnail"
     if view.key == "fixed":
         name = "Fixed-resolution baseline"

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..geometry import Box
+from ..layout import kinds_with_role
 from ..presets import FAMILY_DEFAULTS, Preset, get_preset
 from . import (GLOBAL_KINDS, Progress, View, baseline_view, crop_to_original, image_digest,
                outline_xy, render_view, report, strategy_view)
@@ -198,7 +199,7 @@ def score(view: View, reference: Reading, reading: Reading) -> LegibilityResult:
     return LegibilityResult(
         view=view, reference=reference, reading=reading,
         read=match_words(ref, reading.words),
-        read_highres=match_words(ref, _subset(reading, ("tile", "image"))),
+        read_highres=match_words(ref, _subset(reading, kinds_with_role("detail"))),
         read_global=match_words(ref, _subset(reading, GLOBAL_KINDS)),
         cut=cut_by_seams(ref, view.tile_boxes))
 

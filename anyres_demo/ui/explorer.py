@@ -396,7 +396,7 @@ def build_inputs(initial_example: str | None, initial_model: str | None = None
                         for name, spec in SETTING_SPECS.items()}
             apply = gr.Button("Apply settings", size="sm")
             total = gr.HTML(total_html(None), elem_id="token-total")
-            summary = gr.Markdown()
+            summary = gr.Markdown(elem_id="analysis-summary")
     shared = Shared(image=image, model=model, controls=controls)
     return shared, {"total": total, "summary": summary, "apply": apply}
 
