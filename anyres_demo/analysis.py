@@ -98,7 +98,8 @@ class Analysis:
         p = self.plan
         counts = ", ".join(f"{n:,} {ledger.PART_NAMES[k]}" for k, n in self.layout.counts_by_kind().items())
         return (f"**{p.preset.label}**, {STRATEGY_LABELS[p.strategy]}: {p.image_hw} image -> "
-                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.")
+                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}."
+                + "".join(f"\n\n*{note}*" for note in p.preset.notes))  # e.g. third-party values
 
     def snippet(self, choice: Choice) -> str:
         return snippet(choice.model, self.plan.image_hw, choice.overrides)
