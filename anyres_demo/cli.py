@@ -26,8 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--size", "-s", action="append", default=[], help="WIDTHxHEIGHT; repeatable")
     t.add_argument("--image", "-i", action="append", default=[], help="image file; repeatable")
     for spec in SETTING_SPECS.values():  # one flag per user setting; the engine validates it
-        t.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, default=None,
-                       metavar="on|off" if spec.kind == "bool" else None,
+        switch = {"nargs": "?", "const": "on", "metavar": "on|off"} if spec.kind == "bool" else {}
+        t.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, default=None, **switch,
                        help=f"{spec.label}: {spec.help}" if spec.help else spec.label)
     t.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     sub.add_parser("models", help="list the presets")

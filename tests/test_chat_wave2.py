@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from anyres_demo import attention, build_layout, get_preset, plan_image  # noqa: E402
+from anyres_demo import attention, build_layout, get_preset  # noqa: E402
 from anyres_demo.backends import chat, tiny_models  # noqa: E402
 from hf_helpers import noise_image  # noqa: E402
 

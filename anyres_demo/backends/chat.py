@@ -58,6 +58,8 @@ MODEL_TYPE_PRESETS = {
     "qwen2_vl": "Qwen/Qwen2-VL-2B-Instruct",
     "qwen2_5_vl": "Qwen/Qwen2.5-VL-3B-Instruct",
     "internvl": FAMILY_DEFAULTS["internvl"],
+    "gemma3": FAMILY_DEFAULTS["gemma3"],
+    "gemma4": FAMILY_DEFAULTS["gemma4"],
     "smolvlm": "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
     "idefics3": "HuggingFaceM4/Idefics3-8B-Llama3",
     "llama4": FAMILY_DEFAULTS["llama4"],
@@ -309,15 +311,24 @@ def load_model(source: ModelSource, progress: ProgressFn | None = None) -> Loade
     return _wrap(source, model, processor, device, dtype)
 
 
+def _image_token_id(processor, preset: Preset) -> int:
+    """The id the model scatters visual features into (Gemma 3's processor.image_token_id is its
+    <start_of_image> marker instead)."""
+    try:
+        return hp.soft_token_id(processor, preset)
+    except ValueError:  # a family hf_processors does not know
+        return int(processor.image_token_id)
+
+
 def _wrap(source, model, processor, device, dtype) -> LoadedModel:
-    # the id the model fills with features: Llama 4's is <|patch|>, not processor.image_token_id
-    token_id = hp.placeholder_token_id(processor, source.preset)
+    token_id = _image_token_id(processor, source.preset)
     config_id = getattr(model.config, "image_token_id", None)
     if config_id is not None and int(config_id) != token_id:
         raise ModelLoadError(f"{source.weights}: the processor's image token id ({token_id}) "
                              f"differs from the model's ({config_id}); the checkpoint is broken")
     suppress = {token_id}
-    for name in ("video_token_id", "vision_start_token_id", "vision_end_token_id"):
+    for name in ("video_token_id", "vision_start_token_id", "vision_end_token_id", "boi_token_id",
+                 "eoi_token_id", "audio_token_id", "boa_token_id"):
         if getattr(model.config, name, None) is not None:
             suppress.add(int(getattr(model.config, name)))
     for name in ("start_image_token_id", "end_image_token_id", "video_token_id"):
@@ -386,6 +397,9 @@ def processor_with_overrides(processor, preset: Preset, overrides: dict):
     if "longest_edge" in overrides:  # SmolVLM / Idefics3
         ip.size = type(ip.size)(longest_edge=s.longest_edge) if not isinstance(ip.size, dict) \
             else {"longest_edge": s.longest_edge}
+    if "max_soft_tokens" in overrides:  # Gemma 4's budget
+        ip.max_soft_tokens = s.max_soft_tokens
+    # Gemma 3's pan-and-scan settings are call arguments (hp.call_kwargs), not processor state
     proc = copy.copy(processor)
     proc.image_processor = ip
     return proc
@@ -461,7 +475,8 @@ def prepare_turn(loaded: LoadedModel, image, history: list[dict], message: str,
     processor = processor_with_overrides(loaded.processor, preset, overrides)
     text = processor.apply_chat_template(build_messages(history, message.strip()),
                                          add_generation_prompt=True, tokenize=False)
-    inputs = dict(processor(images=[image.convert("RGB")], text=[text], return_tensors="pt"))
+    inputs = dict(processor(images=[image.convert("RGB")], text=[text], return_tensors="pt",
+                            **hp.call_kwargs(preset.with_overrides(**overrides))))
     check_image_tokens(inputs["input_ids"][0], loaded.image_token_id, plan)
     return Prepared(inputs=inputs, plan=plan, prompt_len=int(inputs["input_ids"].shape[1]),
                     overrides=overrides, image=image,
