@@ -23,8 +23,7 @@ def _markers(fig):
 
 
 def test_compare_bars_stack_to_each_plans_total():
-    # the four 2024 families (the later ones have their own golden tables)
-    plans = [plan_image((1080, 1920), p) for p in PRESETS[:4]]
+    plans = [plan_image((1080, 1920), p) for p in PRESETS]
     fig = compare_bars(plans)
     totals = np.zeros(len(plans))
     for trace in fig.data:
