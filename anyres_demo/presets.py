@@ -144,7 +144,6 @@ class Gemma4Settings:
         return self.max_soft_tokens * self.pooling_kernel_size ** 2
 
 
-# ---------------------------------------------------------------- SmolVLM / Idefics3, Llama 4, Llama 3.2 Vision
 @dataclass(frozen=True)
 class SmolVLMSettings:
     """SmolVLM2 / SmolVLM / Idefics3: longest edge to L, round up to M-px tiles, split, add a
@@ -225,8 +224,6 @@ class MllamaSettings:
     @property
     def states_per_tile(self) -> int:
         return self.patches_per_side ** 2 + 1
-
-
 
 
 Settings = Union[LlavaNextSettings, QwenSettings, InternVLSettings, Gemma3Settings, Gemma4Settings,

@@ -106,12 +106,13 @@ def render_crops(image: Image.Image, plan: Plan) -> list[Image.Image]:
     if image.mode != "RGB":  # convert() always copies: 65 ms on 12 MP
         image = image.convert("RGB")
     fill = getattr(plan.preset.settings, "pad_fill", 0)
-    for size_hw in plan.resize_chain_hw:  # SmolVLM: the whole image is resized twice first
-        image = resize(image, size_hw.wh, resample_of(plan))
+    resample = resample_of(plan)
+    for size_hw in plan.resize_chain_hw:  # Pillow returns a copy when the size is unchanged
+        image = resize(image, size_hw.wh, resample)
     firsts: dict[tuple, CropSpec] = {}
     for spec in plan.crops:
         firsts.setdefault(_key(spec), spec)
-    canvases = _make_canvases(image, list(firsts.values()), fill, resample_of(plan))
+    canvases = _make_canvases(image, list(firsts.values()), fill, resample)
     crops = []
     for spec in plan.crops:
         w = spec.window

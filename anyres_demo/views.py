@@ -649,9 +649,10 @@ def legend_text(layout: Layout) -> str:
     counts = layout.counts_by_kind()
     names = {"base": "base", "tile": "tile", "newline": "newline (pink strip)",
              "thumbnail": "thumbnail", "image": "patch", "wrapper": "wrapper (no pixels)"}
-    for k in counts:  # kinds without a short name: their ledger part (specials have no pixels)
-        names.setdefault(k, KIND_INFO[k].part + ("" if KIND_INFO[k].placeholder else " (no pixels)"))
-    return "Colours: " + ", ".join(f"{names[k]} {n}" for k, n in counts.items()) + \
+    def name(k: str) -> str:  # kinds without a short name: their ledger part
+        info = KIND_INFO[k]
+        return names.get(k) or (info.part + (" (no pixels)" if info.role == "special" else ""))
+    return "Colours: " + ", ".join(f"{name(k)} {n}" for k, n in counts.items()) + \
         f" = {len(layout)} tokens. Dark hatching: padding; red hatching: removed by unpadding."
 
 

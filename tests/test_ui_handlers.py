@@ -240,7 +240,7 @@ def test_build_demo_adds_extra_tabs_after_the_explorers():
     assert len(seen) == 1 and isinstance(seen[0].image, gr.Image)
     assert seen[0].settings == [seen[0].model, *(seen[0].controls[n] for n in SETTING_SPECS)]
     labels = [c["props"].get("label") for c in demo.config["components"] if c["type"] == "tabitem"]
-    assert labels[:5] == ["What the model sees", "Compare families", "What-if", "Export", "Probe"]
+    assert labels[:6] == ["What the model sees", "Compare families", "What-if", "Export", "Cost", "Probe"]
     total = [c for c in demo.config["components"] if c["props"].get("elem_id") == "token-total"]
     assert len(total) == 1
     assert tab_label(build_probe_tab) == "Probe"

@@ -394,12 +394,12 @@ def processor_with_overrides(processor, preset: Preset, overrides: dict):
         ip.max_patches = s.max_tiles  # InternVL and Llama 4
         if hasattr(s, "min_tiles"):
             ip.min_patches = s.min_tiles
-    if "longest_edge" in overrides:  # SmolVLM / Idefics3
-        ip.size = type(ip.size)(longest_edge=s.longest_edge) if not isinstance(ip.size, dict) \
-            else {"longest_edge": s.longest_edge}
     if "max_soft_tokens" in overrides:  # Gemma 4's budget
         ip.max_soft_tokens = s.max_soft_tokens
     # Gemma 3's pan-and-scan settings are call arguments (hp.call_kwargs), not processor state
+    if "longest_edge" in overrides:  # SmolVLM / Idefics3
+        ip.size = type(ip.size)(longest_edge=s.longest_edge) if not isinstance(ip.size, dict) \
+            else {"longest_edge": s.longest_edge}
     proc = copy.copy(processor)
     proc.image_processor = ip
     return proc

@@ -289,8 +289,6 @@ def call_kwargs(preset: Preset) -> dict[str, Any]:
             "pan_and_scan_max_num_crops": s.pan_and_scan_max_num_crops,
             "pan_and_scan_min_crop_size": s.pan_and_scan_min_crop_size,
             "pan_and_scan_min_ratio_to_activate": s.pan_and_scan_min_ratio_to_activate}
-
-
 def _smolvlm_configs(preset: Preset) -> tuple[dict, dict]:
     s: SmolVLMSettings = preset.settings
     image = {**_common_image_config(s), "resample": PIL_RESAMPLE[s.resample],
@@ -384,13 +382,8 @@ def processor_outputs(processor, pil_image, preset: Preset):
 
 
 def soft_token_id(processor, preset: Preset) -> int:
-    """The id the model scatters visual features into. Gemma 3's `processor.image_token_id`
-    is the `<start_of_image>` marker; its soft token is the tokenizer's image_token."""
-    if model_type(preset) == GEMMA3:
-        return int(processor.tokenizer.image_token_id)
-    if model_type(preset) == LLAMA4:  # <|patch|>, not processor.image_token_id (<|image|>)
-        return int(processor.tokenizer.convert_tokens_to_ids(preset.image_token))
-    return int(processor.image_token_id)
+    """The id the model scatters visual features into (see placeholder_token_id)."""
+    return placeholder_token_id(processor, preset)
 
 
 def _wrapper_ids(processor, preset: Preset) -> list[int]:
@@ -632,9 +625,15 @@ def pixel_values_to_uint8(processor, outputs, preset: Preset) -> list[np.ndarray
 
 # ------------------------------------------------------------------ SmolVLM / Idefics3, Llama 4, Llama 3.2
 def placeholder_token_id(processor, preset: Preset) -> int:
-    """The id the model fills with image features (see soft_token_id): Llama 4's `<|patch|>`
-    (config.image_token_index), NOT `processor.image_token_id`, which is `<|image|>`."""
-    return soft_token_id(processor, preset)
+    """The id the model fills with image features. Llama 4: `<|patch|>` (config.image_token_index),
+    NOT `processor.image_token_id`, which is `<|image|>` (one per image). Gemma 3's
+    `processor.image_token_id` is the `<start_of_image>` marker; its soft token is the
+    tokenizer's image_token."""
+    if model_type(preset) == GEMMA3:
+        return int(processor.tokenizer.image_token_id)
+    if model_type(preset) == LLAMA4:
+        return int(processor.tokenizer.convert_tokens_to_ids(preset.image_token))
+    return int(processor.image_token_id)
 
 
 def _bos_ids(processor, preset: Preset) -> set[int]:

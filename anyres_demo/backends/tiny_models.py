@@ -142,8 +142,6 @@ def _gemma4_config(preset: Preset, tokenizer, vocab: int):
                       vocab_size_per_layer_input=vocab, hidden_size_per_layer_input=8,
                       **_token_ids(tokenizer))
     return Gemma4Config(text_config=text, vision_config=vision, audio_config=None, **ids)
-
-
 def _smolvlm_config(preset: Preset, kind: str, tokenizer, vocab: int):
     from transformers import Idefics3Config, SmolVLMConfig
 
