@@ -76,7 +76,8 @@ def strategy_view(image_or_size: Any, model: str | Preset, **overrides: Any) -> 
     return View(key=preset.repo_id, label=label,
                 strategy=preset.strategy, image_hw=size_hw, crops=plan.crops,
                 # the probes see only the crops, so presets with the same geometry share entries
-                settings_key=f"{preset.strategy}|{plan.crops!r}",
+                settings_key=f"{preset.strategy}|{plan.crops!r}" +
+                (f"|{plan.resize_chain_hw!r}" if plan.resize_chain_hw else ""),  # SmolVLM's resizes
                 num_tokens=plan.num_image_tokens, plan=plan)
 
 
