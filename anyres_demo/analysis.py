@@ -120,12 +120,21 @@ def analyze(image: Image.Image, choice: Choice, display: views.Source | None = N
                     token_map=token_map)
 
 
-def click(state: dict[str, Any], x: float, y: float) -> str:
-    """Markdown about the token at pixel (x, y) of the token map drawn for `state`."""
+def click(state: dict[str, Any], x: float, y: float, image: Image.Image | None = None
+          ) -> tuple[str, Image.Image | None]:
+    """Markdown about the token at pixel (x, y) of the token map drawn for `state`, and (given
+    the analysed `image`) the token map again with that token's cell marked (None: no image,
+    or nothing drawn there)."""
     choice, size_hw = Choice.from_state(state)
     plan = plan_image(size_hw, choice.preset)
     layout = build_layout(plan)
-    return views.describe_token(plan, layout, views.token_at(plan, layout, x, y))
+    info = views.token_at(plan, layout, x, y)
+    marked = None
+    if image is not None and info is not None:
+        rect = views.token_cell_px(plan, layout, info.index)
+        if rect is not None:
+            marked = views.mark_cell(views.token_map(views.display_source(image), plan, layout), rect)
+    return views.describe_token(plan, layout, info), marked
 
 
 # ----------------------------------------------------------------------------- compare
@@ -158,21 +167,24 @@ COMPARE_HEADERS = ["model", "strategy", "grid", "resized to", "crops", "tokens",
 
 
 # ----------------------------------------------------------------------------- what-if
-def whatif_presets(qwen_max_pixels: Any = None, internvl_max_tiles: Any = None) -> list[Preset]:
-    """The family defaults with the what-if budgets applied where they belong."""
+def whatif_presets(qwen_max_pixels: Any = None, internvl_max_tiles: Any = None,
+                   gemma4_max_soft_tokens: Any = None) -> list[Preset]:
+    """The family defaults with the what-if budgets applied where they belong (Gemma 4's
+    soft-token budget is its own control: a ladder of five values, not a slider)."""
     out = []
     for strategy, repo in FAMILY_DEFAULTS.items():
         preset = get_preset(repo)
-        overrides = collect_overrides(preset, max_pixels=qwen_max_pixels, max_tiles=internvl_max_tiles)
+        overrides = collect_overrides(preset, max_pixels=qwen_max_pixels, max_tiles=internvl_max_tiles,
+                                      max_soft_tokens=gemma4_max_soft_tokens)
         out.append(preset.with_overrides(**overrides))
     return out
 
 
-def whatif(width: Any, height: Any, qwen_max_pixels: Any = None, internvl_max_tiles: Any = None
-           ) -> tuple[go.Figure, go.Figure, list[list[Any]]]:
+def whatif(width: Any, height: Any, qwen_max_pixels: Any = None, internvl_max_tiles: Any = None,
+           gemma4_max_soft_tokens: Any = None) -> tuple[go.Figure, go.Figure, list[list[Any]]]:
     """Staircases for every family around a (width, height) point, and the counts there."""
     size_hw = Size(_side("height", height), _side("width", width))
-    presets = whatif_presets(qwen_max_pixels, internvl_max_tiles)
+    presets = whatif_presets(qwen_max_pixels, internvl_max_tiles, gemma4_max_soft_tokens)
     rows = []
     for preset in presets:
         try:

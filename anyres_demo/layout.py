@@ -57,6 +57,15 @@ KIND_INFO: dict[str, KindInfo] = {
     "image": KindInfo("native-resolution patch (2x2 merged)", "image patches", (86, 180, 233), True,
                       "detail"),
     "wrapper": KindInfo("image start/end marker", "start/end markers", (120, 120, 120), False, "special"),
+    # Gemma 3 (its whole-image 896 view reuses "base") and Gemma 4
+    "pas_crop": KindInfo("pan-and-scan crop (squashed to 896x896)", "pan-and-scan crops",
+                         (213, 94, 0), True, "detail"),
+    "pas_text": KindInfo("pan-and-scan prompt word the processor writes", "pan-and-scan prompt words",
+                         (150, 150, 150), False, "special"),
+    "break": KindInfo('blank line "\\n\\n" the processor writes around a view', "blank lines",
+                      (190, 190, 190), False, "special"),
+    "pooled": KindInfo("soft token: one 48x48 block (3x3 pooled 16-px patches)", "soft tokens",
+                       (86, 180, 233), True, "detail"),
 }
 KINDS = tuple(KIND_INFO)
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}

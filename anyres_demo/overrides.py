@@ -128,6 +128,21 @@ SETTING_SPECS: dict[str, SettingSpec] = {s.name: s for s in (
     SettingSpec("min_tiles", "min_tiles", "min tiles (InternVL)", "int", "fewest tiles per image"),
     SettingSpec("pinpoints", "pinpoints_hw", "Canvas list, W x H (LLaVA)", "pinpoints",
                 "the canvases the processor may pick, e.g. '672x336, 336x672'"),
+    # Gemma 3 pan-and-scan (off as released) and Gemma 4's soft-token budget
+    SettingSpec("pan_and_scan", "do_pan_and_scan", "pan-and-scan crops (Gemma 3)", "bool",
+                "also cut the image into 2-4 crops along its long side, each its own 896 view; "
+                "off in the released checkpoints"),
+    SettingSpec("pan_and_scan_max_crops", "pan_and_scan_max_num_crops",
+                "pan-and-scan max crops (Gemma 3)", "int", "most crops per image (released: 4)"),
+    SettingSpec("pan_and_scan_min_crop_size", "pan_and_scan_min_crop_size",
+                "pan-and-scan min crop size, px (Gemma 3)", "int",
+                "no crops if a crop's shorter side would be below this (released: 256)"),
+    SettingSpec("pan_and_scan_min_ratio", "pan_and_scan_min_ratio_to_activate",
+                "pan-and-scan activation aspect ratio (Gemma 3)", "float",
+                "crops only when long side / short side reaches this (released: 1.2)"),
+    SettingSpec("max_soft_tokens", "max_soft_tokens", "image token budget (Gemma 4)", "choice",
+                "the most soft tokens one image may use; the 48-px rounding leaves some unused "
+                "(released: 280)", choices=(70, 140, 280, 560, 1120)),
 )}
 
 
