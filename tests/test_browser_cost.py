@@ -8,7 +8,6 @@ import pytest
 
 from anyres_demo import plan_image
 from anyres_demo.cost_report import cost_report
-from anyres_demo.examples import get_example
 from anyres_demo.geometry import Size
 
 from app_server import running_app
