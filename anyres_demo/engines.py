@@ -2,9 +2,11 @@
 strategies.
 
 One small table per engine (ENGINES). A rule names the families (and optionally the repo ids)
-it covers, what it changes (absolute settings, or a token range that becomes min/max_pixels
-through the preset's resize factor), the flag or variable that changes it, and where the rule
-was read. `engine_rows(size_hw, preset)` plans the image once per engine with that engine's
+it covers, what it changes, the flag or variable that changes it, and where the rule was read.
+What it changes is one of: settings the engine fixes (`fields`, run through the family's own
+strategy), an own resize before the HF processor (`pre_resize`: the Qwen strategy's smart_resize
+at the engine's factor and limits), or the engine's own resize instead of the processor's
+(`resize_tokens`: llama.cpp's calc_size_preserved_ratio within a token range). `engine_rows(size_hw, preset)` plans the image once per engine with that engine's
 limits applied to the CHECKPOINT's settings (an engine does not see the explorer's overrides;
 the transformers row is the preset as the user chose it). A rule whose source could not be
 confirmed is marked `confirmed=False` and shown as such.
