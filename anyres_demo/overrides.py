@@ -124,7 +124,7 @@ SETTING_SPECS: dict[str, SettingSpec] = {s.name: s for s in (
                 "largest image area after resizing, in pixels"),
     SettingSpec("min_pixels", "min_pixels", "min pixels (Qwen)", "int",
                 "smallest image area after resizing; smaller images are upscaled"),
-    SettingSpec("max_tiles", "max_tiles", "max tiles (InternVL)", "int", "most tiles per image"),
+    SettingSpec("max_tiles", "max_tiles", "max tiles (InternVL, Llama 4)", "int", "most tiles per image"),
     SettingSpec("min_tiles", "min_tiles", "min tiles (InternVL)", "int", "fewest tiles per image"),
     SettingSpec("pinpoints", "pinpoints_hw", "Canvas list, W x H (LLaVA)", "pinpoints",
                 "the canvases the processor may pick, e.g. '672x336, 336x672'"),
@@ -143,6 +143,9 @@ SETTING_SPECS: dict[str, SettingSpec] = {s.name: s for s in (
     SettingSpec("max_soft_tokens", "max_soft_tokens", "image token budget (Gemma 4)", "choice",
                 "the most soft tokens one image may use; the 48-px rounding leaves some unused "
                 "(released: 280)", choices=(70, 140, 280, 560, 1120)),
+    SettingSpec("longest_edge", "longest_edge", "longest edge (SmolVLM / Idefics3)", "int",
+                "the long side is resized to exactly this many pixels before tiling (4 tiles at "
+                "the checkpoint's value)"),
 )}
 
 

@@ -144,7 +144,90 @@ class Gemma4Settings:
         return self.max_soft_tokens * self.pooling_kernel_size ** 2
 
 
-Settings = Union[LlavaNextSettings, QwenSettings, InternVLSettings, Gemma3Settings, Gemma4Settings]
+@dataclass(frozen=True)
+class SmolVLMSettings:
+    """SmolVLM2 / SmolVLM / Idefics3: longest edge to L, round up to M-px tiles, split, add a
+    squashed global image (2026 spec section 4)."""
+
+    longest_edge: int  # size.longest_edge L: the long side is resized to exactly L (up or down)
+    tile_size: int  # max_image_size.longest_edge M: tile side; L = 4M in every release (4 tiles)
+    patch_size: int  # SigLIP patch side: 14 (Idefics3, SmolVLM 2B) or 16 (256M / 500M models)
+    scale_factor: int  # the connector's pixel shuffle packs scale x scale patches into a token
+    do_image_splitting: bool = True  # False: one M x M squash, no tiles
+    # Whether the checkpoint tokenizer writes the last tile row's "\n" and the "\n" before the
+    # global image as ONE "\n\n" token, as Idefics3's token helper measures it. Assumed True for
+    # the byte-level BPE tokenizers of Llama 3 (Idefics3) and SmolLM2 (SmolVLM); not read
+    # from the checkpoints' tokenizer.json (offline).
+    merged_double_newline: bool = True
+    max_image_size_px: int = 4096  # MAX_IMAGE_SIZE clamp after the longest-edge resize
+    resample: str = "lanczos"  # PIL LANCZOS (1) in every checkpoint file
+    pad_fill: int = 0
+    image_mean: tuple[float, float, float] = SIGLIP_MEAN
+    image_std: tuple[float, float, float] = SIGLIP_STD
+
+    @property
+    def cells_per_side(self) -> int:
+        return self.tile_size // self.patch_size // self.scale_factor
+
+    @property
+    def image_seq_len(self) -> int:
+        """<image> tokens per tile: (M / patch)^2 / scale^2 = 169, 81 or 64."""
+        return self.cells_per_side ** 2
+
+    @property
+    def cell_size(self) -> int:
+        """A token's side in tile pixels (28, 42, 64); SmolVLM's 384 tiles leave 6 px unseen."""
+        return self.patch_size * self.scale_factor
+
+
+@dataclass(frozen=True)
+class Llama4Settings:
+    """Llama 4: 336 px tiles on a best-fit canvas of up to max_tiles, content top-left, global
+    tile last when tiled (2026 spec section 5.1-5.7)."""
+
+    tile_size: int  # 336
+    patch_size: int  # 14: 24 x 24 patches per tile
+    pixel_shuffle_ratio: float  # 0.5: 2x2 patches per token -> 12 x 12 = 144 tokens per tile
+    max_tiles: int  # max_patches: 16 canvases tiles at most
+    resize_to_max_canvas: bool = False  # False: never enlarge a side beyond max(side, 336)
+    resample: str = "bilinear"
+    pad_fill: int = 0
+    image_mean: tuple[float, float, float] = SIGLIP_MEAN
+    image_std: tuple[float, float, float] = SIGLIP_STD
+
+    @property
+    def cells_per_side(self) -> int:
+        return int(self.tile_size // self.patch_size * self.pixel_shuffle_ratio)
+
+    @property
+    def cell_size(self) -> int:
+        return self.tile_size // self.cells_per_side
+
+
+@dataclass(frozen=True)
+class MllamaSettings:
+    """Llama 3.2 Vision: up to 4 tiles of 560 px, fed to cross-attention layers; the prompt holds
+    one <|image|> token per image (2026 spec section 5.8)."""
+
+    tile_size: int  # 560
+    patch_size: int  # 14: 40 x 40 patches + 1 CLS = 1601 vision states per tile
+    max_tiles: int  # max_image_tiles: 4
+    resample: str = "bilinear"
+    pad_fill: int = 0
+    image_mean: tuple[float, float, float] = CLIP_MEAN
+    image_std: tuple[float, float, float] = CLIP_STD
+
+    @property
+    def patches_per_side(self) -> int:
+        return self.tile_size // self.patch_size
+
+    @property
+    def states_per_tile(self) -> int:
+        return self.patches_per_side ** 2 + 1
+
+
+Settings = Union[LlavaNextSettings, QwenSettings, InternVLSettings, Gemma3Settings, Gemma4Settings,
+                 SmolVLMSettings, Llama4Settings, MllamaSettings]
 
 
 @dataclass(frozen=True)
@@ -193,6 +276,9 @@ OVERRIDABLE = {
     "gemma3": ("do_pan_and_scan", "pan_and_scan_max_num_crops", "pan_and_scan_min_crop_size",
                "pan_and_scan_min_ratio_to_activate"),
     "gemma4": ("max_soft_tokens",),
+    "smolvlm": ("longest_edge",),
+    "llama4": ("max_tiles",),
+    "mllama": (),
 }
 
 
@@ -237,6 +323,14 @@ def validate_settings(settings: Settings) -> None:
         if settings.max_tiles > 64:
             raise ValueError(f"max_tiles ({settings.max_tiles}) is above 64, far beyond any "
                              "released checkpoint (12)")
+    elif isinstance(settings, SmolVLMSettings):
+        if not 1 <= settings.longest_edge <= settings.max_image_size_px:
+            raise ValueError(f"longest edge ({settings.longest_edge}) must be between 1 and "
+                             f"{settings.max_image_size_px} px")
+    elif isinstance(settings, Llama4Settings):
+        if not 1 <= settings.max_tiles <= 64:
+            raise ValueError(f"max_tiles ({settings.max_tiles}) must be between 1 and 64 "
+                             "(the release uses 16)")
     elif isinstance(settings, LlavaNextSettings):
         if not settings.pinpoints_hw:
             raise ValueError("the canvas list (grid pinpoints) is empty")
@@ -309,6 +403,53 @@ def _gemma4(repo_id: str, label: str, params_b: float) -> Preset:
         image_token="<|image|>", image_token_id=258880,
         wrapper_tokens=("<|image>", "<image|>"), wrapper_token_ids=(255999, 258882),
         notes=(_GEMMA_NOTE_3RD,))
+# SmolVLM2 / SmolVLM / Idefics3 (2026 spec 4.1). Every value is [3rd]: from third-party copies of
+# the checkpoints' preprocessor_config.json / config.json (the Hub is offline); SmolVLM2-2.2B's
+# are the weakest (vLLM's examples pass max_image_size 384 explicitly). The transformers class
+# defaults are Idefics3's (364 px tiles, 169 tokens) and wrong for every SmolVLM.
+SMOLVLM_THIRD_PARTY = ("Checkpoint values known only from a third-party copy of the checkpoint's "
+                       "processor files (the Hub could not be read).",)
+SMOLVLM_TOKENS = {"fake": "<fake_token_around_image>", "global": "<global-img>",
+                  "row_col": "<row_{row}_col_{col}>", "newline": "\n"}
+
+
+def _smolvlm(repo_id: str, label: str, params_b: float, tile: int, patch: int, scale: int,
+             image_token_id: int) -> Preset:
+    return Preset(
+        repo_id=repo_id, strategy="smolvlm", label=label, params_b=params_b,
+        settings=SmolVLMSettings(longest_edge=4 * tile, tile_size=tile, patch_size=patch,
+                                 scale_factor=scale),
+        image_token="<image>", image_token_id=image_token_id,
+        wrapper_tokens=(SMOLVLM_TOKENS["fake"], SMOLVLM_TOKENS["fake"]),
+        notes=SMOLVLM_THIRD_PARTY)
+
+
+# Llama 4 (2026 spec 5.1): [code] transformers' conversion script saves the processor with its
+# class defaults, so checkpoint = class defaults. config.image_token_index 200092 is <|patch|>,
+# the id the model fills (processor.image_token_id is <|image|>, once per image).
+LLAMA4_TOKENS = {"start": "<|image_start|>", "end": "<|image_end|>", "image": "<|image|>",
+                 "x_sep": "<|tile_x_separator|>", "y_sep": "<|tile_y_separator|>"}
+
+
+def _llama4(repo_id: str, label: str, params_b: float) -> Preset:
+    return Preset(
+        repo_id=repo_id, strategy="llama4", label=label, params_b=params_b,
+        settings=Llama4Settings(tile_size=336, patch_size=14, pixel_shuffle_ratio=0.5, max_tiles=16),
+        image_token="<|patch|>", image_token_id=200092,
+        wrapper_tokens=(LLAMA4_TOKENS["start"], LLAMA4_TOKENS["end"]))
+
+
+def _mllama(repo_id: str, label: str, params_b: float) -> Preset:
+    # [3rd] copy of meta-llama/Llama-3.2-11B-Vision-Instruct's preprocessor_config.json (2026
+    # spec 5.8); <|image|> is id 128256 in its config (image_token_index).
+    return Preset(
+        repo_id=repo_id, strategy="mllama", label=label, params_b=params_b,
+        settings=MllamaSettings(tile_size=560, patch_size=14, max_tiles=4),
+        image_token="<|image|>", image_token_id=128256,
+        notes=("Checkpoint values known only from a third-party copy of the checkpoint's "
+               "processor file (the Hub could not be read).",
+               "Cross-attention model: the prompt holds one <|image|> token; the tiles reach the "
+               "text only through the cross-attention layers."))
 
 
 PRESETS: dict[str, Preset] = {p.repo_id: p for p in (
@@ -332,6 +473,17 @@ PRESETS: dict[str, Preset] = {p.repo_id: p for p in (
     _gemma4("google/gemma-4-E4B-it", "Gemma 4 E4B", 8.0),
     _gemma4("google/gemma-4-31B-it", "Gemma 4 31B", 31.0),
     _gemma4("google/gemma-4-26B-A4B-it", "Gemma 4 26B-A4B", 26.0),
+    # SmolVLM / Idefics3: tile M, ViT patch, pixel-shuffle scale, <image> id (config
+    # image_token_id: 49190 in the 256M / 500M copies [3rd], assumed the same for the 2B ones;
+    # Idefics3: 128257, the class default)
+    _smolvlm("HuggingFaceTB/SmolVLM2-2.2B-Instruct", "SmolVLM2 2.2B", 2.2, 384, 14, 3, 49190),
+    _smolvlm("HuggingFaceTB/SmolVLM2-500M-Video-Instruct", "SmolVLM2 500M", 0.5, 512, 16, 4, 49190),
+    _smolvlm("HuggingFaceTB/SmolVLM2-256M-Video-Instruct", "SmolVLM2 256M", 0.26, 512, 16, 4, 49190),
+    _smolvlm("HuggingFaceTB/SmolVLM-Instruct", "SmolVLM 2B", 2.2, 384, 14, 3, 49190),
+    _smolvlm("HuggingFaceM4/Idefics3-8B-Llama3", "Idefics3 8B", 8.5, 364, 14, 2, 128257),
+    _llama4("meta-llama/Llama-4-Scout-17B-16E-Instruct", "Llama 4 Scout 17Bx16E", 109.0),
+    _llama4("meta-llama/Llama-4-Maverick-17B-128E-Instruct", "Llama 4 Maverick 17Bx128E", 400.0),
+    _mllama("meta-llama/Llama-3.2-11B-Vision-Instruct", "Llama 3.2 Vision 11B", 10.7),
 )}
 
 # Short names people type; each points at the family's smallest or best-known checkpoint.
@@ -343,6 +495,10 @@ ALIASES: dict[str, str] = {
     "internvl": "OpenGVLab/InternVL3-1B-hf",
     "gemma-3": "google/gemma-3-4b-it",
     "gemma-4": "google/gemma-4-E2B-it",
+    "smolvlm2": "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
+    "idefics3": "HuggingFaceM4/Idefics3-8B-Llama3",
+    "llama-4": "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+    "llama-3.2-vision": "meta-llama/Llama-3.2-11B-Vision-Instruct",
 }
 
 # One representative per strategy family, for side-by-side comparisons.
@@ -353,6 +509,9 @@ FAMILY_DEFAULTS: dict[str, str] = {
     "internvl": "OpenGVLab/InternVL3-1B-hf",
     "gemma3": "google/gemma-3-4b-it",
     "gemma4": "google/gemma-4-E2B-it",
+    "smolvlm": "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
+    "llama4": "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+    "mllama": "meta-llama/Llama-3.2-11B-Vision-Instruct",
 }
 
 

@@ -14,7 +14,8 @@ from .strategies.base import CropSpec, Plan
 # Crops the processor cuts out of the ORIGINAL image before resizing them (Gemma 3's
 # pan-and-scan); every other crop is a window of the resized, padded whole image.
 CUT_FIRST_KINDS = ("pas_crop",)
-RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR,
+            "lanczos": Image.Resampling.LANCZOS}
 BAND_MIN_PIXELS = 1_000_000  # outputs at least this big are resized in horizontal bands
 BANDS = 2
 
@@ -73,7 +74,8 @@ def _canvas(image: Image.Image, spec: CropSpec, fill: int,
     if spec.kind in CUT_FIRST_KINDS:
         s = spec.source
         image = image.crop((int(s.x0), int(s.y0), int(s.x1), int(s.y1)))
-    return pad_to_canvas(resize(image, spec.resize_hw.wh, resample), spec, fill)
+    same = tuple(image.size) == spec.resize_hw.wh  # the last step of a resize chain
+    return pad_to_canvas(image if same else resize(image, spec.resize_hw.wh, resample), spec, fill)
 
 
 def _key(spec: CropSpec) -> tuple:
@@ -104,10 +106,13 @@ def render_crops(image: Image.Image, plan: Plan) -> list[Image.Image]:
     if image.mode != "RGB":  # convert() always copies: 65 ms on 12 MP
         image = image.convert("RGB")
     fill = getattr(plan.preset.settings, "pad_fill", 0)
+    resample = resample_of(plan)
+    for size_hw in plan.resize_chain_hw:  # Pillow returns a copy when the size is unchanged
+        image = resize(image, size_hw.wh, resample)
     firsts: dict[tuple, CropSpec] = {}
     for spec in plan.crops:
         firsts.setdefault(_key(spec), spec)
-    canvases = _make_canvases(image, list(firsts.values()), fill, resample_of(plan))
+    canvases = _make_canvases(image, list(firsts.values()), fill, resample)
     crops = []
     for spec in plan.crops:
         w = spec.window

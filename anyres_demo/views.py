@@ -136,6 +136,7 @@ class Panel:
     newlines: np.ndarray | None = None  # (nr,) newline token ending row r, -1 if none
     dropped: tuple[tuple[float, float, float, float], ...] = ()  # bands unpadding removes
     tile_grid: tuple[int, int] = (1, 1)  # tiles (rows, cols) evenly dividing the extent
+    tile_cells: int = 0  # > 0: tiles are tile_cells x tile_cells cells (generic stitched grids)
 
 
 def _even(lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -320,7 +321,10 @@ def generic_panels(plan: Plan, layout: Layout) -> list[Panel]:
             nr, nc = int(layout.row[gidx].max()) + 1, int(layout.col[gidx].max()) + 1
             title = f"{label}{' (' + where + ')' if where else ''}: {nr}x{nc} cells, {len(gidx):,} tokens"
             key = kind if len(groups) == 1 else f"{kind}-{int(group_crops[0])}"
-            out.append(_generic_panel(layout, kind, gidx, key, title))
+            panel = _generic_panel(layout, kind, gidx, key, title)
+            if len(group_crops) > 1 and plan.cells_per_tile:  # a stitched grid of tiles
+                panel = dataclasses.replace(panel, tile_cells=plan.cells_per_tile)
+            out.append(panel)
             crops_of.append({int(c) for c in group_crops})
     _attach_row_ends(layout, out, crops_of)
     return out
@@ -530,6 +534,11 @@ def _overlay_panel(panel_list: list[Panel]) -> Panel:
 
 def _tile_index(panel: Panel, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel tile row / column (-1 outside the extent): tiles divide the extent evenly."""
+    if panel.tile_cells:  # tile edges are cell edges: every tile_cells-th cell
+        ty = cell_index(panel.row_start, panel.row_end, ys)
+        tx = cell_index(panel.col_start, panel.col_end, xs)
+        return (np.where(ty >= 0, ty // panel.tile_cells, -1),
+                np.where(tx >= 0, tx // panel.tile_cells, -1))
     x0, y0, x1, y1 = panel.extent
     ry, rx = (ys - y0) / (y1 - y0), (xs - x0) / (x1 - x0)
     rows, cols = panel.tile_grid
@@ -640,9 +649,10 @@ def legend_text(layout: Layout) -> str:
     counts = layout.counts_by_kind()
     names = {"base": "base", "tile": "tile", "newline": "newline (pink strip)",
              "thumbnail": "thumbnail", "image": "patch", "wrapper": "wrapper (no pixels)"}
-    for k in counts:  # kinds without a short name: their ledger part (specials have no pixels)
-        names.setdefault(k, KIND_INFO[k].part + ("" if KIND_INFO[k].placeholder else " (no pixels)"))
-    return "Colours: " + ", ".join(f"{names[k]} {n}" for k, n in counts.items()) + \
+    def name(k: str) -> str:  # kinds without a short name: their ledger part
+        info = KIND_INFO[k]
+        return names.get(k) or (info.part + (" (no pixels)" if info.role == "special" else ""))
+    return "Colours: " + ", ".join(f"{name(k)} {n}" for k, n in counts.items()) + \
         f" = {len(layout)} tokens. Dark hatching: padding; red hatching: removed by unpadding."
 
 

@@ -70,6 +70,8 @@ def count_tokens_total(plan, h, w):
 def expected_crops(plan):
     """Crops that feed at least one token: all of them, except that LLaVA's unpadding (and
     OneVision's downscale, which keeps the unpadded extent) can drop whole tiles."""
+    if plan.strategy == "mllama":  # one prompt token for every tile (cross-attention)
+        return {0}
     if not plan.strategy.startswith("llava"):
         return set(range(plan.num_crops))
     n = plan.cells_per_tile

@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from anyres_demo import count_tokens_many, get_preset, plan_image
+from anyres_demo import get_preset, plan_image
+from anyres_demo.engine import count_total_many
 from anyres_demo.geometry import Size
 from anyres_demo.plots import (aspect_sweep, candidates_chart, compare_bars, scale_sweep,
                                staircase_aspect, staircase_scale, total_tokens_many)
 from anyres_demo.presets import FAMILY_DEFAULTS
-from anyres_demo.strategies import get_strategy
 
 PRESETS = [get_preset(r) for r in FAMILY_DEFAULTS.values()]
 
@@ -23,7 +23,7 @@ def _markers(fig):
 
 
 def test_compare_bars_stack_to_each_plans_total():
-    plans = [plan_image((1080, 1920), p) for p in PRESETS]
+    plans = [plan_image((1080, 1920), p) for p in PRESETS]  # every family's default
     fig = compare_bars(plans)
     totals = np.zeros(len(plans))
     for trace in fig.data:
@@ -58,9 +58,7 @@ def test_staircase_scale_lines_are_the_vectorized_counts_and_stars_the_plans():
     assert len(_lines(fig)) == len(PRESETS) and len(_markers(fig)) == len(PRESETS)
     for line, preset in zip(_lines(fig), PRESETS):
         assert line.line.shape == "hv"
-        module = get_strategy(preset.strategy)
-        counts = (module.count_many_total(hs, ws, preset) if hasattr(module, "count_many_total")
-                  else count_tokens_many(hs, ws, preset) + (2 if preset.wrapper_tokens else 0))
+        counts = count_total_many(hs, ws, preset)
         assert np.array_equal(np.asarray(line.y), counts)
     for marker, preset in zip(_markers(fig), PRESETS):
         assert marker.x[0] == 1920 and marker.y[0] == plan_image(size, preset).num_tokens

@@ -173,7 +173,7 @@ def attention_modules(model) -> list:
 
 def _language_model(model):
     base = getattr(model, "model", model)
-    lm = getattr(base, "language_model", None)
+    lm = getattr(base, "language_model", None) or getattr(base, "text_model", None)  # SmolVLM
     if lm is None:
         raise ValueError(f"{type(model).__name__} has no language_model to capture attention from")
     return lm

@@ -60,6 +60,10 @@ MODEL_TYPE_PRESETS = {
     "internvl": FAMILY_DEFAULTS["internvl"],
     "gemma3": FAMILY_DEFAULTS["gemma3"],
     "gemma4": FAMILY_DEFAULTS["gemma4"],
+    "smolvlm": "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
+    "idefics3": "HuggingFaceM4/Idefics3-8B-Llama3",
+    "llama4": FAMILY_DEFAULTS["llama4"],
+    "mllama": FAMILY_DEFAULTS["mllama"],
 }
 
 
@@ -387,10 +391,15 @@ def processor_with_overrides(processor, preset: Preset, overrides: dict):
             if getattr(ip, name, None) is not None:
                 setattr(ip, name, value)
     if "max_tiles" in overrides or "min_tiles" in overrides:
-        ip.min_patches, ip.max_patches = s.min_tiles, s.max_tiles
+        ip.max_patches = s.max_tiles  # InternVL and Llama 4
+        if hasattr(s, "min_tiles"):
+            ip.min_patches = s.min_tiles
     if "max_soft_tokens" in overrides:  # Gemma 4's budget
         ip.max_soft_tokens = s.max_soft_tokens
     # Gemma 3's pan-and-scan settings are call arguments (hp.call_kwargs), not processor state
+    if "longest_edge" in overrides:  # SmolVLM / Idefics3
+        ip.size = type(ip.size)(longest_edge=s.longest_edge) if not isinstance(ip.size, dict) \
+            else {"longest_edge": s.longest_edge}
     proc = copy.copy(processor)
     proc.image_processor = ip
     return proc
@@ -543,6 +552,10 @@ def _capture(loaded: LoadedModel, prepared: Prepared, inputs: dict, answer, cach
     """(capture or None, note): attention from the answer to the image, reusing the cache."""
     if not answer:
         return None, "No answer tokens, so no attention to show."
+    if loaded.source.preset.strategy == "mllama":
+        return None, ("Llama 3.2 Vision reads its tiles only through cross-attention layers; its "
+                      "prompt holds a single <|image|> token, so there is no self-attention to "
+                      "image tokens to show, and cross-attention heatmaps are not recorded yet.")
     layers = _layers_within_budget(loaded, len(answer), prepared)
     try:
         result = cap.capture_from_cache(loaded.model, inputs, answer, cache,
@@ -564,7 +577,16 @@ def _run_generation(loaded: LoadedModel, inputs: dict, kwargs: dict, holder: dic
         streamer.end()
 
 
+LLAMA4_524_BUG = "object has no attribute 'image_outputs'"
+
+
 def _friendly(exc: BaseException) -> BaseException:
+    if LLAMA4_524_BUG in str(exc):
+        return RuntimeError(
+            "Llama 4 cannot generate with transformers 5.24: Llama4ForConditionalGeneration.forward "
+            "reads `outputs.image_outputs`, which its language model's output does not have. The "
+            "explorer's counts, crops and token map are unaffected; the chat needs a transformers "
+            "release with this fixed.")
     if "image features and image tokens do not match" in str(exc).lower():
         return TokenCountMismatch(
             "The model produced a different number of image features than the prompt has image "

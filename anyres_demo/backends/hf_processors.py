@@ -24,14 +24,18 @@ from typing import Any
 import numpy as np
 
 from ..geometry import Size
-from ..presets import (Gemma3Settings, Gemma4Settings, InternVLSettings, LlavaNextSettings, Preset,
-                       QwenSettings)
+from ..presets import (LLAMA4_TOKENS, SMOLVLM_TOKENS, Gemma3Settings, Gemma4Settings,
+                       InternVLSettings, Llama4Settings, LlavaNextSettings, MllamaSettings, Preset,
+                       QwenSettings, SmolVLMSettings)
 
 # Model types as transformers names them (config.json "model_type").
 LLAVA_NEXT, ONEVISION, QWEN2_VL, QWEN2_5_VL, INTERNVL = (
     "llava_next", "llava_onevision", "qwen2_vl", "qwen2_5_vl", "internvl")
 GEMMA3, GEMMA4 = "gemma3", "gemma4"
 GEMMA_FAMILIES = (GEMMA3, GEMMA4)
+SMOLVLM, IDEFICS3, LLAMA4, MLLAMA = "smolvlm", "idefics3", "llama4", "mllama"
+# SmolVLM v1 and Idefics3 ship Idefics3Processor; SmolVLM2 ships SmolVLMProcessor (same geometry).
+IDEFICS3_REPOS = ("HuggingFaceM4/Idefics3-8B-Llama3", "HuggingFaceTB/SmolVLM-Instruct")
 
 PROCESSOR_CLASS = {
     LLAVA_NEXT: "LlavaNextProcessor",
@@ -41,6 +45,10 @@ PROCESSOR_CLASS = {
     INTERNVL: "InternVLProcessor",
     GEMMA3: "Gemma3Processor",
     GEMMA4: "Gemma4Processor",
+    SMOLVLM: "SmolVLMProcessor",
+    IDEFICS3: "Idefics3Processor",
+    LLAMA4: "Llama4Processor",
+    MLLAMA: "MllamaProcessor",
 }
 # The image_processor_type the checkpoints' preprocessor_config.json names. InternVL's -hf
 # conversions still say "...Fast", which from_pretrained maps to the torchvision class.
@@ -52,17 +60,22 @@ IMAGE_PROCESSOR_TYPE = {
     INTERNVL: "GotOcr2ImageProcessorFast",
     GEMMA3: "Gemma3ImageProcessor",
     GEMMA4: "Gemma4ImageProcessor",
+    SMOLVLM: "SmolVLMImageProcessor",
+    IDEFICS3: "Idefics3ImageProcessor",
+    LLAMA4: "Llama4ImageProcessorFast",  # as the conversion script saves it
+    MLLAMA: "MllamaImageProcessor",
 }
 VIDEO_PROCESSOR_TYPE = {
     ONEVISION: "LlavaOnevisionVideoProcessor",
     QWEN2_VL: "Qwen2VLVideoProcessor",
     QWEN2_5_VL: "Qwen2VLVideoProcessor",
     INTERNVL: "InternVLVideoProcessor",
+    SMOLVLM: "SmolVLMVideoProcessor",
 }
 VIDEO_TOKEN = {ONEVISION: "<video>", QWEN2_VL: "<|video_pad|>", QWEN2_5_VL: "<|video_pad|>",
-               INTERNVL: "<video>"}
+               INTERNVL: "<video>", SMOLVLM: "<video>"}
 PIL_BICUBIC = 3  # PIL.Image.Resampling.BICUBIC, as the checkpoints' "resample" field stores it
-PIL_RESAMPLE = {"bilinear": 2, "bicubic": 3}
+PIL_RESAMPLE = {"lanczos": 1, "bilinear": 2, "bicubic": 3}  # the "resample" field's codes
 # Constants transformers hard-codes, so presets that differ cannot be built as processors.
 HF_ONEVISION_DOWNSCALE_THRESHOLD = 1.1  # LlavaOnevisionProcessor._get_unpadded_features
 HF_QWEN_MAX_ASPECT_RATIO = 200  # qwen2_vl smart_resize
@@ -85,7 +98,10 @@ def model_type(preset: Preset) -> str:
     (and one image processor) but have different processor and model classes."""
     if preset.strategy == "qwen2_vl" and "qwen2.5-vl" in preset.repo_id.lower():
         return QWEN2_5_VL
-    if preset.strategy not in (LLAVA_NEXT, ONEVISION, QWEN2_VL, INTERNVL, GEMMA3, GEMMA4):
+    if preset.strategy == "smolvlm":
+        return IDEFICS3 if preset.repo_id in IDEFICS3_REPOS else SMOLVLM
+    if preset.strategy not in (LLAVA_NEXT, ONEVISION, QWEN2_VL, INTERNVL, GEMMA3, GEMMA4, LLAMA4,
+                               MLLAMA):
         raise ValueError(f"no transformers processor for strategy {preset.strategy!r}")
     return preset.strategy
 
@@ -99,6 +115,8 @@ def image_placeholder(preset: Preset) -> str:
     """
     if model_type(preset) == GEMMA3:
         return preset.wrapper_tokens[0]
+    if model_type(preset) == LLAMA4:
+        return LLAMA4_TOKENS["image"]
     if model_type(preset) in (QWEN2_VL, QWEN2_5_VL) and preset.wrapper_tokens:
         start, end = preset.wrapper_tokens
         return f"{start}{preset.image_token}{end}"
@@ -112,6 +130,12 @@ def _named_special_tokens(preset: Preset) -> dict[str, str]:
         start, end = preset.wrapper_tokens
         named = {"image_token": preset.image_token, "boi_token": start, "eoi_token": end}
         return {**named, **(_GEMMA4_AUDIO if kind == GEMMA4 else {})}
+    if kind in (SMOLVLM, IDEFICS3):
+        return {"image_token": preset.image_token, "fake_image_token": SMOLVLM_TOKENS["fake"],
+                "global_image_token": SMOLVLM_TOKENS["global"],
+                "end_of_utterance_token": "<end_of_utterance>", "video_token": "<video>"}
+    if kind in (LLAMA4, MLLAMA):
+        return {"image_token": LLAMA4_TOKENS["image"]}
     if kind == INTERNVL:
         start, end = preset.wrapper_tokens
         return {"start_image_token": start, "end_image_token": end,
@@ -122,6 +146,22 @@ def _named_special_tokens(preset: Preset) -> dict[str, str]:
     if preset.wrapper_tokens:
         named["vision_start_token"], named["vision_end_token"] = preset.wrapper_tokens
     return named
+
+
+def _plain_special_tokens(preset: Preset) -> list[str]:
+    """Tokens the expanded prompt holds that have no attribute name on the tokenizer."""
+    kind = model_type(preset)
+    if kind in (SMOLVLM, IDEFICS3):
+        # the processors look up all 36 <row_i_col_j>; "\n\n" before "\n" so that the added
+        # tokens' longest match gives one token for a pair, as the checkpoint tokenizers do
+        s: SmolVLMSettings = preset.settings
+        rows = [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
+        return rows + (["\n\n"] if s.merged_double_newline else []) + ["\n"]
+    if kind == LLAMA4:
+        return [preset.image_token] + list(LLAMA4_TOKENS.values())
+    if kind == MLLAMA:
+        return ["<|begin_of_text|>", "<|python_tag|>"]
+    return []
 
 
 def chat_template(preset: Preset) -> str:
@@ -144,7 +184,8 @@ def build_tiny_tokenizer(preset: Preset):
     from transformers import PreTrainedTokenizerFast
 
     named = _named_special_tokens(preset)
-    specials = list(dict.fromkeys(list(_BASE_SPECIALS) + list(named.values())))
+    specials = list(dict.fromkeys(list(_BASE_SPECIALS) + list(named.values()) +
+                                  _plain_special_tokens(preset)))
     gemma3 = model_type(preset) == GEMMA3
     words = list(_WORDS) + (list(_GEMMA3_WORDS) + [BLANK_LINE] if gemma3 else [])
     vocab = {tok: i for i, tok in enumerate(specials + words)}
@@ -248,6 +289,32 @@ def call_kwargs(preset: Preset) -> dict[str, Any]:
             "pan_and_scan_max_num_crops": s.pan_and_scan_max_num_crops,
             "pan_and_scan_min_crop_size": s.pan_and_scan_min_crop_size,
             "pan_and_scan_min_ratio_to_activate": s.pan_and_scan_min_ratio_to_activate}
+def _smolvlm_configs(preset: Preset) -> tuple[dict, dict]:
+    s: SmolVLMSettings = preset.settings
+    image = {**_common_image_config(s), "resample": PIL_RESAMPLE[s.resample],
+             "size": {"longest_edge": s.longest_edge},
+             "max_image_size": {"longest_edge": s.tile_size},
+             "do_image_splitting": s.do_image_splitting, "do_pad": True}
+    return image, {"image_seq_len": s.image_seq_len}
+
+
+def _llama4_configs(preset: Preset) -> tuple[dict, dict]:
+    s: Llama4Settings = preset.settings
+    image = {**_common_image_config(s), "resample": PIL_RESAMPLE[s.resample],
+             "size": {"height": s.tile_size, "width": s.tile_size}, "max_patches": s.max_tiles,
+             "resize_to_max_canvas": s.resize_to_max_canvas}
+    return image, {"patch_size": s.patch_size, "pixel_shuffle_ratio": s.pixel_shuffle_ratio}
+
+
+def _mllama_configs(preset: Preset) -> tuple[dict, dict]:
+    s: MllamaSettings = preset.settings
+    image = {**_common_image_config(s), "resample": PIL_RESAMPLE[s.resample], "do_pad": True,
+             "size": {"height": s.tile_size, "width": s.tile_size}, "max_image_tiles": s.max_tiles}
+    return image, {}
+
+
+WAVE2_CONFIGS = {SMOLVLM: _smolvlm_configs, IDEFICS3: _smolvlm_configs, LLAMA4: _llama4_configs,
+                 MLLAMA: _mllama_configs}
 
 
 def checkpoint_configs(preset: Preset) -> dict[str, dict]:
@@ -258,6 +325,8 @@ def checkpoint_configs(preset: Preset) -> dict[str, dict]:
         return _gemma4_files(preset)
     if kind == GEMMA3:
         image, proc = _gemma3_configs(preset)
+    elif kind in WAVE2_CONFIGS:
+        image, proc = WAVE2_CONFIGS[kind](preset)
     elif kind in (LLAVA_NEXT, ONEVISION):
         image, proc = _llava_configs(preset, kind)
     elif kind == INTERNVL:
@@ -313,11 +382,8 @@ def processor_outputs(processor, pil_image, preset: Preset):
 
 
 def soft_token_id(processor, preset: Preset) -> int:
-    """The id the model scatters visual features into. Gemma 3's `processor.image_token_id`
-    is the `<start_of_image>` marker; its soft token is the tokenizer's image_token."""
-    if model_type(preset) == GEMMA3:
-        return int(processor.tokenizer.image_token_id)
-    return int(processor.image_token_id)
+    """The id the model scatters visual features into (see placeholder_token_id)."""
+    return placeholder_token_id(processor, preset)
 
 
 def _wrapper_ids(processor, preset: Preset) -> list[int]:
@@ -365,6 +431,8 @@ def processor_counts(processor, pil_image, preset: Preset, outputs=None) -> dict
     (Qwen), num_patches (InternVL). Qwen raises ValueError above aspect ratio 200.
     """
     out = outputs if outputs is not None else processor_outputs(processor, pil_image, preset)
+    if model_type(preset) in WAVE2_CONFIGS:
+        return _wave2_counts(processor, pil_image, preset, out)
     ids = out["input_ids"][0]
     counts: dict[str, Any] = {
         "num_image_tokens": int((ids == soft_token_id(processor, preset)).sum()),
@@ -481,6 +549,8 @@ def processor_counts_from_size(processor, size_hw: Size, preset: Preset) -> dict
     kind = model_type(preset)
     if kind in GEMMA_FAMILIES:
         return _gemma_counts_from_size(processor, size_hw, preset)
+    if kind in WAVE2_CONFIGS:
+        return _wave2_counts_from_size(processor, size_hw, preset)
     h, w = size_hw.hw
     mm = processor._get_num_multimodal_tokens(image_sizes=[(h, w)])
     total = int(mm["num_image_tokens"][0])
@@ -532,7 +602,9 @@ def pixel_values_to_uint8(processor, outputs, preset: Preset) -> list[np.ndarray
     ip = processor.image_processor
     pv = outputs["pixel_values"].float()
     kind = model_type(preset)
-    if kind in (LLAVA_NEXT, ONEVISION):
+    if kind in WAVE2_CONFIGS:
+        crops = _wave2_pixel_crops(outputs, preset)
+    elif kind in (LLAVA_NEXT, ONEVISION):
         crops = list(pv[0])
     elif kind in (INTERNVL, GEMMA3):
         crops = list(pv)  # Gemma 3: (1 + crops, 3, 896, 896), whole-image view first
@@ -549,3 +621,112 @@ def pixel_values_to_uint8(processor, outputs, preset: Preset) -> list[np.ndarray
         values = (crop.numpy().astype(np.float64) * std + mean) / ip.rescale_factor
         result.append(np.clip(np.rint(values), 0, 255).astype(np.uint8).transpose(1, 2, 0))
     return result
+
+
+# ------------------------------------------------------------------ SmolVLM / Idefics3, Llama 4, Llama 3.2
+def placeholder_token_id(processor, preset: Preset) -> int:
+    """The id the model fills with image features. Llama 4: `<|patch|>` (config.image_token_index),
+    NOT `processor.image_token_id`, which is `<|image|>` (one per image). Gemma 3's
+    `processor.image_token_id` is the `<start_of_image>` marker; its soft token is the
+    tokenizer's image_token."""
+    if model_type(preset) == GEMMA3:
+        return int(processor.tokenizer.image_token_id)
+    if model_type(preset) == LLAMA4:
+        return int(processor.tokenizer.convert_tokens_to_ids(preset.image_token))
+    return int(processor.image_token_id)
+
+
+def _bos_ids(processor, preset: Preset) -> set[int]:
+    # MllamaProcessor writes <|begin_of_text|> after leading images (build_string_from_input)
+    if model_type(preset) == MLLAMA:
+        return {int(processor.tokenizer.bos_token_id)}
+    return set()
+
+
+def _wave2_counts(processor, pil_image, preset: Preset, out) -> dict[str, Any]:
+    ids = [int(v) for v in out["input_ids"][0]]
+    kind = model_type(preset)
+    pv = out["pixel_values"]
+    bos = _bos_ids(processor, preset)
+    counts: dict[str, Any] = {
+        "num_image_tokens": ids.count(placeholder_token_id(processor, preset)),
+        "num_tokens": sum(i not in bos for i in ids), "crop_px": int(pv.shape[-1])}
+    if kind in (SMOLVLM, IDEFICS3):
+        counts["num_crops"] = int(pv.shape[1])  # (batch, crops, 3, M, M); one image: no padding
+        # rows / cols are not returned: read the last <row_i_col_j> marker of the prompt
+        markers = [t for t in processor.tokenizer.convert_ids_to_tokens(ids) if t.startswith("<row_")]
+        last = markers[-1][1:-1].split("_") if markers else ["row", "0", "col", "0"]
+        counts["grid"] = (int(last[1]), int(last[3]))
+    elif kind == LLAMA4:
+        counts["num_crops"] = int(pv.shape[0])  # (tiles + global, 3, 336, 336)
+        tok = processor.tokenizer.convert_tokens_to_ids
+        y, x = ids.count(tok(LLAMA4_TOKENS["y_sep"])), ids.count(tok(LLAMA4_TOKENS["x_sep"]))
+        counts["grid"] = (y, x // y + 1) if y else (1, 1)  # aspect_ratios is dropped from outputs
+        tile = processor.image_processor.size.height
+        counts["canvas_hw"] = (counts["grid"][0] * tile, counts["grid"][1] * tile)
+    else:
+        from transformers.models.mllama.image_processing_mllama import get_all_supported_aspect_ratios
+
+        counts["num_crops"] = int(out["aspect_ratio_mask"][0][0].sum())  # num_tiles is not returned
+        arrangement = get_all_supported_aspect_ratios(processor.image_processor.max_image_tiles)
+        counts["grid"] = tuple(arrangement[int(out["aspect_ratio_ids"][0][0]) - 1])
+        counts["aspect_ratio_id"] = int(out["aspect_ratio_ids"][0][0])
+    return counts
+
+
+def _wave2_counts_from_size(processor, size_hw: Size, preset: Preset) -> dict[str, Any]:
+    """SmolVLM / Idefics3: `get_number_of_image_patches` (SmolVLMProcessor has no token helper;
+    Idefics3Processor's `_get_num_multimodal_tokens` gives the total) and spec 4.3 for the rest,
+    with the tokenizer's own "\\n\\n" length as Idefics3's helper measures it. Llama 4 and Llama
+    3.2 have no helper: transformers' canvas functions (`get_best_fit`,
+    `get_optimal_tiled_canvas`) give the grid."""
+    kind = model_type(preset)
+    h, w = size_hw.hw
+    ip = processor.image_processor
+    if kind in (SMOLVLM, IDEFICS3):
+        crops, rows, cols = ip.get_number_of_image_patches(h, w, {})
+        n = processor.image_seq_len
+        extra = len(processor.tokenizer("\n\n", add_special_tokens=False)["input_ids"]) - 1
+        total = n + 3 + ((cols * (n + 2) + 1) * rows + extra if rows else 0)
+        if kind == IDEFICS3:
+            total = int(processor._get_num_multimodal_tokens(image_sizes=[(h, w)])["num_image_tokens"][0])
+        return {"num_image_tokens": n * max(crops, 1), "num_tokens": total,
+                "num_crops": max(int(crops), 1), "grid": (int(rows), int(cols)),
+                "crop_px": int(ip.max_image_size["longest_edge"])}
+    if kind == LLAMA4:
+        import torch
+        from transformers.models.llama4.image_processing_llama4 import (
+            find_supported_resolutions, get_best_fit)
+
+        size = ip.size
+        canvases = torch.tensor(find_supported_resolutions(ip.max_patches, size))
+        ch, cw = (int(v) for v in get_best_fit((h, w), canvases, ip.resize_to_max_canvas))
+        rows, cols = ch // size.height, cw // size.width
+        per = (size.height // processor.patch_size) * (size.width // processor.patch_size) \
+            // processor.downsample_ratio
+        n = rows * cols
+        crops = n + (n > 1)
+        seps = n if n > 1 else 0
+        return {"num_image_tokens": per * crops, "num_tokens": per * crops + seps + 3,
+                "num_crops": crops, "grid": (rows, cols), "crop_px": int(size.height),
+                "canvas_hw": (ch, cw)}
+    from transformers.models.mllama.image_processing_mllama import (
+        get_all_supported_aspect_ratios, get_optimal_tiled_canvas)
+
+    tile = ip.size.height
+    ch, cw = (int(v) for v in get_optimal_tiled_canvas(h, w, ip.max_image_tiles, tile))
+    grid = (ch // tile, cw // tile)
+    return {"num_image_tokens": 1, "num_tokens": 1, "num_crops": grid[0] * grid[1], "grid": grid,
+            "crop_px": int(tile),
+            "aspect_ratio_id": get_all_supported_aspect_ratios(ip.max_image_tiles).index(grid) + 1}
+
+
+def _wave2_pixel_crops(outputs, preset: Preset) -> list:
+    pv = outputs["pixel_values"].float()
+    kind = model_type(preset)
+    if kind in (SMOLVLM, IDEFICS3):
+        return list(pv[0])
+    if kind == LLAMA4:
+        return list(pv)
+    tiles = int(outputs["aspect_ratio_mask"][0][0].sum())
+    return list(pv[0, 0, :tiles])  # (B, images, 4 slots, 3, 560, 560)

@@ -142,7 +142,7 @@ def _divergences(s: Gemma3Settings, k: int) -> tuple[str, ...]:
     else:
         notes.append("Pan-and-scan is on: vLLM gives the same crops only with "
                      "mm_processor_kwargs={'do_pan_and_scan': True}; Ollama has no pan-and-scan "
-                     f"and would always use one 256-token view.")
+                     "and would always use one 256-token view.")
     if k:
         notes.append(f"transformers' counting helper (_get_num_multimodal_tokens) says "
                      f"{s.tokens_per_view} soft tokens here; the processor really inserts "
