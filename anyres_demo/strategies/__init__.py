@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
-from . import internvl, llava_next, pixtral, qwen2_vl
+from . import gemma3, gemma4, internvl, llama4, llava_next, mllama, pixtral, qwen2_vl, smolvlm
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,14 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("llava_onevision", llava_next, "LLaVA-OneVision (anyres_max_9)", "#cc79a7"),
     Family("qwen2_vl", qwen2_vl, "Qwen2-VL / Qwen2.5-VL (native resolution)", "#009e73"),
     Family("internvl", internvl, "InternVL (dynamic tiles + thumbnail)", "#d55e00"),
+    # Gemma 3 / Gemma 4
+    Family("gemma3", gemma3, "Gemma 3 (896 view + pan-and-scan)", "#b8860b"),
+    Family("gemma4", gemma4, "Gemma 4 (soft-token budget)", "#4285f4"),
+    Family("smolvlm", smolvlm, "SmolVLM2 / Idefics3 (4-tile long side + global image)", "#e69f00"),
+    Family("llama4", llama4, "Llama 4 (336 px tiles + global tile)", "#56b4e9"),
+    Family("mllama", mllama, "Llama 3.2 Vision (tiles via cross-attention)", "#999999"),
     # wave 1a. Same module as Qwen2-VL: Qwen3-VL / Qwen3.5 differ only in settings (factor 32).
-    Family("qwen3_vl", qwen2_vl, "Qwen3-VL / Qwen3.5 (native resolution, 32 px)", "#56b4e9"),
+    Family("qwen3_vl", qwen2_vl, "Qwen3-VL / Qwen3.5 (native resolution, 32 px)", "#117733"),
     Family("pixtral", pixtral, "Pixtral / Mistral Small 3.1 (native resolution, row breaks)",
            "#882255"),
 )}
