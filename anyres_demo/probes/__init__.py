@@ -16,6 +16,7 @@ Importing this package is cheap: onnxruntime and rapidocr load lazily inside the
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -29,6 +30,13 @@ from ..render import CUT_FIRST_KINDS, render_crops
 from ..layout import kinds_with_role
 from ..strategies import STRATEGY_LABELS
 from ..strategies.base import CropSpec, Plan
+
+# onnxruntime 1.32 sends telemetry (CONNECT mobile.events.data.microsoft.com:443) when a
+# session is built, even after disable_telemetry_events(); only this variable, read when
+# onnxruntime is imported, stops it. Set here so it is in place before any probe imports it
+# (app.py sets it too); a host can still opt in with ORT_DISABLE_TELEMETRY=0.
+ORT_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
+os.environ.setdefault(ORT_TELEMETRY_ENV, "1")
 
 # callable(fraction in [0, 1], text): how uncached work reports progress (gr.Progress fits).
 Progress = Callable[[float, str], Any]
@@ -68,7 +76,8 @@ def strategy_view(image_or_size: Any, model: str | Preset, **overrides: Any) -> 
     return View(key=preset.repo_id, label=label,
                 strategy=preset.strategy, image_hw=size_hw, crops=plan.crops,
                 # the probes see only the crops, so presets with the same geometry share entries
-                settings_key=f"{preset.strategy}|{plan.crops!r}",
+                settings_key=f"{preset.strategy}|{plan.crops!r}" +
+                (f"|{plan.resize_chain_hw!r}" if plan.resize_chain_hw else ""),  # SmolVLM's resizes
                 num_tokens=plan.num_image_tokens, plan=plan)
 
 
@@ -144,6 +153,26 @@ def image_digest(image: Image.Image) -> str:
     return h.hexdigest()
 
 
+def outline_xy(box: Box, scale: float = 1.0) -> list[float]:
+    """A source box as ImageDraw.rectangle's inclusive corners at `scale`, never inverted: a
+    tile of a 1-px-wide image covers less than one pixel (x1 - 1 < x0), which Pillow refuses
+    with "x1 must be greater than or equal to x0"."""
+    x0, y0 = box.x0 * scale, box.y0 * scale
+    return [x0, y0, max(x0, box.x1 * scale - 1), max(y0, box.y1 * scale - 1)]
+
+
+def quiet_onnxruntime():
+    """onnxruntime with its telemetry off (ORT_TELEMETRY_ENV above, and the events API for
+    platforms where that is what counts). Call instead of `import onnxruntime` everywhere a
+    session is built; idempotent."""
+    os.environ.setdefault(ORT_TELEMETRY_ENV, "1")
+    import onnxruntime as ort
+
+    if os.environ[ORT_TELEMETRY_ENV] != "0":
+        ort.disable_telemetry_events()
+    return ort
+
+
 def report(progress: Optional[Progress], fraction: float, text: str) -> None:
     """Call the progress callback if there is one; fractions are clipped to [0, 1]."""
     if progress is not None:
@@ -172,4 +201,4 @@ def precompute(image: Image.Image, models: Optional[list] = None,
 
 __all__ = ["View", "Progress", "strategy_view", "baseline_view", "family_views", "render_view",
            "crop_to_original", "original_to_crop", "image_digest", "baseline_side",
-           "GLOBAL_KINDS", "BASELINE_KEY", "precompute"]
+           "GLOBAL_KINDS", "BASELINE_KEY", "precompute", "quiet_onnxruntime", "outline_xy"]

@@ -37,7 +37,7 @@ from ..geometry import Box, Size
 from ..layout import KIND_INFO, kinds_with_role
 from ..presets import IMAGENET_MEAN, IMAGENET_STD, Preset
 from . import (GLOBAL_KINDS, Progress, View, baseline_view, image_digest, original_to_crop,
-               render_view, report, strategy_view)
+               outline_xy, quiet_onnxruntime, render_view, report, strategy_view)
 from . import cache
 
 PROBE = "encoder"
@@ -151,7 +151,7 @@ def get_encoder() -> _Encoder:
     if _ENCODER is None:
         with _LOCK:
             if _ENCODER is None:
-                import onnxruntime as ort
+                ort = quiet_onnxruntime()
 
                 blob, patch, layers = build_attention_model(model_path())
                 options = ort.SessionOptions()
@@ -503,8 +503,7 @@ def overlay(image: Image.Image, heat: np.ndarray, alpha: float = 0.6,
     out = Image.fromarray(np.clip(blended, 0, 255).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(out)
     for b in boxes:
-        draw.rectangle([b.x0 * scale, b.y0 * scale, b.x1 * scale - 1, b.y1 * scale - 1],
-                       outline=(0, 255, 255), width=max(1, round(2 * scale)))
+        draw.rectangle(outline_xy(b, scale), outline=(0, 255, 255), width=max(1, round(2 * scale)))
     return out
 
 
