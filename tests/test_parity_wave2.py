@@ -358,3 +358,10 @@ def test_crop_pixels_smolvlm_torchvision_measured_gap(size_hw):
     tall_narrow = size_hw[0] >= 100 * size_hw[1]
     assert max_err <= (26 if tall_narrow else 3)
     assert mean_err < (0.7 if tall_narrow else 0.05)
+
+
+def test_family_teaching_text_reaches_the_views():
+    from anyres_demo.teaching import teaching
+
+    assert "4x4" in teaching("grid", "smolvlm") and "<|patch|>" in teaching("token_map", "llama4")
+    assert "cross-attention" in teaching("token_map", "mllama")
