@@ -24,7 +24,7 @@ KV cache: layers that keep one x KV heads x head dim x 2 (K and V) x 2 bytes (bf
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Iterable
 
 from .architectures import Architecture, TextArch, VisionArch, get_architecture
 from .geometry import Size
@@ -367,6 +367,20 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x"
 
 
-__all__ = ["Cost", "CropCost", "Way", "image_cost", "cost_of", "three_ways", "encoder_flops",
-           "llm_flops", "kv_bytes", "kv_bytes_per_token", "attention_pairs", "human",
-           "cost_record", "FIXED_VIEW_SIDE", "MissingArchitecture"]
+__all__ = [
+    "FIXED_VIEW_SIDE",
+    "Cost",
+    "CropCost",
+    "MissingArchitecture",
+    "Way",
+    "attention_pairs",
+    "cost_of",
+    "cost_record",
+    "encoder_flops",
+    "human",
+    "image_cost",
+    "kv_bytes",
+    "kv_bytes_per_token",
+    "llm_flops",
+    "three_ways",
+]

@@ -2,9 +2,11 @@
 strategies.
 
 One small table per engine (ENGINES). A rule names the families (and optionally the repo ids)
-it covers, what it changes (absolute settings, or a token range that becomes min/max_pixels
-through the preset's resize factor), the flag or variable that changes it, and where the rule
-was read. `engine_rows(size_hw, preset)` plans the image once per engine with that engine's
+it covers, what it changes, the flag or variable that changes it, and where the rule was read.
+What it changes is one of: settings the engine fixes (`fields`, run through the family's own
+strategy), an own resize before the HF processor (`pre_resize`: the Qwen strategy's smart_resize
+at the engine's factor and limits), or the engine's own resize instead of the processor's
+(`resize_tokens`: llama.cpp's calc_size_preserved_ratio within a token range). `engine_rows(size_hw, preset)` plans the image once per engine with that engine's
 limits applied to the CHECKPOINT's settings (an engine does not see the explorer's overrides;
 the transformers row is the preset as the user chose it). A rule whose source could not be
 confirmed is marked `confirmed=False` and shown as such.
@@ -13,13 +15,15 @@ Pure: no gradio, torch or PIL.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from .engine import plan_image
 from .geometry import Size
-from .presets import OVERRIDABLE, Preset, get_preset
+from .presets import OVERRIDABLE, Preset, QwenSettings, get_preset
+from .strategies import qwen2_vl
 
 ALL = "*"
 
@@ -35,6 +39,9 @@ class EngineRule:
     # llama.cpp's own resize (calc_size_preserved_ratio) within (min, max) tokens of `align` px;
     # the strategy still gives the special tokens around the image
     resize_tokens: tuple[int, int] | None = None
+    # the engine's own smart_resize before the HF processor: (factor, min_pixels, max_pixels),
+    # each side clamped to at least one factor (as qwen-vl-utils)
+    pre_resize: tuple[int, int, int] | None = None
     align: int | None = None  # px per token side; None: the preset's resize factor (patch x merge)
     repo_contains: str = ""  # only repo ids containing this (case-insensitive)
     min_side_factor: bool = False  # the engine refuses images with a side below the resize factor
@@ -65,17 +72,19 @@ ENGINES: tuple[Engine, ...] = (
                    "anyres-spec-2026 2.7 (vllm-project/vllm#14672: pan-and-scan via mm_processor_kwargs, "
                    "default off) and 3.5 (max_soft_tokens per request)", True),
     ), ""),
-    Engine("SGLang", "main (srt/environ.py, srt/multimodal/processors/qwen_vl.py)", (
-        EngineRule(_QWEN, "resizes with its own smart_resize before the HF processor: "
-                   "min_pixels = 4·28² = 3,136, max_pixels = SGLANG_IMAGE_MAX_PIXELS (default "
-                   "16384·28² = 12,845,056), whatever the checkpoint says",
+    Engine("SGLang", "builds that pre-resize images (srt/multimodal/processors/qwen_vl.py)", (
+        EngineRule(_QWEN, "resizes the image itself before the HF processor: smart_resize with "
+                   "factor 28, each side at least 28 px (qwen-vl-utils' clamp), min_pixels 4·28² = "
+                   "3,136 and max_pixels = SGLANG_IMAGE_MAX_PIXELS (default 16384·28² = 12,845,056), "
+                   "whatever the checkpoint says; then the checkpoint's processor",
                    "env SGLANG_IMAGE_MAX_PIXELS=N",
                    "sglang python/sglang/srt/environ.py: SGLANG_IMAGE_MAX_PIXELS = EnvInt(16384 * 28 * 28); "
-                   "multimodal/processors/qwen_vl.py: MIN_PIXELS = 4 * 28 * 28, MAX_PIXELS = "
-                   "envs.SGLANG_IMAGE_MAX_PIXELS.get()", True,
-                   fields=(("min_pixels", 4 * 28 * 28), ("max_pixels", 16384 * 28 * 28)),
-                   note="its IMAGE_FACTOR is 28: for patch-16 checkpoints (Qwen3-VL, factor 32) "
-                        "the factor SGLang rounds to is not confirmed; the checkpoint's is used"),
+                   "multimodal/processors/qwen_vl.py: IMAGE_FACTOR = 28, MIN_PIXELS = 4 * 28 * 28, "
+                   "MAX_PIXELS = envs.SGLANG_IMAGE_MAX_PIXELS.get(); smart_resize: h_bar = max(factor, "
+                   "round_by_factor(height, factor)); resize_image_async before process_mm_data", True,
+                   pre_resize=(28, 4 * 28 * 28, 16384 * 28 * 28),
+                   note="the newest main sends images straight to the HF processor (same as "
+                        "transformers); which release changed it is not confirmed"),
     ), "no SGLang rule researched for this family: assumed to run the checkpoint's processor"),
     Engine("llama.cpp", "b10760+ (tools/mtmd/clip.cpp, mtmd-image.cpp)", (
         EngineRule(_QWEN, "clamps the image to [8, 4096] tokens: calc_size_preserved_ratio rounds "
@@ -175,6 +184,20 @@ def calc_size_preserved_ratio(size_hw: Size, align: int, min_pixels: int, max_pi
     return Size(h_bar, w_bar)
 
 
+def _pre_resized(rule: EngineRule, size_hw: Size, preset: Preset) -> Size:
+    """The size the HF processor receives after the engine's own resize (the Qwen strategy's
+    smart_resize at the engine's factor and limits, sides clamped to one factor)."""
+    if not rule.pre_resize:
+        return size_hw
+    factor, min_pixels, max_pixels = rule.pre_resize
+    settings = preset.settings
+    if not isinstance(settings, QwenSettings) or factor % settings.merge_size:
+        raise ValueError(f"{preset.repo_id}: the engine's resize needs Qwen settings")
+    engine_settings_ = dataclasses.replace(settings, patch_size=factor // settings.merge_size,
+                                           min_pixels=min_pixels, max_pixels=max_pixels)
+    return qwen2_vl.smart_resize(size_hw, engine_settings_, clamp_rounding=True)
+
+
 def _own_resize_row(base: dict, rule: EngineRule, size_hw: Size, preset: Preset,
                     reference: int | None) -> EngineRow:
     align = rule.align or getattr(preset.settings, "factor", None)
@@ -204,7 +227,8 @@ def _row(engine: Engine, rule: EngineRule | None, size_hw: Size, preset: Preset,
     if rule.resize_tokens:
         return _own_resize_row(base, rule, size_hw, preset, reference)
     try:
-        plan = plan_image(size_hw, preset.with_overrides(**engine_settings(rule, preset)))
+        seen_hw = _pre_resized(rule, size_hw, preset)
+        plan = plan_image(seen_hw, preset.with_overrides(**engine_settings(rule, preset)))
     except ValueError as exc:
         return EngineRow(**base, num_tokens=None, num_image_tokens=None, resized="", delta=None,
                          error=str(exc))

@@ -70,19 +70,26 @@ QWEN3_LIKE = Preset(  # a patch-16 Qwen checkpoint (Qwen3-VL values, spec 1.2), 
     image_token="<|image_pad|>", image_token_id=1, wrapper_tokens=("<a>", "<b>"), wrapper_token_ids=(2, 3))
 
 
-def test_sglang_overrides_a_patch_16_checkpoints_pixel_limits():
-    # SGLang: min 3136, max 12,845,056 whatever the checkpoint says (factor 32 kept).
-    # 100x100: rounded 96x96 = 9216 px >= 3136: 3 x 3 = 9 tokens; the checkpoint's floor 65,536
-    # scales it to 256x256: 8 x 8 = 64 tokens.
-    rows = rows_by_engine((100, 100), QWEN3_LIKE)
-    assert rows["transformers"].num_tokens == 64 + 2
-    assert rows["SGLang"].num_tokens == 9 + 2
-    # 6000x4000: rounded 6016x4000 = 24,064,000 px. Checkpoint max 16,777,216: beta = 1.196040,
-    # 4000/1.19604/32 = 104.5 -> 104, 6000/1.19604/32 = 156.8 -> 156: 16,224 tokens. SGLang max
-    # 12,845,056: beta = 1.366903, 91.4 -> 91, 137.2 -> 137: 12,467 tokens.
+def test_sglang_caps_a_patch_16_checkpoint_below_its_max_pixels():
+    # SGLang first resizes with factor 28 and max 12,845,056, then the checkpoint's processor
+    # (factor 32, max 16,777,216) runs on the result. 6000x4000: rounded 6000x4004 (6000/28 =
+    # 214.3 -> 214 x 28 = 5992) is 23,991,968 px > max: beta = sqrt(24,000,000 / 12,845,056) =
+    # 1.366903; 4000/1.366903/28 = 104.5 -> 104 (2912 px), 6000/1.366903/28 = 156.8 -> 156
+    # (4368 px). The processor: 2912/32 = 91, 4368/32 = 136.5 -> 136 (half to even): 91 x 136.
+    # transformers alone: rounded 6016x4000 = 24,064,000 > 16,777,216: beta = 1.196040,
+    # 4000/1.19604/32 = 104.5 -> 104, 6000/1.19604/32 = 156.8 -> 156: 104 x 156 = 16,224.
     rows = rows_by_engine((4000, 6000), QWEN3_LIKE)
     assert rows["transformers"].num_tokens == 104 * 156 + 2
-    assert rows["SGLang"].num_tokens == 91 * 137 + 2
+    assert rows["SGLang"].num_tokens == 91 * 136 + 2
+
+
+def test_sglang_clamps_thin_sides_like_qwen_vl_utils():
+    # 10x2000 (w x h) on Qwen2-VL: transformers rounds the 10 px side to 0, then scales up to
+    # min_pixels: 28 x 812 -> 29 tokens. SGLang's smart_resize clamps it to 28 first: 2000/28 =
+    # 71.4 -> 71 (1988 px), 28 x 1988 = 55,664 px is within the limits: 71 tokens.
+    rows = rows_by_engine((2000, 10), "Qwen/Qwen2-VL-2B-Instruct")
+    assert rows["transformers"].num_tokens == 29 + 2
+    assert rows["SGLang"].num_tokens == 71 + 2
 
 
 def test_sglang_matches_transformers_for_qwen2_vl_checkpoints():

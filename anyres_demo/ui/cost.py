@@ -3,7 +3,7 @@ serving engine makes of it.
 
 It reads only the explorer's small state ({"model", "overrides", "size_hw"}): everything is
 computed from the image size and the preset, so no pixels are decoded. Handlers are plain
-functions over `cost_report`; `explorer.guarded` turns a ValueError into gr.Error.
+functions over the cost and engines modules; `explorer.guarded` turns a ValueError into gr.Error.
 """
 from __future__ import annotations
 
