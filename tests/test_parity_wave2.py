@@ -304,11 +304,11 @@ def test_cli_counts_the_new_families_and_reports_bad_settings(capsys):
     assert cli.main(["tokens", "-m", "smolvlm2", "-s", "640x480", "--longest-edge", "9999",
                      "--json"]) != 0
     (bad,) = json.loads(capsys.readouterr().out)
-    assert "longest edge" in bad["error"]
+    assert "longest_edge" in bad["error"] and "4,096" in bad["error"]
 
 
 def test_bad_overrides_are_refused():
-    with pytest.raises(ValueError, match="longest edge"):
+    with pytest.raises(ValueError, match="longest_edge is 5,000"):
         get_preset("smolvlm2").with_overrides(longest_edge=5000)
     with pytest.raises(ValueError, match="max_tiles"):
         get_preset("llama-4").with_overrides(max_tiles=0)
