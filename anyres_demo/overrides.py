@@ -76,7 +76,8 @@ def _pinpoints(name: str, value: Any):
 
 
 def _choice(spec: "SettingSpec", value: Any):
-    if value is None or value == "" or value == 0:
+    # the UI's choice controls offer "checkpoint" for the checkpoint's value, as the switches do
+    if value is None or value == "" or value == 0 or str(value).strip().lower() in ("checkpoint", "default"):
         return None
     for option in spec.choices:
         if str(option) == str(value).strip() or (isinstance(option, int) and _same_int(option, value)):
