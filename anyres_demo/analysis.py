@@ -21,7 +21,7 @@ from .export import snippet
 from .geometry import Size
 from .layout import Layout, build_layout
 from .overrides import SETTING_SPECS, collect_overrides, format_pinpoints
-from .presets import FAMILY_DEFAULTS, Preset, get_preset
+from .presets import FAMILY_DEFAULTS, Preset, get_preset, unusual_settings
 from .strategies import STRATEGY_LABELS
 from .strategies.base import Plan
 
@@ -97,8 +97,11 @@ class Analysis:
     def summary(self) -> str:
         p = self.plan
         counts = ", ".join(f"{n:,} {ledger.PART_NAMES[k]}" for k, n in self.layout.counts_by_kind().items())
+        notes = "".join(f"\n\n*Unusual setting: {n}.*"
+                        for n in unusual_settings(p.preset.settings, p.preset.strategy))
+        details = ("\n\n*Preset details: " + " ".join(p.preset.notes) + "*") if p.preset.notes else ""
         return (f"**{p.preset.label}**, {STRATEGY_LABELS[p.strategy]}: {p.image_hw} image -> "
-                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.")
+                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.{notes}{details}")
 
     def snippet(self, choice: Choice) -> str:
         return snippet(choice.model, self.plan.image_hw, choice.overrides)
@@ -152,7 +155,13 @@ def compare(image: Image.Image, choice: Choice) -> tuple[list[tuple[Image.Image,
     display = views.display_source(image, COMPARE_SIDE)
     plans, gallery, rows = [], [], []
     for c in family_choices(choice):
-        plan = plan_image(image, c.preset)
+        try:
+            plan = plan_image(image, c.preset)
+        except ValueError as exc:  # Qwen2-VL above 200:1: the other families still answer
+            preset = c.preset
+            rows.append([preset.label, STRATEGY_LABELS[preset.strategy], "—", "—", "—", "—",
+                         f"cannot process this image: {exc}"])
+            continue
         layout = build_layout(plan)
         plans.append(plan)
         gallery.append((views.overlay(display, plan, layout, COMPARE_SIDE, caption=False),

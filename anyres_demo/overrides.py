@@ -1,6 +1,8 @@
 """User overrides as typed in the UI or CLI -> keyword arguments for Preset.with_overrides.
 
-Pure: no gradio. Empty / None / 0 fields mean "use the checkpoint's value".
+Pure: no gradio. Empty / None / 0 fields mean "use the checkpoint's value". Every value is
+checked against `presets.SETTING_BOUNDS` while it is parsed, before it becomes an int or a
+list, so a 20-digit number, 1e30, NaN or a megabyte of canvases costs nothing.
 """
 from __future__ import annotations
 
@@ -9,20 +11,32 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .presets import OVERRIDABLE, Preset
+from .presets import OVERRIDABLE, Preset, bound_for, check_bound
+
+_CANVAS = re.compile(r"(\d{1,7})[xX*](\d{1,7})")
+
+
+def _check_length(name: str, text: str, what: str) -> None:
+    bound = bound_for(name)
+    if len(text) > bound.high:
+        raise ValueError(f"{what} is {len(text):,} characters long, above this app's limit of "
+                         f"{bound.high:,} ({bound.why})")
 
 
 def parse_pinpoints(text: str | None) -> tuple[tuple[int, int], ...] | None:
     """'672x336, 336x672' (width x height, as people write sizes) -> ((336, 672), (672, 336)) (h, w)."""
     if text is None or not str(text).strip():
         return None
+    text = str(text).strip()
+    _check_length("canvas_list_chars", text, "the canvas list")
+    parts = [p for p in re.split(r"[,;\s]+", text) if p]
+    check_bound("pinpoints_hw", len(parts), label="the canvas list's length")
     out = []
-    for part in re.split(r"[,;\s]+", str(text).strip()):
-        if not part:
-            continue
-        m = re.fullmatch(r"(\d+)[xX*](\d+)", part)
+    for part in parts:
+        m = _CANVAS.fullmatch(part)
         if not m:
-            raise ValueError(f"canvas {part!r} is not of the form WIDTHxHEIGHT, e.g. 672x336")
+            raise ValueError(f"canvas {part[:40]!r} is not of the form WIDTHxHEIGHT with sides of "
+                             "at most 7 digits, e.g. 672x336")
         out.append((int(m.group(2)), int(m.group(1))))
     return tuple(out)
 
@@ -31,28 +45,31 @@ def format_pinpoints(pinpoints_hw) -> str:
     return ", ".join(f"{w}x{h}" for h, w in pinpoints_hw)
 
 
-def _positive_int(name: str, value: Any) -> int | None:
-    if value is None or value == "" or value == 0:
+def parse_number(name: str, value: Any, label: str | None = None, whole: bool = True,
+                 strategy: str | None = None) -> int | float | None:
+    """A number setting (`name`: its Settings field) as typed or sent ("abc", 1e30, NaN,
+    "Infinity", and 12.5 for a whole number refused with a message naming the value and the
+    limit); None/""/0 -> None (the checkpoint's)."""
+    what = label or name
+    kind = "whole number" if whole else "number"
+    if value is None or isinstance(value, bool):
         return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
-    if number != int(number) or number < 1:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
-    return int(number)
-
-
-def _positive_float(name: str, value: Any) -> float | None:
-    if value is None or value == "" or value == 0:
+    text = str(value).strip()
+    if text == "":
         return None
+    _check_length("number_chars", text, what)
     try:
-        number = float(value)
+        number = float(text)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return number
+        raise ValueError(f"{what} must be a {kind}, got {text[:40]!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be a finite {kind}, got {text!r}")
+    if number == 0:
+        return None
+    if whole and number != math.floor(number):
+        raise ValueError(f"{what} must be a whole number, got {text!r}")
+    check_bound(name, number, strategy, label=what)
+    return int(number) if whole else number
 
 
 def _switch(name: str, value: Any) -> bool | None:
@@ -72,13 +89,17 @@ def _switch(name: str, value: Any) -> bool | None:
 def _pinpoints(name: str, value: Any):
     if value is None or isinstance(value, str):
         return parse_pinpoints(value)
-    return tuple(tuple(int(v) for v in p) for p in value)
+    pairs = tuple(value)  # (h, w) pairs from code: bounded like typed text
+    check_bound("pinpoints_hw", len(pairs), label="the canvas list's length")
+    return tuple(tuple(int(v) for v in p) for p in pairs)  # validate_settings bounds each
 
 
 def _choice(spec: "SettingSpec", value: Any):
     # the UI's choice controls offer "checkpoint" for the checkpoint's value, as the switches do
     if value is None or value == "" or value == 0 or str(value).strip().lower() in ("checkpoint", "default"):
         return None
+    if isinstance(value, str) and value.strip().lower() in ("checkpoint", "default", "checkpoint default"):
+        return None  # the UI's "checkpoint" entry, as for on/off switches
     for option in spec.choices:
         if str(option) == str(value).strip() or (isinstance(option, int) and _same_int(option, value)):
             return option
@@ -103,12 +124,12 @@ class SettingSpec:
     help: str = ""
     choices: tuple = ()  # for "choice"
 
-    def parse(self, value: Any) -> Any:
-        """The typed value, or None for "use the checkpoint's value"; ValueError with a message."""
-        if self.kind == "int":
-            return _positive_int(self.name.replace("_", " "), value)
-        if self.kind == "float":
-            return _positive_float(self.name.replace("_", " "), value)
+    def parse(self, value: Any, strategy: str | None = None) -> Any:
+        """The typed value, or None for "use the checkpoint's value"; ValueError with a message
+        (bounds from presets.SETTING_BOUNDS, `strategy`'s own rows first)."""
+        if self.kind in ("int", "float"):
+            return parse_number(self.field, value, label=self.name, whole=self.kind == "int",
+                                strategy=strategy)
         if self.kind == "bool":
             return _switch(self.name.replace("_", " "), value)
         if self.kind == "pinpoints":
@@ -167,7 +188,7 @@ def collect_overrides(preset: Preset, **values: Any) -> dict[str, Any]:
     out = {}
     for name, value in values.items():
         spec = SETTING_SPECS[name]
-        parsed = spec.parse(value)
+        parsed = spec.parse(value, preset.strategy)
         if parsed is not None and spec.field in allowed:
             out[spec.field] = parsed
     return out

@@ -264,7 +264,7 @@ class Preset:
         if "pinpoints_hw" in changes:
             changes["pinpoints_hw"] = tuple(tuple(int(v) for v in p) for p in changes["pinpoints_hw"])
         settings = dataclasses.replace(self.settings, **changes)
-        validate_settings(settings)
+        validate_settings(settings, self.strategy)
         return dataclasses.replace(self, settings=settings)
 
 
@@ -282,64 +282,163 @@ OVERRIDABLE = {
 }
 
 
-def _validate_gemma(settings: Settings) -> None:
-    if isinstance(settings, Gemma4Settings):
-        if settings.max_soft_tokens not in GEMMA_SOFT_TOKEN_BUDGETS:
-            raise ValueError(f"max_soft_tokens {settings.max_soft_tokens} is not one of the budgets "
-                             f"Gemma 4 supports: {', '.join(map(str, GEMMA_SOFT_TOKEN_BUDGETS))}")
+# ----------------------------------------------------------------------------- safety bounds
+@dataclass(frozen=True)
+class Bound:
+    """What a person may set one setting to: refused outside [low, high] before any work, and
+    followed with a note (the processor accepts it) outside `usual`."""
+
+    low: float
+    high: float
+    unit: str  # how the message names the value: "pixels", "tiles", "canvases", ...
+    why: str  # what the high limit stands for, said in the refusal
+    usual: tuple[int, int] | None = None  # the range released checkpoints use
+    usual_why: str = ""  # said in the note outside `usual`
+
+
+# The most visual tokens any setting may ask for: 4x the largest released budget (Qwen2-VL's
+# 16,384). Memory and CPU grow with tokens (crops, overlays, token maps), so one number bounds
+# every family; measured cost at the bound is in the README ("Security and limits").
+MAX_SETTING_TOKENS = 65_536
+_QWEN_TOKEN_PX = 28 * 28  # one Qwen2-VL token: a 2x2 merge of 14 px patches
+_TILE_TOKENS = 256  # InternVL: 16x16 tokens per 448 px tile
+_RELEASED = "the released checkpoints use"
+
+# One row per user-settable setting, keyed by the settings field it bounds; a row keyed
+# "strategy:field" applies to that strategy only and wins over the plain row. A new family
+# adds rows here (and its field names to OVERRIDABLE), not code.
+SETTING_BOUNDS: dict[str, Bound] = {
+    "min_pixels": Bound(1, _QWEN_TOKEN_PX * MAX_SETTING_TOKENS, "pixels",
+                        f"{MAX_SETTING_TOKENS:,} tokens of 28x28 px, 4x the largest released budget",
+                        usual=(_QWEN_TOKEN_PX, 28 * 28 * 16384), usual_why=f"{_RELEASED} 3,136"),
+    "max_pixels": Bound(1, _QWEN_TOKEN_PX * MAX_SETTING_TOKENS, "pixels",
+                        f"{MAX_SETTING_TOKENS:,} tokens of 28x28 px, 4x the largest released budget",
+                        usual=(56 * 56, 28 * 28 * 16384), usual_why=f"{_RELEASED} up to 12,845,056"),
+    "min_tiles": Bound(1, MAX_SETTING_TOKENS // _TILE_TOKENS, "tiles",
+                       f"{MAX_SETTING_TOKENS:,} tokens of 448 px tiles", usual=(1, 12),
+                       usual_why=f"{_RELEASED} 1"),
+    "max_tiles": Bound(1, MAX_SETTING_TOKENS // _TILE_TOKENS, "tiles",
+                       f"{MAX_SETTING_TOKENS:,} tokens of 448 px tiles", usual=(1, 12),
+                       usual_why=f"{_RELEASED} 12"),
+    "pinpoints_hw": Bound(1, 64, "canvases", "OneVision's own list has 36"),
+    # Llama 4 tiles are 336 px (144 tokens each); the release uses 16.
+    "llama4:max_tiles": Bound(1, 64, "tiles", "9,216 tokens, 4x the release's 16 tiles",
+                              usual=(1, 16), usual_why=f"{_RELEASED} 16"),
+    # Gemma 3 pan-and-scan (each crop one 896 px view of 256 tokens)
+    "pan_and_scan_max_num_crops": Bound(1, 16, "crops", "4x the release's 4", usual=(1, 4),
+                                        usual_why="the processor's default is 4"),
+    "pan_and_scan_min_crop_size": Bound(16, 8192, "pixels", "the largest crop side worth a view"),
+    "pan_and_scan_min_ratio_to_activate": Bound(1, 100, "(long side / short side)",
+                                                "no image that far from square is worth cropping"),
+    # Gemma 4's budgets are a fixed menu (checked below); the row bounds the number itself.
+    "max_soft_tokens": Bound(1, 1120, "tokens", "Gemma 4's largest budget"),
+    # SmolVLM resizes the long side to exactly this (transformers' MAX_IMAGE_SIZE is 4096).
+    "longest_edge": Bound(1, 4096, "pixels", "transformers' MAX_IMAGE_SIZE for Idefics3 / SmolVLM"),
+    # Each canvas of a list, in tiles (LLaVA: 576 / 729 tokens per tile plus the base image).
+    "canvas_tiles": Bound(1, 100, "tiles per canvas",
+                          "about 58,000-73,000 tokens; the released lists go up to 36",
+                          usual=(1, 36), usual_why="the released lists go up to 6x6 = 36 tiles"),
+    # Text typed into the UI, checked before it is parsed at all.
+    "canvas_list_chars": Bound(0, 2_000, "characters", "64 canvases of up to 5-digit sides"),
+    "number_chars": Bound(0, 40, "characters", "any number a setting can hold"),
+    # What-if sizes (no pixels are made; the bound keeps the staircases' sweeps finite).
+    "image_side": Bound(1, 200_000, "pixels", "twice the side of the largest upload"),
+}
+# Pairs the processors accept in either order; the second order gets a note, not a refusal.
+ORDERED_PAIRS: tuple[tuple[str, str, str], ...] = (
+    ("min_pixels", "max_pixels", "transformers' smart_resize checks max_pixels first, so images "
+     "above max_pixels shrink to it and smaller ones grow to min_pixels"),
+    ("min_tiles", "max_tiles", "no tile grid has between min and max tiles, so the processor "
+     "falls back to a single 1x1 tile (1 crop)"),
+)
+
+
+def bound_for(name: str, strategy: str | None = None) -> Bound | None:
+    """The row for setting `name` (the strategy's own row first), or None if unbounded."""
+    if strategy and f"{strategy}:{name}" in SETTING_BOUNDS:
+        return SETTING_BOUNDS[f"{strategy}:{name}"]
+    return SETTING_BOUNDS.get(name)
+
+
+def check_bound(name: str, value: float, strategy: str | None = None, label: str = "") -> None:
+    """ValueError naming the value and the limit when `value` is outside the setting's bound.
+    Takes floats too, so 1e30 is refused before anything is converted or allocated."""
+    bound = bound_for(name, strategy)
+    if bound is None:
         return
-    if not 1 <= settings.pan_and_scan_max_num_crops <= 16:
-        raise ValueError(f"pan-and-scan max crops ({settings.pan_and_scan_max_num_crops}) must be "
-                         "between 1 and 16 (released: 4)")
-    if not 16 <= settings.pan_and_scan_min_crop_size <= 8192:
-        raise ValueError(f"pan-and-scan min crop size ({settings.pan_and_scan_min_crop_size}) must "
-                         "be between 16 and 8192 px (released: 256)")
-    if not 1.0 <= settings.pan_and_scan_min_ratio_to_activate <= 100.0:
-        raise ValueError(f"pan-and-scan activation ratio "
-                         f"({settings.pan_and_scan_min_ratio_to_activate}) must be between 1 and "
-                         "100 (released: 1.2)")
+    what = label or name
+    if value < bound.low:
+        raise ValueError(f"{what} is {_num(value)}, below the lowest allowed, {bound.low:,} "
+                         f"{bound.unit}")
+    if value > bound.high:
+        raise ValueError(f"{what} is {_num(value)}, above this app's safety limit of "
+                         f"{bound.high:,} {bound.unit} ({bound.why})")
 
 
-def validate_settings(settings: Settings) -> None:
-    """Reject user overrides the real processors would choke on, with a message that says why."""
-    if isinstance(settings, (Gemma3Settings, Gemma4Settings)):
-        _validate_gemma(settings)
-    elif isinstance(settings, QwenSettings):
-        if settings.min_pixels < 1 or settings.max_pixels < 1:
-            raise ValueError(f"min_pixels ({settings.min_pixels}) and max_pixels "
-                             f"({settings.max_pixels}) must be positive")
-        if settings.min_pixels > settings.max_pixels:
-            raise ValueError(f"min_pixels ({settings.min_pixels}) is larger than max_pixels "
-                             f"({settings.max_pixels})")
-        if settings.max_pixels < settings.factor ** 2:
-            raise ValueError(f"max_pixels ({settings.max_pixels}) is below one "
-                             f"{settings.factor}x{settings.factor} token ({settings.factor ** 2})")
-    elif isinstance(settings, InternVLSettings):
-        if settings.min_tiles < 1:
-            raise ValueError(f"min_tiles ({settings.min_tiles}) must be at least 1")
-        if settings.max_tiles < settings.min_tiles:
-            raise ValueError(f"max_tiles ({settings.max_tiles}) is smaller than min_tiles "
-                             f"({settings.min_tiles})")
-        if settings.max_tiles > 64:
-            raise ValueError(f"max_tiles ({settings.max_tiles}) is above 64, far beyond any "
-                             "released checkpoint (12)")
-    elif isinstance(settings, SmolVLMSettings):
-        if not 1 <= settings.longest_edge <= settings.max_image_size_px:
-            raise ValueError(f"longest edge ({settings.longest_edge}) must be between 1 and "
-                             f"{settings.max_image_size_px} px")
-    elif isinstance(settings, Llama4Settings):
-        if not 1 <= settings.max_tiles <= 64:
-            raise ValueError(f"max_tiles ({settings.max_tiles}) must be between 1 and 64 "
-                             "(the release uses 16)")
-    elif isinstance(settings, LlavaNextSettings):
-        if not settings.pinpoints_hw:
-            raise ValueError("the canvas list (grid pinpoints) is empty")
+def _num(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) < 1e18 else f"{value:.3g}"
+
+
+def _bounded_values(settings: Settings, strategy: str | None = None):
+    """(field name, number, bound) for every bounded field; a tuple field counts its entries;
+    bool fields are switches, never bounded."""
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        bound = bound_for(f.name, strategy)
+        if bound is None or isinstance(value, bool):
+            continue
+        yield f.name, (len(value) if isinstance(value, tuple) else value), bound
+
+
+def validate_settings(settings: Settings, strategy: str | None = None) -> None:
+    """Refuse what the safety bounds forbid (`SETTING_BOUNDS`, `strategy`'s own rows first) and
+    what the real processors refuse or get wrong, each with a message that says the limit or
+    the reason. Settings the processors accept but that are unusual pass; `unusual_settings`
+    says what is odd."""
+    for name, value, _ in _bounded_values(settings, strategy):
+        check_bound(name, value, strategy)
+    if isinstance(settings, Gemma4Settings) and \
+            settings.max_soft_tokens not in GEMMA_SOFT_TOKEN_BUDGETS:
+        raise ValueError(f"max_soft_tokens {settings.max_soft_tokens} is not one of the budgets "
+                         f"Gemma 4 supports: {', '.join(map(str, GEMMA_SOFT_TOKEN_BUDGETS))}")
+    if isinstance(settings, LlavaNextSettings):
         for h, w in settings.pinpoints_hw:
-            if h < settings.tile_size or w < settings.tile_size:
-                raise ValueError(f"canvas {w}x{h} is smaller than one {settings.tile_size}px tile")
-            if h % settings.tile_size or w % settings.tile_size:
-                raise ValueError(f"canvas {w}x{h} is not a multiple of the "
-                                 f"{settings.tile_size}px tile")
+            _check_canvas(h, w, settings.tile_size)
+
+
+def _check_canvas(h: int, w: int, tile: int) -> None:
+    if h < tile or w < tile:
+        raise ValueError(f"canvas {w}x{h} is smaller than one {tile}px tile")
+    check_bound("canvas_tiles", (h // tile) * (w // tile), label=f"canvas {w}x{h}'s tile count")
+    if h % tile or w % tile:
+        raise ValueError(
+            f"canvas {w}x{h} is not a multiple of the {tile}px tile: transformers itself then "
+            "disagrees with itself (the processor's crops and the model's token count differ), "
+            f"so there is no true answer to show. Use multiples of {tile}, e.g. "
+            f"{max(tile, round(w / tile) * tile)}x{max(tile, round(h / tile) * tile)}")
+
+
+def unusual_settings(settings: Settings, strategy: str | None = None) -> tuple[str, ...]:
+    """Notes for settings the processor accepts but released checkpoints never use: what the
+    processor then does. Empty for ordinary settings."""
+    notes = []
+    for name, value, bound in _bounded_values(settings, strategy):
+        if bound.usual and not bound.usual[0] <= value <= bound.usual[1]:
+            notes.append(f"{name} = {value:,} is unusual ({bound.usual_why}); transformers "
+                         "accepts it, and this shows what it does")
+    for low, high, what in ORDERED_PAIRS:
+        a, b = getattr(settings, low, None), getattr(settings, high, None)
+        if a is not None and b is not None and a > b:
+            notes.append(f"{low} ({a:,}) is above {high} ({b:,}): unusual, but transformers "
+                         f"accepts it; {what}")
+    if isinstance(settings, LlavaNextSettings):
+        tile = settings.tile_size
+        big = [f"{w}x{h}" for h, w in settings.pinpoints_hw
+               if (h // tile) * (w // tile) > SETTING_BOUNDS["canvas_tiles"].usual[1]]
+        if big:
+            notes.append(f"canvas {', '.join(big[:3])} has more tiles than any released list "
+                         "(36); transformers accepts it")
+    return tuple(notes)
 
 
 def _llava_next(repo_id: str, label: str, params_b: float) -> Preset:

@@ -261,3 +261,18 @@ def test_crop_pixels_pil_backend_bit_exact(repo, overrides, size_hw):
 @pytest.mark.parametrize("repo,overrides,size_hw", CROP_CASES, ids=CROP_IDS)
 def test_crop_pixels_torchvision_backend_within_2(repo, overrides, size_hw):
     assert _crop_errors(repo, overrides, size_hw, None) <= 2
+
+
+def test_settings_rows_parse_what_the_ui_and_cli_send():
+    from anyres_demo.overrides import collect_overrides
+
+    g3, g4 = get_preset(G3), get_preset(G4)
+    assert collect_overrides(g3, pan_and_scan="on", pan_and_scan_max_crops="3",
+                             pan_and_scan_min_ratio="1.5", max_soft_tokens="560") == {
+        "do_pan_and_scan": True, "pan_and_scan_max_num_crops": 3,
+        "pan_and_scan_min_ratio_to_activate": 1.5}  # Gemma 4's budget is ignored for Gemma 3
+    assert collect_overrides(g3, pan_and_scan="checkpoint") == {}
+    assert collect_overrides(g4, max_soft_tokens="checkpoint", pan_and_scan="on") == {}
+    assert collect_overrides(g4, max_soft_tokens="1120") == {"max_soft_tokens": 1120}
+    with pytest.raises(ValueError, match="must be one of 70, 140, 280, 560, 1120"):
+        collect_overrides(g4, max_soft_tokens="300")

@@ -13,6 +13,7 @@ the checkpoint values: SmolVLM2 / SmolVLM / Idefics3, Llama 4 and Llama 3.2 Visi
 from __future__ import annotations
 
 import functools
+import json
 
 import numpy as np
 import pytest
@@ -279,9 +280,31 @@ def test_llama4_max_tiles_4_spec_vector():
 def test_smolvlm_longest_edge_not_a_tile_multiple_full_processor(edge):
     """L not a multiple of M: only the full processor call is authoritative (the image
     processor's helper computes H2 differently, spec 4.7); L below M gives one unsplit view."""
-    for w, h in [(1920, 1080), (500, 300), (1080, 1920), (100, 3000), (64, 64)]:
+    noted = 0
+    for w, h in [(1920, 1080), (500, 300), (1080, 1920), (100, 3000), (64, 64), (333, 112), (50, 149)]:
         got = real((h, w), "smolvlm2", {"longest_edge": edge})
         assert not disagreements(got, engine((h, w), "smolvlm2", {"longest_edge": edge})), (w, h, got)
+        # the divergence note appears exactly where transformers' helper disagrees
+        plan = plan_image((h, w), "smolvlm2", longest_edge=edge)
+        helper = api((h, w), "smolvlm2", {"longest_edge": edge})["grid"]
+        if plan.grid_rows:
+            assert bool(plan.divergences) == (helper != got["grid"]), (w, h, helper, got["grid"])
+            noted += bool(plan.divergences)
+    assert noted >= (1 if edge == 1000 else 0)
+
+
+def test_cli_counts_the_new_families_and_reports_bad_settings(capsys):
+    from anyres_demo import cli
+
+    assert cli.main(["tokens", "-m", "smolvlm2", "-m", "llama-4", "-m", "llama-3.2-vision",
+                     "-s", "1920x1080", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [(r["num_image_tokens"], r["num_tokens"]) for r in records] == \
+        [(1053, 1083), (2304, 2322), (1, 1)]
+    assert cli.main(["tokens", "-m", "smolvlm2", "-s", "640x480", "--longest-edge", "9999",
+                     "--json"]) != 0
+    (bad,) = json.loads(capsys.readouterr().out)
+    assert "longest edge" in bad["error"]
 
 
 def test_bad_overrides_are_refused():

@@ -64,9 +64,9 @@ def test_analyze_applies_only_the_settings_of_the_chosen_family():
 
 
 @pytest.mark.parametrize("settings,message", [
-    ((10, None, None, None, ""), "min_pixels (3136) is larger than max_pixels (10)"),
+    ((10**11, None, None, None, ""), "max_pixels is 100,000,000,000, above this app's safety limit"),
     ((None, None, None, None, "672 by 336"), "canvas '672' is not of the form WIDTHxHEIGHT"),
-    ((1.5, None, None, None, ""), "max pixels must be a positive whole number, got 1.5"),
+    ((1.5, None, None, None, ""), "max_pixels must be a whole number, got '1.5'"),
 ])
 def test_bad_settings_are_a_clear_gr_error(settings, message):
     model = LLAVA if settings[-1] else QWEN
@@ -95,27 +95,34 @@ def test_bad_uploads_are_clear_gr_errors(tmp_path):
     assert "too small to hold that many pixels" in err.value.message
 
 
-def test_upload_errors_in_gradios_own_preprocess_reach_the_handler(tmp_path):
-    """gr.Image opens uploads with Pillow before the handler, and gradio shows no message for
-    a failure there: the guarded image hands the file to the handler, whose loader explains it
-    (also for a component gradio rebuilds for a browser session: the guard is on the class)."""
+def test_gradio_does_not_open_uploads_the_loader_checks_them(tmp_path, monkeypatch):
+    """gr.Image's own preprocess opened every upload with Pillow before any handler (an ICO's
+    largest icon was decoded right there, and a failure showed a bare "Error"); the guarded
+    image hands over the path, also for a component gradio rebuilds for a browser session
+    (the guard is on the class), and the loader explains what is wrong."""
+    import PIL.Image
+
     text = tmp_path / "notes.png"
     text.write_text("plain text\n")
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header(20_000, 20_000))  # 400 MP claimed
     ui.guard_uploads(gr.Image(type="filepath", image_mode=None, elem_id="guarded-test"))
     image = gr.Image(type="filepath", image_mode=None, elem_id="guarded-test")  # a rebuilt copy
-    passed = image.preprocess(ImageData(path=str(text), orig_name="notes.png"))
-    assert passed == str(text)
+    real_open = PIL.Image.open
+
+    def no_open(*args, **kwargs):
+        raise AssertionError("gradio opened the upload with Pillow")
+
+    monkeypatch.setattr(PIL.Image, "open", no_open)
+    for path, name in ((text, "notes.png"), (bomb, "bomb.png"), (CHART, "chart_wide.png")):
+        assert image.preprocess(ImageData(path=str(path), orig_name=name)) == str(path)
+    monkeypatch.setattr(PIL.Image, "open", real_open)
     with pytest.raises(gr.Error) as err:
-        ui.on_analyze(passed, LLAVA, None, None, None, None, "")
+        ui.on_analyze(str(text), LLAVA, None, None, None, None, "")
     assert "'notes.png' is not an image: it contains text" in err.value.message
-    bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(_png_header(20_000, 20_000))  # 400 MP claimed: Pillow refuses to open it
     with pytest.raises(gr.Error) as err:
-        ui.on_analyze(image.preprocess(ImageData(path=str(bomb), orig_name="bomb.png")), LLAVA,
-                      None, None, None, None, "")
+        ui.on_analyze(str(bomb), LLAVA, None, None, None, None, "")
     assert "far above the 110.0 megapixels limit" in err.value.message
-    good = image.preprocess(ImageData(path=CHART, orig_name="chart_wide.png"))
-    assert good == CHART
     other = gr.Image(type="filepath", image_mode=None)  # not guarded: gradio's own behaviour
     with pytest.raises(Exception):
         other.preprocess(ImageData(path=str(text), orig_name="notes.png"))

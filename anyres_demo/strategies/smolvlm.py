@@ -120,11 +120,26 @@ def plan(size_hw: Size, preset: Preset) -> Plan:
                f"{specials} markers = {n * len(crops) + specials}" if split else
                f"{n} <image> (one {m} x {m} view), plus 3 markers = {n + 3}")
     return Plan(preset=preset, image_hw=size_hw, grid_rows=rows, grid_cols=cols,
+                divergences=_helper_divergence(first, (rows, cols), s) if split else (),
                 canvas_hw=second if split else Size(m, m), resized_hw=second if split else Size(m, m),
                 paste_yx=(0, 0), crops=crops,
                 candidates_fn=lambda: _candidates(size_hw, first, second, s),
                 tokens_by_kind=counts, cell_px=s.cell_size, cells_per_tile=s.cells_per_side,
                 formula=formula, resize_chain_hw=(first, second) if split else (first,))
+
+
+def _helper_divergence(first: Size, grid: tuple[int, int], s: SmolVLMSettings) -> tuple[str, ...]:
+    """transformers' counting helper (`get_number_of_image_patches`) rounds the short side of the
+    first resize up to tiles directly; the processor recomputes it from the rounded long side.
+    They agree whenever the longest edge is a multiple of the tile (every release)."""
+    m = s.tile_size
+    helper = (math.ceil(first.height / m), math.ceil(first.width / m))
+    if helper == grid:
+        return ()
+    return (f"transformers' helper get_number_of_image_patches gives a {helper[0]} x {helper[1]} grid "
+            f"for this image, the processor itself {grid[0]} x {grid[1]} (a longest edge of "
+            f"{s.longest_edge} px is not a multiple of the {m} px tile). This explorer follows the "
+            "processor.",)
 
 
 # ----------------------------------------------------------------------------- layout
