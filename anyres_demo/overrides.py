@@ -95,8 +95,7 @@ def _pinpoints(name: str, value: Any):
 
 
 def _choice(spec: "SettingSpec", value: Any):
-    # the UI's choice controls offer "checkpoint" for the checkpoint's value, as the switches do
-    if value is None or value == "" or value == 0 or str(value).strip().lower() in ("checkpoint", "default"):
+    if value is None or value == "" or value == 0:
         return None
     if isinstance(value, str) and value.strip().lower() in ("checkpoint", "default", "checkpoint default"):
         return None  # the UI's "checkpoint" entry, as for on/off switches
