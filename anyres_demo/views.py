@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .geometry import Size
 from .layout import KIND_CODE, KIND_LABELS, Layout, TokenInfo
-from .render import pad_to_canvas, render_crops, resize, scaled
+from .render import pad_to_canvas, render_crops, scaled
 from .strategies.base import CropSpec, Plan
 
 # Okabe-Ito colours (safe for colour-blind viewers), one per token kind.
@@ -103,7 +103,7 @@ class Source:
         """The original's extent resampled to `out_wh` (width, height)."""
         if tuple(out_wh) == self.image.size and self.exact:
             return self.image
-        return resize(self.image, tuple(out_wh), resample, box=self.box)
+        return self.image.resize(tuple(out_wh), resample, box=self.box)
 
 
 def display_source(image: "Image.Image | Source", max_side: int = DISPLAY_SIDE) -> Source:
