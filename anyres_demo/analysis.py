@@ -135,13 +135,15 @@ def family_choices(choice: Choice) -> list[Choice]:
             for strategy, repo in FAMILY_DEFAULTS.items()]
 
 
-def compare(image: Image.Image, choice: Choice) -> tuple[list[tuple[Image.Image, str]], go.Figure,
-                                                         list[list[Any]]]:
-    """Every family on the same image: overlays with captions, a bar chart, a table."""
+def compare(image: "Image.Image | views.Source", choice: Choice
+            ) -> tuple[list[tuple[Image.Image, str]], go.Figure, list[list[Any]]]:
+    """Every family on the same image: overlays with captions, a bar chart, a table. `image`
+    may be the display copy analyze drew from (views.Source): nothing is decoded again."""
     display = views.display_source(image, COMPARE_SIDE)
+    size_hw = Size.from_pil(display.full_wh)
     plans, gallery, rows = [], [], []
     for c in family_choices(choice):
-        plan = plan_image(image, c.preset)
+        plan = plan_image(size_hw, c.preset)
         layout = build_layout(plan)
         plans.append(plan)
         gallery.append((views.overlay(display, plan, layout, COMPARE_SIDE, caption=False),

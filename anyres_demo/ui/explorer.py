@@ -24,7 +24,9 @@ from ..layout import build_layout
 from ..plots import candidates_chart
 from ..presets import FAMILY_DEFAULTS, OVERRIDABLE, get_preset, list_presets
 from ..security import any_model_allowed
-from ..views import CROP_MAX_SIDE, display_source, overlay, resize_note
+from ..geometry import Size
+from ..views import CROP_MAX_SIDE, overlay, resize_note
+from . import formats, uploads
 from .shared import Shared
 
 DEFAULT_MODEL = FAMILY_DEFAULTS["llava_next"]
@@ -92,7 +94,7 @@ def load(path: str | None):
     """The uploaded image as RGB (ValueError for anything that is not a usable image)."""
     if not path:
         raise ValueError("No image yet: upload one, paste one or pick an example.")
-    loaded = load_image(path)
+    loaded = uploads.decoded(path)
     if loaded.size_hw.area > LARGE_IMAGE_PIXELS:
         gr.Warning(f"{loaded.size_hw} is a large image ({loaded.size_hw.area / 1e6:.0f} MP): "
                    "the pictures take a moment; the counts are exact.")
@@ -141,7 +143,7 @@ def on_analyze(path: str | None, model: str, max_pixels: float | None, min_pixel
     if not path:
         return empty_explorer()
     loaded = load(path)
-    a = analysis.analyze(loaded.image, choice)
+    a = analysis.analyze(loaded.image, choice, display=uploads.display(path, loaded))
     plan = a.plan
     notes = "".join(f"\n\n*{n}.*" for n in loaded.notes)
     return (
@@ -191,7 +193,7 @@ def on_compare(path: str | None, state: dict | None) -> tuple:
     if not path or not state:
         return [], None, frame(analysis.COMPARE_HEADERS, [])
     choice, _ = analysis.Choice.from_state(state)
-    gallery, fig, rows = analysis.compare(load_image(path).image, choice)
+    gallery, fig, rows = analysis.compare(uploads.display(path), choice)
     return gallery, fig, frame(analysis.COMPARE_HEADERS, rows)
 
 
@@ -216,11 +218,11 @@ def on_export(path: str | None, state: dict | None) -> tuple:
     if not path or not state:
         raise ValueError("Analyse an image first, then export it.")
     choice, _ = analysis.Choice.from_state(state)
-    image = load_image(path).image
-    plan = plan_image(image, choice.preset)
+    source = uploads.display(path)
+    plan = plan_image(Size.from_pil(source.full_wh), choice.preset)
     layout = build_layout(plan)
     folder = tempfile.mkdtemp(prefix="anyres-export-")
-    picture = overlay(display_source(image), plan, layout)
+    picture = overlay(source, plan, layout)
     paths = write_exports(plan, layout, picture, folder, choice.model, choice.overrides)
     return paths["json"], paths["png"], snippet(choice.model, plan.image_hw, choice.overrides)
 
@@ -282,20 +284,20 @@ def build_explorer_tab() -> dict[str, Any]:
         with gr.Row():
             with gr.Column():
                 gr.Markdown("### Canvas and grid on your image")
-                c["overlay"] = gr.Image(label="Canvas and grid", show_label=False, format="png",
+                c["overlay"] = gr.Image(label="Canvas and grid", show_label=False, format=formats.DISPLAY,
                                         interactive=False, elem_id="overlay")
                 c["overlay_note"] = gr.Markdown(elem_id="resize-note")
                 c["teach_grid"] = _teach("grid")
             with gr.Column():
                 gr.Markdown("### Crops as the model receives them")
                 c["crops"] = gr.Gallery(label="Crops", show_label=False, columns=4, height=420,
-                                        format="png", object_fit="contain", elem_id="crops")
+                                        format=formats.EXACT, object_fit="contain", elem_id="crops")
                 c["crops_note"] = gr.Markdown()
                 c["teach_crops"] = _teach("crops")
         with gr.Row():
             with gr.Column(scale=3):
                 gr.Markdown("### Token map: every visual token (click a cell)")
-                c["token_map"] = gr.Image(label="Token map", show_label=False, format="png",
+                c["token_map"] = gr.Image(label="Token map", show_label=False, format=formats.DISPLAY,
                                           interactive=False, elem_id="token-map")
             with gr.Column(scale=1):
                 c["token_info"] = gr.Markdown("Click a cell of the token map.", elem_id="token-info")
@@ -322,7 +324,7 @@ def build_compare_tab() -> dict[str, Any]:
     with gr.Tab("Compare families", elem_id="tab-compare"):
         _teach("compare")
         c["gallery"] = gr.Gallery(label="Every family on your image", columns=4, height=360,
-                                  format="png", object_fit="contain")
+                                  format=formats.DISPLAY, object_fit="contain")
         c["bars"] = gr.Plot(label="Tokens by kind")
         c["table"] = gr.Dataframe(label="Side by side", interactive=False, wrap=True)
     return c

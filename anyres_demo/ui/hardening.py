@@ -13,7 +13,7 @@ Found in gradio's source and checked against a live server:
   `RequestGuard` answers 403 instead.
 * Cached outputs are written by truncate-then-write under a content-hash name, so two sessions
   producing the same picture race (one reads a truncated file). `atomic_cache_writes` renames
-  into place instead.
+  into place instead, and encodes with `formats.PARAMS` (JPEG quality, lossless WebP).
 * ``max_file_size`` caps each uploaded file, but not the number of files in one upload
   request nor JSON bodies (a data: URI is decoded to disk). `RequestGuard` caps every request
   body at `security.MAX_REQUEST_BYTES`.
@@ -36,6 +36,7 @@ from gradio import processing_utils
 from starlette.middleware import Middleware
 
 from ..security import MAX_REQUEST_BYTES, URL_REFUSAL, is_url
+from . import formats
 
 REPO = Path(__file__).resolve().parents[2]
 # What a file route must never serve, even if someone adds allowed_paths later.
@@ -74,7 +75,7 @@ def _write_atomic(path: Path, data: bytes) -> str:
 
 
 def _atomic_pil(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
-    data = processing_utils.encode_pil_to_bytes(img, format)
+    data = formats.encode(img, format)  # this app's quality settings (formats.PARAMS)
     return _write_atomic(Path(cache_dir) / processing_utils.hash_bytes(data) / f"{name}.{format}",
                          data)
 

@@ -12,6 +12,7 @@ import pandas as pd
 from ..overrides import collect_overrides
 from ..presets import get_preset
 from .explorer import guarded, load
+from . import formats
 from .shared import Shared
 
 INTRO = """\
@@ -131,14 +132,15 @@ def build_probes_tab(shared: Shared) -> None:
         own = gr.Button("Attention of the loaded VLM's own vision tower")
     att_note = gr.Markdown()
     att_panels = gr.Gallery(label="Stitched onto your image: tiles | global view | 336 squash",
-                            columns=3, height=420, elem_id="probe-attention")
+                            columns=3, height=420, format=formats.DISPLAY, elem_id="probe-attention")
     att_crops = gr.Gallery(label="Each crop as the model receives it, with its attention",
-                           columns=6, height=260)
+                           columns=6, height=260, format=formats.DISPLAY)
     att_table = gr.Dataframe(label="Per crop", wrap=True)
     leg_summary = gr.Markdown()
     leg_table = gr.Dataframe(label="Legibility by strategy", wrap=True, elem_id="probe-legibility")
     leg_pictures = gr.Gallery(label="Green: read; red: lost; orange: lost where a tile edge cuts "
-                              "the word; blue: tile edges", columns=3, height=420)
+                              "the word; blue: tile edges", columns=3, height=420,
+                              format=formats.DISPLAY)
     attend.click(on_attention, [shared.image, *shared.settings, mode],
                  [att_panels, att_crops, att_note, att_table], concurrency_limit=1,
                  concurrency_id="probes")
