@@ -7,7 +7,9 @@ the UI keeps only a small dict (model, overrides, image size) in gr.State.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import os
 import tempfile
 from typing import Any, Callable
@@ -43,16 +45,28 @@ def reads(strategy: str, setting: str) -> bool:
 
 
 def guarded(fn: Callable) -> Callable:
-    """Run a handler; a ValueError (or running out of memory) reaches the user as gr.Error."""
+    """Run a handler; a ValueError (or running out of memory) reaches the user as gr.Error.
+    Generator handlers (results that arrive one by one) are guarded while they iterate."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
+        with people_errors():
             return fn(*args, **kwargs)
-        except ValueError as exc:
-            raise gr.Error(str(exc)) from None
-        except MemoryError:
-            raise gr.Error("Not enough memory for this image; try a smaller one.") from None
-    return wrapper
+
+    @functools.wraps(fn)
+    def generator(*args, **kwargs):
+        with people_errors():
+            yield from fn(*args, **kwargs)
+    return generator if inspect.isgeneratorfunction(fn) else wrapper
+
+
+@contextlib.contextmanager
+def people_errors():
+    try:
+        yield
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from None
+    except MemoryError:
+        raise gr.Error("Not enough memory for this image; try a smaller one.") from None
 
 
 def guard_uploads(image: gr.Image) -> gr.Image:
