@@ -20,7 +20,7 @@ from .engine import plan_image, resolve_preset
 from .export import snippet
 from .geometry import Size
 from .layout import Layout, build_layout
-from .overrides import collect_overrides, format_pinpoints
+from .overrides import SETTING_SPECS, collect_overrides, format_pinpoints
 from .presets import FAMILY_DEFAULTS, Preset, get_preset
 from .strategies import STRATEGY_LABELS
 from .strategies.base import Plan
@@ -58,14 +58,14 @@ def _tuplify(v: Any) -> Any:
     return tuple(_tuplify(x) for x in v) if isinstance(v, (tuple, list)) else v
 
 
-def choose(model: str, max_pixels: Any = None, min_pixels: Any = None, max_tiles: Any = None,
-           min_tiles: Any = None, pinpoints: Any = None) -> Choice:
-    """Validate the model and the settings typed in the UI (ValueError with a message)."""
+def choose(model: str, **values: Any) -> Choice:
+    """Validate the model and the settings typed in the UI, keyed by overrides.SETTING_SPECS
+    name (ValueError with a message)."""
     preset = get_preset(model)
-    overrides = collect_overrides(preset, max_pixels=max_pixels, min_pixels=min_pixels,
-                                  max_tiles=max_tiles, min_tiles=min_tiles, pinpoints=pinpoints)
-    if overrides.get("pinpoints_hw") == getattr(preset.settings, "pinpoints_hw", None):
-        overrides.pop("pinpoints_hw", None)  # the checkpoint's own list is no override
+    overrides = collect_overrides(preset, **values)
+    for field_name in list(overrides):  # the checkpoint's own value is no override
+        if overrides[field_name] == getattr(preset.settings, field_name, None):
+            overrides.pop(field_name)
     preset.with_overrides(**overrides)  # raises ValueError on values the processor would reject
     return Choice(preset.repo_id, overrides)
 
@@ -73,9 +73,11 @@ def choose(model: str, max_pixels: Any = None, min_pixels: Any = None, max_tiles
 def checkpoint_settings(model: str) -> dict[str, Any]:
     """The checkpoint's values of every setting the UI shows (None where not applicable)."""
     s = get_preset(model).settings
-    return {"max_pixels": getattr(s, "max_pixels", None), "min_pixels": getattr(s, "min_pixels", None),
-            "max_tiles": getattr(s, "max_tiles", None), "min_tiles": getattr(s, "min_tiles", None),
-            "pinpoints": format_pinpoints(s.pinpoints_hw) if hasattr(s, "pinpoints_hw") else None}
+    out = {}
+    for name, spec in SETTING_SPECS.items():
+        value = getattr(s, spec.field, None)
+        out[name] = format_pinpoints(value) if spec.kind == "pinpoints" and value is not None else value
+    return out
 
 
 # ----------------------------------------------------------------------------- explorer
@@ -118,12 +120,21 @@ def analyze(image: Image.Image, choice: Choice, display: views.Source | None = N
                     token_map=token_map)
 
 
-def click(state: dict[str, Any], x: float, y: float) -> str:
-    """Markdown about the token at pixel (x, y) of the token map drawn for `state`."""
+def click(state: dict[str, Any], x: float, y: float,
+          image: "Image.Image | views.Source | None" = None) -> tuple[str, Image.Image | None]:
+    """Markdown about the token at pixel (x, y) of the token map drawn for `state`, and (given
+    the analysed `image`) the token map again with that token's cell marked (None: no image,
+    or nothing drawn there)."""
     choice, size_hw = Choice.from_state(state)
     plan = plan_image(size_hw, choice.preset)
     layout = build_layout(plan)
-    return views.describe_token(plan, layout, views.token_at(plan, layout, x, y))
+    info = views.token_at(plan, layout, x, y)
+    marked = None
+    if image is not None and info is not None:
+        rect = views.token_cell_px(plan, layout, info.index)
+        if rect is not None:
+            marked = views.mark_cell(views.token_map(views.display_source(image), plan, layout), rect)
+    return views.describe_token(plan, layout, info), marked
 
 
 # ----------------------------------------------------------------------------- compare
@@ -158,21 +169,24 @@ COMPARE_HEADERS = ["model", "strategy", "grid", "resized to", "crops", "tokens",
 
 
 # ----------------------------------------------------------------------------- what-if
-def whatif_presets(qwen_max_pixels: Any = None, internvl_max_tiles: Any = None) -> list[Preset]:
-    """The family defaults with the what-if budgets applied where they belong."""
+def whatif_presets(qwen_max_pixels: Any = None, internvl_max_tiles: Any = None,
+                   gemma4_max_soft_tokens: Any = None) -> list[Preset]:
+    """The family defaults with the what-if budgets applied where they belong (Gemma 4's
+    soft-token budget is its own control: a ladder of five values, not a slider)."""
     out = []
     for strategy, repo in FAMILY_DEFAULTS.items():
         preset = get_preset(repo)
-        overrides = collect_overrides(preset, max_pixels=qwen_max_pixels, max_tiles=internvl_max_tiles)
+        overrides = collect_overrides(preset, max_pixels=qwen_max_pixels, max_tiles=internvl_max_tiles,
+                                      max_soft_tokens=gemma4_max_soft_tokens)
         out.append(preset.with_overrides(**overrides))
     return out
 
 
-def whatif(width: Any, height: Any, qwen_max_pixels: Any = None, internvl_max_tiles: Any = None
-           ) -> tuple[go.Figure, go.Figure, list[list[Any]]]:
+def whatif(width: Any, height: Any, qwen_max_pixels: Any = None, internvl_max_tiles: Any = None,
+           gemma4_max_soft_tokens: Any = None) -> tuple[go.Figure, go.Figure, list[list[Any]]]:
     """Staircases for every family around a (width, height) point, and the counts there."""
     size_hw = Size(_side("height", height), _side("width", width))
-    presets = whatif_presets(qwen_max_pixels, internvl_max_tiles)
+    presets = whatif_presets(qwen_max_pixels, internvl_max_tiles, gemma4_max_soft_tokens)
     rows = []
     for preset in presets:
         try:

@@ -35,23 +35,40 @@ demo.launch(server_name="127.0.0.1", server_port=int(os.environ["GRADIO_SERVER_P
 NO_SETTINGS = (None, None, None, None, "")  # max/min pixels, max/min tiles, canvases
 
 
+HALVED = ("max_pixels", "max_tiles", "max_soft_tokens", "longest_edge")  # tried in this order
+
+
 def changed_setting(model: str) -> tuple | None:
-    """The UI's setting values with one setting of `model`'s family changed to a valid value
-    (a halved budget or tile limit, one canvas fewer); None when it reads none of these."""
+    """The UI's setting values (overrides.SETTING_SPECS order) with one setting of `model`'s
+    family changed to a value its processor accepts: a halved budget or limit, else one canvas
+    fewer; None when the family reads none of these."""
     from . import analysis
+    from .overrides import SETTING_SPECS
 
     preset, values = get_preset(model), analysis.checkpoint_settings(model)
     reads = OVERRIDABLE.get(preset.strategy, ())
-    if "max_pixels" in reads and values["max_pixels"]:
-        return (values["max_pixels"] // 2, None, None, None, "")
-    if "max_tiles" in reads and values["max_tiles"]:
-        return (None, None, max(1, values["max_tiles"] // 2), None, "")
-    if "pinpoints_hw" in reads and values["pinpoints"]:
-        return (None, None, None, None, ", ".join(values["pinpoints"].split(", ")[:-1]))
+    names = list(SETTING_SPECS)
+    tries = [(n, values[n] // 2) for n in HALVED
+             if n in names and SETTING_SPECS[n].field in reads and values.get(n)]
+    if values.get("pinpoints") and "pinpoints" in names and SETTING_SPECS["pinpoints"].field in reads:
+        tries.append(("pinpoints", ", ".join(values["pinpoints"].split(", ")[:-1])))
+    for name, value in tries:
+        try:
+            analysis.choose(model, **{name: value})
+        except ValueError:
+            continue
+        row = [None] * names.index(name) + [value]
+        return tuple(row) + NO_SETTINGS[len(row):]
     return None
 
 
 # ----------------------------------------------------------------------------- the floor
+def named(settings: tuple) -> dict:
+    """UI setting values (SETTING_SPECS order, maybe fewer) as keyword arguments."""
+    from .overrides import SETTING_SPECS
+    return dict(zip(SETTING_SPECS, settings))
+
+
 def floor_work(path: str, model: str, settings: tuple = NO_SETTINGS, decode: bool = True,
                image=None) -> Any:
     """What the app computes for one analyze + Compare + What-if, in-process: decode (unless
@@ -63,7 +80,7 @@ def floor_work(path: str, model: str, settings: tuple = NO_SETTINGS, decode: boo
     from .views import display_source
 
     image = load_image(path).image if decode else image
-    choice = analysis.choose(model, *settings)
+    choice = analysis.choose(model, **named(settings))
     display = display_source(image)
     a = analysis.analyze(image, choice, display=display)
     ledger.ledger_table(a.plan), ledger.why_table(a.plan), ledger.divergence_markdown(a.plan)

@@ -15,6 +15,7 @@ import pytest
 
 from anyres_demo import plan_image, security
 from anyres_demo.backends import chat
+from anyres_demo.overrides import SETTING_SPECS
 from anyres_demo.ui import chat as ui
 from anyres_demo.ui.shared import Shared
 from hf_helpers import FAMILIES, family_preset, noise_image
@@ -47,8 +48,13 @@ def run_turn(message, history, model, state=None, **kw):
     """All yields of one ui.respond call, warnings recorded."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        outs = list(ui.respond(message, history, kw.pop("image", IMAGE), model,
-                               max_new_tokens=kw.pop("max_new_tokens", 8), state=state, **kw))
+        image = kw.pop("image", IMAGE)
+        values = [kw.pop(name, None) for name in SETTING_SPECS]  # the explorer's settings
+        gen = dict(max_new_tokens=kw.pop("max_new_tokens", 8), temperature=kw.pop("temperature", 0.0),
+                   top_p=kw.pop("top_p", 0.9), capture=kw.pop("capture", True))
+        assert not kw, f"unknown arguments {sorted(kw)}"
+        outs = list(ui.respond(message, history, image, gen["max_new_tokens"], gen["temperature"],
+                               gen["top_p"], gen["capture"], state, model, gr.Progress(), *values))
     shown = [w for w in caught if w.filename.replace(os.sep, "/").endswith("gradio/helpers.py")]
     return outs, [str(w.message) for w in shown]  # what gr.Warning would show
 
@@ -292,8 +298,7 @@ def test_turn_store_drops_the_oldest_beyond_its_budget():
 def test_chat_tab_builds_and_heatmap_controls_work(tiny_dirs, backend):
     with gr.Blocks():
         shared = Shared(image=gr.Image(type="filepath"), model=gr.Dropdown(choices=["x"]),
-                        max_pixels=gr.Number(), min_pixels=gr.Number(), max_tiles=gr.Number(),
-                        min_tiles=gr.Number(), pinpoints=gr.Textbox())
+                        controls={name: gr.Textbox() for name in SETTING_SPECS})
         with gr.Tab("Chat"):
             tab = ui.build_chat_tab(shared)
     assert isinstance(tab.chatbot, gr.Chatbot)

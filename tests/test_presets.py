@@ -13,7 +13,8 @@ REQUIRED = [
 
 def test_required_presets_and_aliases():
     assert set(REQUIRED) <= set(PRESETS)
-    assert set(ALIASES) == {"llava-next", "llava-onevision", "qwen2-vl", "qwen2.5-vl", "internvl"}
+    assert {"llava-next", "llava-onevision", "qwen2-vl", "qwen2.5-vl", "internvl", "gemma-3",
+            "gemma-4"} <= set(ALIASES)
     assert get_preset("qwen2.5-vl").repo_id.startswith("Qwen/Qwen2.5-VL")
     assert get_preset("QWEN/qwen2-vl-7b-instruct").repo_id == "Qwen/Qwen2-VL-7B-Instruct"
 

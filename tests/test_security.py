@@ -313,7 +313,7 @@ def test_the_chat_tab_loads_only_presets_without_the_opt_in(monkeypatch, tmp_pat
     monkeypatch.setattr(chat, "BACKEND", chat.ChatBackend(loader=never, preflight=never))
     folder = str(tmp_path)  # a folder on the server, as an API client might send it
     with pytest.warns(UserWarning, match="not one of this app's models"):
-        history, box, _, status, _ = list(ui.respond("hi", [], None, folder))[-1]
+        history, box, _, status, _ = list(ui.respond("hi", [], None, model=folder))[-1]
     assert history == [] and box == "hi" and "not one of this app's models" in status
     assert "not one of this app's models" in ui.model_status(folder)
     with pytest.warns(UserWarning, match="not one of this app's models"):

@@ -12,7 +12,7 @@ import numpy as np
 from ..geometry import Box, Size
 from ..layout import KIND_CODE, Layout
 from ..presets import InternVLSettings, Preset
-from .base import Candidate, CropSpec, Plan
+from .base import Candidate, ChartSpec, CropSpec, Plan, Series
 
 
 @functools.lru_cache(maxsize=64)
@@ -23,20 +23,31 @@ def supported_grids(min_tiles: int, max_tiles: int) -> tuple[tuple[int, int], ..
     return tuple(sorted(grids, key=lambda g: g[0] * g[1]))
 
 
+@functools.lru_cache(maxsize=64)
+def original_grids(min_tiles: int, max_tiles: int) -> tuple[tuple[int, int], ...]:
+    """The original repo's order (InternVL `dynamic_preprocess`): a set of (cols, rows), then
+    sorted by tile count; within one count the set's iteration order decides."""
+    grids = set((i, j) for n in range(min_tiles, max_tiles + 1) for i in range(1, n + 1)
+                for j in range(1, n + 1) if min_tiles <= i * j <= max_tiles)
+    return tuple(sorted(grids, key=lambda g: g[0] * g[1]))
+
+
 CLOSER = "closer aspect ratio"
 TIE_MORE = "same aspect ratio, more tiles, image still covers over half the canvas"
 TIE_FEWER = "same aspect ratio, but the image would cover at most half the canvas"
 FURTHER = "aspect ratio further away"
 
 
-def optimal_grid(size_hw: Size, s: InternVLSettings, trace: list | None = None) -> tuple[int, int]:
-    """The (cols, rows) transformers picks. With a `trace` list, appends (grid, aspect_diff,
-    took, why) for every candidate, in scan order."""
+def optimal_grid(size_hw: Size, s: InternVLSettings, trace: list | None = None,
+                 original: bool = False) -> tuple[int, int]:
+    """The (cols, rows) transformers picks (original=True: the original repo's candidate order).
+    With a `trace` list, appends (grid, aspect_diff, took, why) for every candidate, in scan
+    order."""
     h, w = size_hw.hw
     aspect, area = w / h, w * h
     best_diff, best = float("inf"), (1, 1)
     half_tile_area = 0.5 * s.tile_size * s.tile_size
-    for grid in supported_grids(s.min_tiles, s.max_tiles):
+    for grid in (original_grids if original else supported_grids)(s.min_tiles, s.max_tiles):
         diff = abs(aspect - grid[0] / grid[1])
         if diff < best_diff:
             best_diff, best, took, why = diff, grid, True, CLOSER
@@ -132,19 +143,77 @@ def layout(plan: Plan) -> Layout:
                   box=np.concatenate([nan_row, *parts_box, nan_row]))
 
 
+def grid_many(h: np.ndarray, w: np.ndarray, preset: Preset, original: bool = False
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorized optimal_grid: (cols, rows) arrays; h, w >= 1."""
+    s: InternVLSettings = preset.settings
+    aspect, area = w / h, w * h
+    best_diff = np.full(h.shape, np.inf)
+    best_c, best_r = np.ones(h.shape, np.int64), np.ones(h.shape, np.int64)
+    for cols, rows in (original_grids if original else supported_grids)(s.min_tiles, s.max_tiles):
+        diff = np.abs(aspect - cols / rows)
+        closer = diff < best_diff
+        tie = ~closer & (diff == best_diff) & (area > 0.5 * s.tile_size * s.tile_size * cols * rows)
+        best_diff = np.where(closer, diff, best_diff)
+        take = closer | tie
+        best_c, best_r = np.where(take, cols, best_c), np.where(take, rows, best_r)
+    return best_c, best_r
+
+
 def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
     s: InternVLSettings = preset.settings
     valid = (h >= 1) & (w >= 1)
     h = np.where(valid, h, 1).astype(np.int64)
     w = np.where(valid, w, 1).astype(np.int64)
-    aspect, area = w / h, w * h
-    best_diff = np.full(h.shape, np.inf)
-    best_n = np.ones(h.shape, np.int64)
-    for cols, rows in supported_grids(s.min_tiles, s.max_tiles):
-        diff = np.abs(aspect - cols / rows)
-        closer = diff < best_diff
-        tie = ~closer & (diff == best_diff) & (area > 0.5 * s.tile_size * s.tile_size * cols * rows)
-        best_diff = np.where(closer, diff, best_diff)
-        best_n = np.where(closer | tie, cols * rows, best_n)
+    cols, rows = grid_many(h, w, preset)
+    best_n = cols * rows
     crops = best_n + np.where((best_n > 1) & s.use_thumbnail, 1, 0)
     return np.where(valid, crops * s.cells_per_side ** 2, -1)
+
+
+# ----------------------------------------------------------------------------- words and charts
+def ledger_how(plan: Plan, kind: str) -> str:
+    s = plan.preset.settings
+    m = s.cells_per_side
+    per_tile = (f"{s.tile_size} px / {s.patch_size} px patches = {s.tile_size // s.patch_size}^2, "
+                f"pixel shuffle x{s.downsample_ratio} -> {m}x{m}")
+    if kind == "wrapper":
+        return f"{plan.preset.wrapper_tokens[0]} and {plan.preset.wrapper_tokens[1]} around the tiles"
+    if kind == "thumbnail":
+        return f"whole image squashed to {s.tile_size}x{s.tile_size}, {m}x{m} tokens"
+    tiles = plan.grid_rows * plan.grid_cols
+    return f"{plan.grid_rows}x{plan.grid_cols} = {tiles} tiles x {m * m} ({per_tile})"
+
+
+def why_summary(plan: Plan) -> str:
+    s = plan.preset.settings
+    win = next(c for c in plan.candidates if c.chosen)
+    h, w = plan.image_hw.hw
+    return (f"InternVL walks every grid with {s.min_tiles} to {s.max_tiles} tiles, fewest tiles "
+            f"first, and keeps the one whose aspect ratio is closest to the image's ({w / h:.3f}); "
+            f"on a tie it moves to the larger grid only if the image covers more than half of "
+            f"that canvas. Winner: **{win.grid_rows}x{win.grid_cols}** (aspect "
+            f"{win.grid_cols / win.grid_rows:.3f}).")
+
+
+def resize_note(plan: Plan) -> str:
+    (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
+    fx, fy = rw / w, rh / h
+    same = abs(rw - w * fy) <= 1
+    factor = f"x{fx:.3f}" if same else f"x{fx:.3f} wide, x{fy:.3f} high"
+    s = plan.preset.settings
+    extra = f" + a {s.tile_size}x{s.tile_size} thumbnail" if "thumbnail" in plan.tokens_by_kind else ""
+    squash = "" if same else " (squashed: the aspect ratio changes)"
+    return (f"{plan.image_hw} resized {factor} to {plan.canvas_hw}{squash} -> "
+            f"{plan.grid_rows}x{plan.grid_cols} tiles of {plan.canvas_hw.width // plan.grid_cols} px"
+            f"{extra}.")
+
+
+def candidates_chart(plan: Plan) -> ChartSpec:
+    cands = plan.candidates
+    labels = tuple(f"{c.grid_rows}x{c.grid_cols}" + (" ✓" if c.chosen else "") for c in cands)
+    return ChartSpec("Why this grid: closest aspect ratio (in the order tried)", "grid (rows x cols)",
+                     "|image aspect - grid aspect|", labels,
+                     (Series("aspect-ratio gap", tuple(float(c.scores["aspect_diff"]) for c in cands),
+                             tuple("#d55e00" if c.chosen else "#999999" for c in cands)),),
+                     chosen=next(i for i, c in enumerate(cands) if c.chosen))

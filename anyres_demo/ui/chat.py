@@ -21,7 +21,7 @@ from ..images import load_image
 from ..layout import build_layout
 from ..overrides import collect_overrides
 from . import formats
-from .shared import Shared
+from .shared import Shared, named_settings
 
 WHOLE_ANSWER = -1
 PRIVATE = "private"  # api_visibility of the events that are not part of the public API
@@ -119,18 +119,17 @@ def _settings(max_new_tokens, temperature, top_p, capture) -> chat.GenerationSet
                                    top_p=float(top_p or 1.0), capture_attention=bool(capture))
 
 
-def respond(message: str, history: list[dict] | None, image, model: str, max_pixels=None,
-            min_pixels=None, max_tiles=None, min_tiles=None, pinpoints=None,
-            max_new_tokens=256, temperature=0.0, top_p=0.9, capture=True,
-            state: ChatState | None = None, progress=gr.Progress()) -> Iterator[tuple]:
-    """Stream one turn. Yields (history, textbox, state, status, turn picker update)."""
+def respond(message: str, history: list[dict] | None, image, max_new_tokens=256, temperature=0.0,
+            top_p=0.9, capture=True, state: ChatState | None = None, model: str = "",
+            progress=gr.Progress(), *values) -> Iterator[tuple]:
+    """Stream one turn. Yields (history, textbox, state, status, turn picker update). `values`:
+    the explorer's settings, one per overrides.SETTING_SPECS row (empty: the checkpoint's)."""
     history = list(history or [])
     state = state or ChatState()
     try:
         source = _source(model)
         loaded = chat.BACKEND.ensure(source, _progress_fn(progress))
-        overrides = collect_overrides(source.preset, max_pixels, min_pixels, max_tiles,
-                                      min_tiles, pinpoints)
+        overrides = collect_overrides(source.preset, **(named_settings(values) if values else {}))
         prepared = chat.prepare_turn(loaded, _as_pil(image), history, message, overrides)
     except (ValueError, chat.ModelLoadError) as exc:
         _warn(str(exc))
@@ -297,8 +296,8 @@ def _components(shared: Shared) -> dict[str, Any]:
 
 
 def _wire_chat(shared: Shared, c: dict[str, Any]) -> None:
-    inputs = [c["message"], c["chatbot"], shared.image, *shared.settings, *c["generation"],
-              c["state"]]
+    inputs = [c["message"], c["chatbot"], shared.image, *c["generation"], c["state"],
+              *shared.settings]
     outputs = [c["chatbot"], c["message"], c["state"], c["status"], c["turn"]]
     events = [c["send"].click(respond, inputs, outputs, api_name="chat", **CHAT_QUEUE),
               c["message"].submit(respond, inputs, outputs, api_visibility=PRIVATE, **CHAT_QUEUE)]

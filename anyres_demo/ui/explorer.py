@@ -24,16 +24,18 @@ from ..export import snippet, write_exports
 from ..images import load_image
 from ..layout import build_layout
 from ..plots import candidates_chart
-from ..presets import FAMILY_DEFAULTS, OVERRIDABLE, get_preset, list_presets
+from ..presets import FAMILY_DEFAULTS, GEMMA_SOFT_TOKEN_BUDGETS, OVERRIDABLE, get_preset, list_presets
 from ..security import any_model_allowed
 from ..geometry import Size
 from ..views import CROP_MAX_SIDE, overlay, resize_note
+from ..overrides import SETTING_SPECS
 from . import formats, uploads
-from .shared import Shared
+from .shared import Shared, named_settings
 
 DEFAULT_MODEL = FAMILY_DEFAULTS["llava_next"]
 LARGE_IMAGE_PIXELS = 40_000_000  # above this, say that the analysis takes a moment
-SETTING_NAMES = ("max_pixels", "min_pixels", "max_tiles", "min_tiles", "pinpoints")
+SETTING_NAMES = tuple(SETTING_SPECS)  # one control each, in this order
+CHECKPOINT = "checkpoint"  # the on/off and choice controls' "use the checkpoint's value"
 # Events that decode the uploaded image share one queue: each holds up to one decoded image
 # (images.PEAK_MEMORY_BOUND for a 100 MP upload), so this caps the explorer's memory.
 IMAGE_QUEUE = {"concurrency_id": "explorer-image", "concurrency_limit": 4}
@@ -41,7 +43,7 @@ IMAGE_QUEUE = {"concurrency_id": "explorer-image", "concurrency_limit": 4}
 
 def reads(strategy: str, setting: str) -> bool:
     """Whether `strategy` reads the UI setting (presets.OVERRIDABLE is the source of truth)."""
-    return {"pinpoints": "pinpoints_hw"}.get(setting, setting) in OVERRIDABLE[strategy]
+    return SETTING_SPECS[setting].field in OVERRIDABLE[strategy]
 
 
 def guarded(fn: Callable) -> Callable:
@@ -69,26 +71,44 @@ def people_errors():
         raise gr.Error("Not enough memory for this image; try a smaller one.") from None
 
 
+GUARDED_IMAGES: set[str] = set()  # elem_ids of the gr.Image inputs guard_uploads covers
+
+
 def guard_uploads(image: gr.Image) -> gr.Image:
     """Make `image`'s upload errors (not an image, truncated, too large) reach the user as a
-    clear gr.Error instead of gradio's bare "Error".
+    clear message instead of gradio's bare "Error" badge.
 
-    gr.Image opens every upload with Pillow before any handler runs, so its preprocess is
-    wrapped on this instance. (A subclass would do, but gradio writes a .pyi stub next to the
-    module of every component subclass.)
+    gr.Image opens every upload with Pillow before any handler runs, and gradio shows no
+    message for an error there. So for the guarded images (by elem_id) a failed Pillow open
+    hands the stored file's path to the handlers, where `images.load_image` (the hardened
+    loader) refuses it with its own message, which gradio does show. The wrapper sits on the
+    class, because gradio rebuilds components for each browser session (an instance attribute
+    would be lost), and only acts for the elem_ids registered here. (A subclass would do, but
+    gradio writes a .pyi stub next to the module of every component subclass.)
     """
-    original = image.preprocess
+    if not image.elem_id:
+        raise ValueError("guard_uploads needs an image with an elem_id")
+    GUARDED_IMAGES.add(image.elem_id)
+    original = gr.Image.preprocess
+    if getattr(original, "anyres_guard", False):
+        return image
 
     @functools.wraps(original)
-    def preprocess(payload):
+    def preprocess(self, payload):
         try:
-            return original(payload)
+            return original(self, payload)
         except gr.Error:
             raise
         except Exception as exc:  # Pillow raises many types on hostile input
-            raise gr.Error(upload_error_message(getattr(payload, "path", None), exc)) from None
+            if self.elem_id not in GUARDED_IMAGES:
+                raise
+            path = getattr(payload, "path", None)
+            if path and os.path.isfile(path):
+                return path
+            raise gr.Error(upload_error_message(path, exc)) from None
 
-    image.preprocess = preprocess
+    preprocess.anyres_guard = True
+    gr.Image.preprocess = preprocess
     return image
 
 
@@ -115,54 +135,97 @@ def load(path: str | None):
     return loaded
 
 
-def example_caption(path: str | None, size_hw) -> str:
-    """The bundled example's caption when the image is one (gradio keeps the file name)."""
+def example_caption(path: str | None, plan) -> str:
+    """The bundled example's caption when the image is one (gradio keeps the file name) and the
+    caption's numbers are about the model shown, with its checkpoint settings; otherwise a
+    short line naming the example, so no caption states another model's count."""
     try:
         example = get_example(os.path.basename(path or ""))
     except ValueError:
         return ""
-    return f"*Example: {example.caption}*" if example.size_hw == size_hw else ""
+    if example.size_hw != plan.image_hw:
+        return ""
+    claims = [c for c in example.claims if c.size_hw is None and c.preset_id == plan.preset.repo_id]
+    unchanged = plan.preset == get_preset(plan.preset.repo_id)
+    if not (claims and unchanged) or claims[0].num_image_tokens != plan.num_image_tokens:
+        label = get_preset(example.preset_id).label
+        return f"*Example: {example.title}. Its caption is about {label}; pick that model to read it.*"
+    special = plan.num_special_tokens
+    extra = (f" The caption counts image tokens; the total above adds {special} special "
+             f"token{'s' if special != 1 else ''}.") if special else ""
+    return f"*Example: {example.caption}*{extra}"
 
 
 def frame(headers: list[str], rows: list[list[Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=headers)
 
 
-def total_html(total: int | None) -> str:
-    """The headline count; tests read it from the element with id "token-total"."""
+def total_html(total: int | None, plan=None) -> str:
+    """The headline count: every token the image puts in the prompt ("tokens in total"), split
+    into image tokens and special tokens; tests read it from the element with id "token-total"."""
     number = "—" if total is None else f"{total:,}"
-    return f'<div class="token-total"><span class="token-total-number">{number}</span> visual tokens</div>'
-
+    split = ""
+    if plan is not None:
+        split = (f'<span class="token-total-split">{plan.num_image_tokens:,} image + '
+                 f'{plan.num_special_tokens:,} special</span>')
+    return (f'<div class="token-total"><span class="token-total-number">{number}</span> '
+            f'tokens in total {split}</div>')
 
 
 # ----------------------------------------------------------------------------- handlers
 @guarded
 def on_model(model: str) -> list[dict]:
     """Show the settings the chosen family reads, cleared, with the checkpoint's values as hints."""
-    strategy = get_preset(model).strategy
+    preset = get_preset(model)
     values = analysis.checkpoint_settings(model)
-    updates = []
-    for name in SETTING_NAMES:
-        hint = values[name]
-        updates.append(gr.update(visible=reads(strategy, name), value="" if name == "pinpoints" else None,
-                                 placeholder=f"checkpoint: {hint}" if hint is not None else None))
-    return updates
+    return [_control_update(SETTING_SPECS[name], values[name], reads(preset.strategy, name),
+                            preset.settings) for name in SETTING_NAMES]
+
+
+def _hint(value: Any, spec=None, settings=None) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if spec is not None and isinstance(value, int) and spec.name.endswith("pixels"):
+        return pixel_budget(value, settings)
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def pixel_budget(pixels: int, settings=None) -> str:
+    """"16,384 x 28 x 28 = 12,845,056 px (up to 16,384 tokens)" for a family whose settings have
+    a resize `factor` (one token per factor x factor pixels), else "12,845,056 px"."""
+    factor = getattr(settings, "factor", None)
+    if not factor:
+        return f"{pixels:,} px"
+    tokens = pixels // (factor * factor)
+    exact = tokens * factor * factor == pixels
+    return (f"{tokens:,} x {factor} x {factor} = {pixels:,} px (up to {tokens:,} tokens)" if exact
+            else f"{pixels:,} px (up to {tokens:,} tokens of {factor} x {factor})")
+
+
+def _control_update(spec, hint: Any, visible: bool, settings=None) -> dict:
+    """Cleared to "the checkpoint's value", with that value shown as the hint."""
+    shown = f"checkpoint: {_hint(hint, spec, settings)}" if hint is not None else None
+    if spec.kind in ("bool", "choice"):
+        return gr.update(visible=visible, value=CHECKPOINT, info=shown)
+    return gr.update(visible=visible, value="" if spec.kind == "pinpoints" else None, placeholder=shown)
 
 
 @guarded
-def on_analyze(path: str | None, model: str, max_pixels: float | None, min_pixels: float | None,
-               max_tiles: float | None, min_tiles: float | None, pinpoints: str | None) -> tuple:
-    """Every view of the explorer tab, plus the small state the other events read."""
-    choice = analysis.choose(model, max_pixels, min_pixels, max_tiles, min_tiles, pinpoints)
+def on_analyze(path: str | None, model: str, *values: Any) -> tuple:
+    """Every view of the explorer tab, plus the small state the other events read. `values`:
+    one per overrides.SETTING_SPECS row. A bad image or setting raises gr.Error; the event's
+    `.failure` then clears every view (`failed_explorer`), so nothing stale stays."""
+    named = named_settings(values)
+    choice = analysis.choose(model, **named)
     if not path:
         return empty_explorer()
     loaded = load(path)
     a = analysis.analyze(loaded.image, choice, display=uploads.display(path, loaded))
     plan = a.plan
-    notes = "".join(f"\n\n*{n}.*" for n in loaded.notes)
+    notes = "".join(f"\n\n*{n}.*" for n in loaded.notes) + zero_notes(plan.preset, named)
     return (
-        total_html(a.total),
-        a.summary() + "\n\n" + example_caption(path, plan.image_hw) + notes,
+        total_html(a.total, plan),
+        a.summary() + "\n\n" + example_caption(path, plan) + notes,
         a.overlay, resize_note(plan),
         a.crops, crops_note(a),
         a.token_map, "Click a cell of the token map.",
@@ -173,6 +236,19 @@ def on_analyze(path: str | None, model: str, max_pixels: float | None, min_pixel
         teaching.teaching("grid", plan.strategy), teaching.teaching("crops", plan.strategy),
         choice.to_state(plan.image_hw),
     )
+
+
+def zero_notes(preset, named: dict[str, Any]) -> str:
+    """A 0 typed into a number box means "the checkpoint's value": say so, not silently."""
+    notes = []
+    for name, value in named.items():
+        spec = SETTING_SPECS[name]
+        if spec.kind in ("int", "float") and not isinstance(value, bool) and value == 0 \
+                and reads(preset.strategy, name):
+            hint = _hint(getattr(preset.settings, spec.field), spec, preset.settings)
+            notes.append(f"\n\n*{spec.label}: 0 means the checkpoint's value, {hint}; leave the "
+                         "box empty for that.*")
+    return "".join(notes)
 
 
 def crops_note(a: analysis.Analysis) -> str:
@@ -186,20 +262,30 @@ def crops_note(a: analysis.Analysis) -> str:
     return note
 
 
-def empty_explorer() -> tuple:
+def empty_explorer(summary: str = "Upload an image, paste one or pick an example.") -> tuple:
     blank = frame(["part", "tokens", "how"], [])
-    return (total_html(None), "Upload an image, paste one or pick an example.", None, "", [], "",
-            None, "", blank, "", "", frame(["grid"], []), None, "", teaching.teaching("grid"),
-            teaching.teaching("crops"), None)
+    return (total_html(None), summary, None, "", [], "", None, "", blank, "", "",
+            frame(["grid"], []), None, "", teaching.teaching("grid"), teaching.teaching("crops"), None)
+
+
+FAILED = ("**Nothing to show:** this image or these settings could not be used; the message "
+          "in the corner says why. Fix it, or pick an example.")
+
+
+def failed_explorer() -> tuple:
+    """Every view cleared after a failed analysis, the reason pointed at in the summary."""
+    return empty_explorer(FAILED)
 
 
 @guarded
-def on_click(state: dict | None, evt: gr.SelectData) -> str:
-    """Which token is at the clicked pixel of the token map."""
+def on_click(state: dict | None, path: str | None, evt: gr.SelectData) -> tuple:
+    """Which token is at the clicked pixel of the token map, and the map with its cell marked."""
     if not state or evt is None or evt.index is None:
-        return "Analyse an image first."
+        return "Analyse an image first.", gr.update()
     x, y = evt.index[:2]
-    return analysis.click(state, float(x), float(y))
+    source = uploads.display(path) if path else None  # analyze's display copy: no decode
+    info, marked = analysis.click(state, float(x), float(y), source)
+    return info, marked if marked is not None else gr.update()
 
 
 @guarded
@@ -212,18 +298,22 @@ def on_compare(path: str | None, state: dict | None) -> tuple:
 
 
 @guarded
-def on_whatif(width: float, height: float, qwen_max_pixels: float, internvl_max_tiles: float) -> tuple:
-    scale_fig, aspect_fig, rows = analysis.whatif(width, height, qwen_max_pixels, internvl_max_tiles)
+def on_whatif(width: float, height: float, qwen_max_pixels: float, internvl_max_tiles: float,
+              gemma4_budget: Any = None) -> tuple:
+    scale_fig, aspect_fig, rows = analysis.whatif(width, height, qwen_max_pixels, internvl_max_tiles,
+                                                  gemma4_budget)
     return scale_fig, aspect_fig, frame(analysis.WHATIF_HEADERS, rows)
 
 
 @guarded
-def on_whatif_from_image(state: dict | None, qwen_max_pixels: float, internvl_max_tiles: float) -> tuple:
+def on_whatif_from_image(state: dict | None, qwen_max_pixels: float, internvl_max_tiles: float,
+                         gemma4_budget: Any = None) -> tuple:
     """Move the what-if sliders to the analysed image's size and redraw."""
     if not state:
-        return (gr.update(), gr.update()) + on_whatif(1920, 1080, qwen_max_pixels, internvl_max_tiles)
+        return (gr.update(), gr.update()) + on_whatif(1920, 1080, qwen_max_pixels, internvl_max_tiles,
+                                                      gemma4_budget)
     height, width = state["size_hw"]
-    return (width, height) + on_whatif(width, height, qwen_max_pixels, internvl_max_tiles)
+    return (width, height) + on_whatif(width, height, qwen_max_pixels, internvl_max_tiles, gemma4_budget)
 
 
 @guarded
@@ -237,8 +327,10 @@ def on_export(path: str | None, state: dict | None) -> tuple:
     layout = build_layout(plan)
     folder = tempfile.mkdtemp(prefix="anyres-export-")
     picture = overlay(source, plan, layout)
-    paths = write_exports(plan, layout, picture, folder, choice.model, choice.overrides)
-    return paths["json"], paths["png"], snippet(choice.model, plan.image_hw, choice.overrides)
+    name = os.path.basename(path)
+    paths = write_exports(plan, layout, picture, folder, choice.model, choice.overrides, image_name=name)
+    return (paths["json"], paths["png"], paths["py"],
+            snippet(choice.model, plan.image_hw, choice.overrides, image_path=name))
 
 
 # ----------------------------------------------------------------------------- layout
@@ -264,21 +356,34 @@ def build_inputs(initial_example: str | None, initial_model: str | None = None
         with gr.Column(scale=2):
             model = gr.Dropdown(model_choices(), value=model_id, label="Model (preset)",
                                 allow_custom_value=any_model_allowed(), elem_id="model-select")
-            numbers = {}
-            for name, label in (("max_pixels", "max_pixels (Qwen2-VL budget)"),
-                                ("min_pixels", "min_pixels (Qwen2-VL)"),
-                                ("max_tiles", "max tiles (InternVL)"), ("min_tiles", "min tiles (InternVL)")):
-                numbers[name] = gr.Number(value=None, label=label, precision=0, minimum=0,
-                                          placeholder=f"checkpoint: {hints[name]}",
-                                          visible=reads(strategy, name), elem_id=f"set-{name}")
-            pinpoints = gr.Textbox(value="", label="Canvas list, W x H (LLaVA)", lines=2,
-                                   placeholder=f"checkpoint: {hints['pinpoints']}",
-                                   visible=reads(strategy, "pinpoints"), elem_id="set-pinpoints")
+            settings = get_preset(model_id).settings
+            controls = {name: setting_control(spec, hints[name], reads(strategy, name), settings)
+                        for name, spec in SETTING_SPECS.items()}
             apply = gr.Button("Apply settings", size="sm")
             total = gr.HTML(total_html(None), elem_id="token-total")
             summary = gr.Markdown()
-    shared = Shared(image=image, model=model, pinpoints=pinpoints, **numbers)
+    shared = Shared(image=image, model=model, controls=controls)
     return shared, {"total": total, "summary": summary, "apply": apply}
+
+
+def setting_control(spec, hint: Any, visible: bool, settings=None):
+    """One UI control for an overrides.SettingSpec, empty = the checkpoint's value."""
+    shown = f"checkpoint: {_hint(hint, spec, settings)}" if hint is not None else None
+    common = dict(label=spec.label, visible=visible, elem_id=f"set-{spec.name}")
+    if spec.kind == "pinpoints":
+        return gr.Textbox(value="", lines=2, placeholder=shown, **common)
+    if spec.kind == "bool":
+        return gr.Radio([CHECKPOINT, "on", "off"], value=CHECKPOINT, info=shown, **common)
+    if spec.kind == "choice":
+        return gr.Dropdown([CHECKPOINT, *[str(c) for c in spec.choices]], value=CHECKPOINT,
+                           info=shown, **common)
+    return gr.Number(value=None, precision=0 if spec.kind == "int" else None, minimum=0,
+                     placeholder=shown, **common)
+
+
+def submit_events(shared: Shared) -> list:
+    """The events that apply a setting: Enter in a text/number box, a pick in a radio/menu."""
+    return [getattr(c, "submit", None) or c.input for c in shared.setting_controls]
 
 
 def build_examples(shared: Shared) -> None:
@@ -348,6 +453,7 @@ def build_whatif_tab() -> dict[str, Any]:
     c: dict[str, Any] = {}
     qwen = get_preset(FAMILY_DEFAULTS["qwen2_vl"]).settings
     intern = get_preset(FAMILY_DEFAULTS["internvl"]).settings
+    gemma4 = get_preset(FAMILY_DEFAULTS["gemma4"]).settings
     with gr.Tab("What-if", elem_id="tab-whatif"):
         _teach("whatif")
         with gr.Row():
@@ -357,6 +463,9 @@ def build_whatif_tab() -> dict[str, Any]:
             c["qwen_max"] = gr.Slider(qwen.factor ** 2 * 4, qwen.max_pixels, value=qwen.max_pixels,
                                       step=qwen.factor ** 2, label="Qwen2-VL max_pixels")
             c["intern_max"] = gr.Slider(1, 40, value=intern.max_tiles, step=1, label="InternVL max tiles")
+            c["gemma4_budget"] = gr.Radio([str(b) for b in GEMMA_SOFT_TOKEN_BUDGETS],
+                                          value=str(gemma4.max_soft_tokens), elem_id="whatif-gemma4-budget",
+                                          label="Gemma 4 image token budget (its five steps)")
             c["from_image"] = gr.Button("Use my image's size", size="sm")
         with gr.Row():
             c["scale_plot"] = gr.Plot(label="Tokens vs size")
@@ -373,6 +482,7 @@ def build_export_tab() -> dict[str, Any]:
         with gr.Row():
             c["json"] = gr.File(label="Plan and token layout (JSON)")
             c["png"] = gr.File(label="Overlay (PNG)")
+            c["py"] = gr.File(label="Python script", elem_id="export-py")
         c["code"] = gr.Code(language="python", label="Reproduce this view in Python")
     return c
 
@@ -387,7 +497,7 @@ def explorer_outputs(head: dict, ex: dict, state: gr.State) -> list:
 
 
 def clear_export() -> tuple:
-    return None, None, ""
+    return None, None, None, ""
 
 
 def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: dict, cmp: dict,
@@ -396,28 +506,32 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
     inputs = [shared.image, *shared.settings]
     outputs = explorer_outputs(head, ex, state)
 
+    export_out = [exp["json"], exp["png"], exp["py"], exp["code"]]
+
     def follow(dep) -> None:
-        dep.success(clear_export, None, [exp["json"], exp["png"], exp["code"]], api_visibility="private") \
+        # a failed analysis clears every view: no stale total, caption or pictures
+        dep.failure(failed_explorer, None, outputs, api_visibility="private")
+        dep.success(clear_export, None, export_out, api_visibility="private") \
            .success(on_compare, [shared.image, state], [cmp["gallery"], cmp["bars"], cmp["table"]],
                     api_name="compare", api_visibility="undocumented", **IMAGE_QUEUE) \
-           .success(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
+           .success(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]],
                     [wi["width"], wi["height"], wi["scale_plot"], wi["aspect_plot"], wi["table"]],
                     api_visibility="private")
 
-    triggers = [demo.load, shared.image.change, head["apply"].click, shared.pinpoints.submit,
-                shared.max_pixels.submit, shared.min_pixels.submit, shared.max_tiles.submit,
-                shared.min_tiles.submit]
+    triggers = [demo.load, shared.image.change, head["apply"].click, *submit_events(shared)]
     follow(gr.on(triggers, on_analyze, inputs, outputs, api_name="analyze", trigger_mode="always_last",
                  **IMAGE_QUEUE))
-    settings = [shared.max_pixels, shared.min_pixels, shared.max_tiles, shared.min_tiles, shared.pinpoints]
+    settings = shared.setting_controls
     follow(shared.model.change(on_model, shared.model, settings, api_visibility="private")
            .success(on_analyze, inputs, outputs, api_visibility="private", **IMAGE_QUEUE))
-    ex["token_map"].select(on_click, state, ex["token_info"], api_visibility="private")
-    whatif_in = [wi["width"], wi["height"], wi["qwen_max"], wi["intern_max"]]
+    ex["token_map"].select(on_click, [state, shared.image], [ex["token_info"], ex["token_map"]],
+                           api_visibility="private", **IMAGE_QUEUE)
+    whatif_in = [wi["width"], wi["height"], wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]]
     whatif_out = [wi["scale_plot"], wi["aspect_plot"], wi["table"]]
-    gr.on([wi[k].release for k in ("width", "height", "qwen_max", "intern_max")], on_whatif,
+    gr.on([wi[k].release for k in ("width", "height", "qwen_max", "intern_max")]
+          + [wi["gemma4_budget"].change], on_whatif,
           whatif_in, whatif_out, api_name="whatif", trigger_mode="always_last")
-    wi["from_image"].click(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
+    wi["from_image"].click(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]],
                            [wi["width"], wi["height"], *whatif_out], api_visibility="private")
-    exp["button"].click(on_export, [shared.image, state], [exp["json"], exp["png"], exp["code"]],
+    exp["button"].click(on_export, [shared.image, state], export_out,
                         api_name="export", **IMAGE_QUEUE)
