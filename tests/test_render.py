@@ -7,7 +7,7 @@ from PIL import Image
 
 from anyres_demo import plan_image
 from anyres_demo.presets import FAMILY_DEFAULTS
-from anyres_demo.render import pad_to_canvas, render_crops
+from anyres_demo.render import CUT_FIRST_KINDS, pad_to_canvas, render_crops, resample_of
 
 
 def noise(w, h, seed=0):
@@ -26,11 +26,20 @@ TALL_THIN_HW = [(4000, 20), (2688, 16), (3000, 24), (5376, 32)]
 def test_every_canvas_is_one_pillow_call(model, size_hw):
     image = noise(size_hw[1], size_hw[0], seed=size_hw[0])
     plan = plan_image(image, model)
+    crops = render_crops(image, plan)
     fill = getattr(plan.preset.settings, "pad_fill", 0)
-    for spec, crop in zip(plan.crops, render_crops(image, plan)):
-        one_call = image.resize(spec.resize_hw.wh, Image.Resampling.BICUBIC)
+    resample = resample_of(plan)
+    for step_hw in plan.resize_chain_hw:  # a family's resize steps before its crops, if any
+        image = image.resize(step_hw.wh, resample)
+    for spec, crop in zip(plan.crops, crops):
+        source = image
+        if spec.kind in CUT_FIRST_KINDS:
+            b = spec.source
+            source = image.crop((int(b.x0), int(b.y0), int(b.x1), int(b.y1)))
+        if source.size != spec.resize_hw.wh:
+            source = source.resize(spec.resize_hw.wh, resample)  # one Pillow call
         w = spec.window
-        expected = pad_to_canvas(one_call, spec, fill).crop((int(w.x0), int(w.y0), int(w.x1), int(w.y1)))
+        expected = pad_to_canvas(source, spec, fill).crop((int(w.x0), int(w.y0), int(w.x1), int(w.y1)))
         assert (np.asarray(crop) == np.asarray(expected)).all(), (model, size_hw, spec.index)
 
 

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from anyres_demo.images import load_image
+from anyres_demo.presets import FAMILY_DEFAULTS
 from anyres_demo.ui import build_demo, formats, uploads
 from anyres_demo.ui import explorer as ui
 from anyres_demo.ui import probes as probes_ui
@@ -47,7 +48,7 @@ def test_one_decode_per_upload_for_every_tab(photo, decodes):
     ui.on_export(photo, state)
     assert probes_ui.load(photo).size_hw == (1200, 1600)  # what every probe handler reads
     assert len(decodes) == 1
-    assert len(gallery) == 4 and len(table) == 4
+    assert len(gallery) == len(table) == len(FAMILY_DEFAULTS)
 
 
 def test_a_new_file_is_decoded_again(photo, decodes):
