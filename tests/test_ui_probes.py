@@ -23,7 +23,7 @@ def only_shipped_cache(tmp_path, monkeypatch):
 
 def _results(model=FAMILY_DEFAULTS["llava_next"]):
     """Every output on_legibility yields with results in it (progress-only steps skipped)."""
-    return [out for out in ui_probes.on_legibility(DOC, model, *SETTINGS)
+    return [out for out in ui_probes.on_legibility(DOC, model)
             if not isinstance(out[0], type(gr.skip()))]
 
 
@@ -60,4 +60,4 @@ def test_attention_panels_from_the_shipped_cache(model):
 
 def test_no_image_is_a_clear_message():
     with pytest.raises(gr.Error, match="No image yet"):
-        list(ui_probes.on_legibility(None, FAMILY_DEFAULTS["llava_next"], *SETTINGS))
+        list(ui_probes.on_legibility(None, FAMILY_DEFAULTS["llava_next"]))
