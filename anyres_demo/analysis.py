@@ -123,8 +123,8 @@ def analyze(image: Image.Image, choice: Choice, display: views.Source | None = N
                     token_map=token_map)
 
 
-def click(state: dict[str, Any], x: float, y: float, image: Image.Image | None = None
-          ) -> tuple[str, Image.Image | None]:
+def click(state: dict[str, Any], x: float, y: float,
+          image: "Image.Image | views.Source | None" = None) -> tuple[str, Image.Image | None]:
     """Markdown about the token at pixel (x, y) of the token map drawn for `state`, and (given
     the analysed `image`) the token map again with that token's cell marked (None: no image,
     or nothing drawn there)."""
@@ -161,15 +161,17 @@ def family_choices(choice: Choice, families: Any = None) -> list[Choice]:
             for strategy, repo in FAMILY_DEFAULTS.items() if strategy in picked]
 
 
-def compare(image: Image.Image, choice: Choice, families: Any = None
+def compare(image: "Image.Image | views.Source", choice: Choice, families: Any = None
             ) -> tuple[list[tuple[Image.Image, str]], go.Figure, list[list[Any]]]:
     """The chosen families (default: every one) on the same image: overlays with captions, a
-    bar chart, a table."""
+    bar chart, a table. `image` may be the display copy analyze drew from (views.Source):
+    nothing is decoded again."""
     display = views.display_source(image, COMPARE_SIDE)
+    size_hw = Size.from_pil(display.full_wh)
     plans, gallery, rows = [], [], []
     for c in family_choices(choice, families):
         try:
-            plan = plan_image(image, c.preset)
+            plan = plan_image(size_hw, c.preset)
         except ValueError as exc:  # Qwen2-VL above 200:1: the other families still answer
             preset = c.preset
             rows.append([preset.label, STRATEGY_LABELS[preset.strategy], "—", "—", "—", "—",

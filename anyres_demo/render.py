@@ -1,6 +1,7 @@
 """Pixels: the crops exactly as the model receives them (before normalisation).
 
-Mirrors the processors' resize -> pad -> tile order. Only Pillow; never imports gradio or torch.
+Mirrors the processors' resize -> pad -> tile order: one Pillow resize per distinct canvas, so
+the crops are the PIL image processors' bytes. Only Pillow; never imports gradio or torch.
 """
 from __future__ import annotations
 
@@ -16,36 +17,15 @@ from .strategies.base import CropSpec, Plan
 CUT_FIRST_KINDS = ("pas_crop",)
 RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR,
             "lanczos": Image.Resampling.LANCZOS}
-BAND_MIN_PIXELS = 1_000_000  # outputs at least this big are resized in horizontal bands
-BANDS = 2
 
 
 def resize(image: Image.Image, size_wh: tuple[int, int],
            resample: Image.Resampling = Image.Resampling.BICUBIC,
            box: tuple[float, float, float, float] | None = None) -> Image.Image:
-    """`image.resize(size_wh, resample, box=box)`, in horizontal bands on parallel threads when
-    the output is large and its height splits evenly. Pillow clips each output pixel's filter
-    support to the whole image, not to the box, so a band of output rows computed from its
-    slice of the box gets the same weights; with equal bands the result is pixel-identical to
-    one call (tests/test_render.py checks fixed and random sizes; unequal bands are not: float
-    rounding of the band's scale can move a fixed-point weight by one)."""
-    w, h = size_wh
-    x0, y0, x1, y1 = box if box is not None else (0.0, 0.0, float(image.width), float(image.height))
-    if w * h < BAND_MIN_PIXELS or h % BANDS:
-        return image.resize(size_wh, resample, box=box)
-    edges = [round(h * i / BANDS) for i in range(BANDS + 1)]
-    scale = (y1 - y0) / h
-
-    def band(i: int) -> Image.Image:
-        lo, hi = edges[i], edges[i + 1]
-        return image.resize((w, hi - lo), resample, box=(x0, y0 + lo * scale, x1, y0 + hi * scale))
-
-    with ThreadPoolExecutor(max_workers=BANDS) as pool:  # Pillow releases the GIL here
-        parts = list(pool.map(band, range(BANDS)))
-    out = Image.new(image.mode, size_wh)
-    for lo, part in zip(edges, parts):
-        out.paste(part, (0, lo))
-    return out
+    """One Pillow call, exactly as the *Pil image processors make it. (Cutting a big resize
+    into bands is not identical for every size: Pillow rounds each band's float box on its own
+    and picks the vertical pass first for a band of an image over 100:1 tall.)"""
+    return image.resize(size_wh, resample, box=box)
 
 
 def scaled(n: float, scale: float) -> int:

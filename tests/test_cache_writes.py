@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from anyres_demo.ui import hardening
+from anyres_demo.ui import formats, hardening
 from gradio import processing_utils
 
 
@@ -15,7 +15,7 @@ def test_cache_writes_are_patched_and_keep_gradios_names(tmp_path):
     assert processing_utils.save_pil_to_cache.atomic and processing_utils.save_bytes_to_cache.atomic
     img = Image.fromarray(np.arange(48 * 64 * 3, dtype=np.uint8).reshape(48, 64, 3))
     path = Path(processing_utils.save_pil_to_cache(img, str(tmp_path), format="png"))
-    data = processing_utils.encode_pil_to_bytes(img, "png")
+    data = formats.encode(img, "png")
     assert path == (tmp_path / processing_utils.hash_bytes(data) / "image.png").resolve()
     assert path.read_bytes() == data
     other = Path(processing_utils.save_bytes_to_cache(b"abc", "x.bin", str(tmp_path)))

@@ -21,8 +21,14 @@ def only_shipped_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ANYRES_CACHE_DIR", str(tmp_path))
 
 
+def _results(model=FAMILY_DEFAULTS["llava_next"]):
+    """Every output on_legibility yields with results in it (progress-only steps skipped)."""
+    return [out for out in ui_probes.on_legibility(DOC, model)
+            if not isinstance(out[0], type(gr.skip()))]
+
+
 def test_legibility_table_from_the_shipped_cache():
-    table, pictures, summary = ui_probes.on_legibility(DOC)
+    table, pictures, summary = _results()[-1]
     assert isinstance(table, pd.DataFrame) and len(table) == 1 + len(FAMILY_DEFAULTS)
     assert table["cached"].tolist() == [True] * len(table)
     recall = dict(zip(table["view"], table["recall"]))
@@ -31,7 +37,15 @@ def test_legibility_table_from_the_shipped_cache():
     # measured on this page (text at 15, 12 and 10 px): squash 0.59, every strategy >= 0.96
     assert squash < 0.7 and min(tiled) > 0.9 and min(tiled) > squash + 0.25
     assert len(pictures) == len(table) and "reference words read" in pictures[0][1]
-    assert "words** read at full resolution" in summary
+    assert "words** read at full resolution" in summary and "Still reading" not in summary
+
+
+def test_legibility_shows_the_chosen_model_first():
+    outputs = _results(FAMILY_DEFAULTS["internvl"])
+    table, pictures, summary = outputs[0]
+    assert len(table) == 1 and table["view"][0].startswith("InternVL")
+    assert "Still reading: Fixed 336x336" in summary
+    assert [len(out[0]) for out in outputs] == list(range(1, 2 + len(FAMILY_DEFAULTS)))
 
 
 @pytest.mark.parametrize("model", [FAMILY_DEFAULTS["llava_next"], "Qwen/Qwen2.5-VL-7B-Instruct"])
@@ -46,4 +60,4 @@ def test_attention_panels_from_the_shipped_cache(model):
 
 def test_no_image_is_a_clear_message():
     with pytest.raises(gr.Error, match="No image yet"):
-        ui_probes.on_legibility(None)
+        list(ui_probes.on_legibility(None, FAMILY_DEFAULTS["llava_next"]))

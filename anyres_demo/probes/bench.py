@@ -1,8 +1,10 @@
-"""Probe timings: each probe per strategy on a 2 MP image, uncached, then from the cache.
+"""Probe timings on a 2 MP page, uncached: the legibility probe before and after the step
+pipeline (side by side in one run: time until the first result on screen and until all), and
+encoder attention.
 
 `run_probe_bench()` returns the lines it prints; `python -m anyres_demo.bench` calls it. It uses
-a fresh temporary cache folder, so the first pass is really cold and the user's cache is left
-alone. On 2 CPU cores expect about two minutes, mostly OCR.
+a fresh temporary cache folder, so every pass is cold and the user's cache is left alone. On 2
+quiet CPU cores expect a few minutes, mostly OCR.
 """
 from __future__ import annotations
 
@@ -12,14 +14,15 @@ import tempfile
 import time
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..presets import FAMILY_DEFAULTS
-from . import BASELINE_KEY, baseline_view, strategy_view
+
+from . import baseline_view, strategy_view
 from .cache import ENV_VAR
-from .encoder import attention_for_view, get_encoder
-from .legibility import legibility, read_reference
-from .ocr import get_engine
+from .encoder import get_encoder
+from .ocr import OcrSettings, get_engine
 
 BENCH_HW = (1080, 1920)  # 2 MP, the size people upload from phones and screenshots
 WORDS = ("alpha", "budget", "cable", "delta", "engine", "fabric", "garden", "harbor", "island",
@@ -58,30 +61,94 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def _bench_views(image: Image.Image, emit: Callable[[str], None]) -> tuple[float, float]:
-    """Each probe on each view, cold then warm; returns (total cold, total warm) seconds."""
-    views = [baseline_view(image)] + [strategy_view(image, m) for m in FAMILY_DEFAULTS.values()]
-    cold = _timed(lambda: read_reference(image))
-    warm = _timed(lambda: read_reference(image))
-    reference = read_reference(image)
-    emit(f"  {'reference OCR, full resolution':36s} {cold:6.2f} s (cached {warm * 1e3:6.1f} ms)")
-    for view in views:
-        name = "fixed 336 squash" if view.key == BASELINE_KEY else view.strategy
-        enc_cold = _timed(lambda: attention_for_view(image, view))
-        enc_warm = _timed(lambda: attention_for_view(image, view))
-        ocr_cold = _timed(lambda: legibility(image, view, reference=reference))
-        ocr_warm = _timed(lambda: legibility(image, view, reference=reference))
-        emit(f"  {name:18s} {len(view.crops):2d} crops  encoder {enc_cold:6.2f} s "
-             f"(cached {enc_warm * 1e3:6.1f} ms)  OCR {ocr_cold:6.2f} s "
-             f"(cached {ocr_warm * 1e3:6.1f} ms)")
-        cold += enc_cold + ocr_cold
-        warm += enc_warm + ocr_warm
-    return cold, warm
+def before_comparison(image: Image.Image, models: Sequence[str]) -> list[tuple[str, float]]:
+    """The legibility comparison as the probe ran it before the step pipeline: the reference,
+    then the baseline and every family in turn, each crop through RapidOCR's own call (identical
+    crops read once, as then), every result shown at the end. Returns (view key, recall)."""
+    from .legibility import REFERENCE_KEY, Reading, _map_words, score
+    from .ocr import _digest, read_words_one_call
+    from . import render_view
+
+    memo: dict[str, list] = {}
+
+    def read(crop: Image.Image, settings=OcrSettings()) -> list:
+        key = _digest(crop.convert("RGB"), settings)
+        if key not in memo:
+            memo[key] = read_words_one_call(crop, settings)
+        return memo[key]
+
+    words = read(image)
+    reference = Reading(REFERENCE_KEY, words, np.full(len(words), -1), [REFERENCE_KEY] * len(words))
+    out = []
+    for view in [baseline_view(image)] + [strategy_view(image, m) for m in models]:
+        found, crop_of, kinds = [], [], []
+        for spec, pixels in zip(view.crops, render_view(image, view)):
+            mapped = _map_words(read(pixels), spec, view)
+            found += mapped
+            crop_of += [spec.index] * len(mapped)
+            kinds += [spec.kind] * len(mapped)
+        result = score(view, reference, Reading(view.key, found, np.array(crop_of), kinds))
+        out.append((view.key, round(result.recall, 4)))
+    return out
+
+
+def after_comparison(image: Image.Image, chosen: str, models: Sequence[str]) -> dict:
+    """The probe now: steps, chosen model first. Seconds until progress first moves, until the
+    reference and the chosen model are on screen, until everything is; recalls by view key."""
+    from . import ocr
+    from .legibility import comparison_steps
+
+    ocr._MEMO.clear()  # uncached: nothing remembered from an earlier run
+    start = time.perf_counter()
+    marks: dict[str, float] = {}
+    steps = comparison_steps(image, chosen, models, use_cache=False)
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as stop:
+            comparison = stop.value
+            break
+        now = time.perf_counter() - start
+        if step.fraction > 0:
+            marks.setdefault("moves", now)
+        if step.comparison is not None:
+            marks.setdefault("first", now)
+    marks["all"] = time.perf_counter() - start
+    marks["recalls"] = [(r.view.key, round(r.recall, 4)) for r in comparison.results]
+    return marks
+
+
+def bench_legibility(image: Image.Image, emit: Callable[[str], None], smoke: bool = False) -> None:
+    """Before and after on the same page, side by side (after first: it pays any first-call
+    warm-up), uncached. Smoke: the chosen family only."""
+    chosen = next(iter(FAMILY_DEFAULTS.values()))  # the app's first family
+    models = [chosen] if smoke else list(FAMILY_DEFAULTS.values())
+    after = after_comparison(image, chosen, models)
+    start = time.perf_counter()
+    before = before_comparison(image, models)
+    t_before = time.perf_counter() - start
+    same = sorted(before) == sorted(after["recalls"])
+    emit(f"  legibility, uncached, chosen model {chosen}: before (results at the end) "
+         f"{t_before:.1f} s | now: progress moves after {after.get('moves', float('nan')):.2f} s, "
+         f"reference + chosen model shown after {after['first']:.1f} s "
+         f"({t_before / after['first']:.1f}x sooner), all after {after['all']:.1f} s "
+         f"({t_before / after['all']:.2f}x); same recalls: {'yes' if same else 'NO'}")
+
+
+def _bench_encoder(image: Image.Image, emit: Callable[[str], None]) -> None:
+    """Encoder attention for the chosen model and the squash: one result, uncached then cached."""
+    from .encoder import compare_attention
+
+    chosen = next(iter(FAMILY_DEFAULTS.values()))
+    cold = _timed(lambda: compare_attention(image, chosen))
+    warm = _timed(lambda: compare_attention(image, chosen))
+    emit(f"  encoder attention, chosen model + 336 squash: uncached {cold:.2f} s "
+         f"(first result = all results), cached {warm * 1e3:.1f} ms")
 
 
 def run_probe_bench(size_hw: tuple[int, int] = BENCH_HW,
-                    emit: Optional[Callable[[str], None]] = print) -> list[str]:
-    """Time both probes per strategy on a synthetic page of `size_hw`; return the lines."""
+                    emit: Optional[Callable[[str], None]] = print, smoke: bool = False) -> list[str]:
+    """Time both probes on a synthetic page of `size_hw` (smoke: a small page); the lines."""
     lines: list[str] = []
 
     def out(line: str) -> None:
@@ -89,22 +156,24 @@ def run_probe_bench(size_hw: tuple[int, int] = BENCH_HW,
         if emit is not None:
             emit(line)
 
+    size_hw = (180, 320) if smoke else size_hw
     image = text_page(size_hw)
     out(f"probes on a {size_hw[1]}x{size_hw[0]} page ({size_hw[0] * size_hw[1] / 1e6:.1f} MP), "
         f"{os.cpu_count()} CPU core(s)")
-    out(f"  session start: encoder {_timed(get_encoder):.2f} s, OCR {_timed(get_engine):.2f} s")
+    out(f"  session start: OCR {_timed(get_engine):.2f} s"
+        + ("" if smoke else f", encoder {_timed(get_encoder):.2f} s"))
     previous = os.environ.get(ENV_VAR)
     with tempfile.TemporaryDirectory(prefix="anyres_probe_bench_") as folder:
         os.environ[ENV_VAR] = folder
         try:
-            cold, warm = _bench_views(image, out)
+            bench_legibility(image, out, smoke)
+            if not smoke:
+                _bench_encoder(image, out)
         finally:
             if previous is None:
                 os.environ.pop(ENV_VAR, None)
             else:
                 os.environ[ENV_VAR] = previous
-    out(f"  all probes, all strategies: uncached {cold:.1f} s, cached {warm:.2f} s "
-        f"({cold / max(warm, 1e-9):.0f}x faster)")
     return lines
 
 

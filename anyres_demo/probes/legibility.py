@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Generator, Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -26,7 +26,8 @@ from ..presets import FAMILY_DEFAULTS, Preset, get_preset
 from . import (GLOBAL_KINDS, Progress, View, baseline_view, crop_to_original, image_digest,
                outline_xy, render_view, report, strategy_view)
 from . import cache
-from .ocr import OcrSettings, Word, read_words, words_from_arrays, words_to_arrays
+from .ocr import (OcrSettings, Steps, Word, read_many, run_steps, words_from_arrays,
+                  words_to_arrays)
 
 PROBE = "legibility"
 VERSION = 1  # bump when readings change; old cache entries are then never read
@@ -59,31 +60,27 @@ def _map_words(words: Sequence[Word], spec: Any, view: View) -> list[Word]:
             for w, a, b, c, d in zip(words, x0, y0, x1, y1)]
 
 
-def _read_crops(image: Image.Image, view: View, settings: OcrSettings,
-                progress: Optional[Progress]) -> Reading:
-    words, crop, kinds = [], [], []
+def _read_crops(image: Image.Image, view: View, settings: OcrSettings) -> Steps:
     crops = render_view(image, view)
-    for i, (spec, pixels) in enumerate(zip(view.crops, crops)):
-        report(progress, i / len(crops), f"OCR crop {i + 1}/{len(crops)} ({spec.kind})")
-        mapped = _map_words(read_words(pixels, settings), spec, view)
+    per_crop = yield from read_many(crops, settings)
+    words, crop, kinds = [], [], []
+    for spec, found in zip(view.crops, per_crop):
+        mapped = _map_words(found, spec, view)
         words += mapped
         crop += [spec.index] * len(mapped)
         kinds += [spec.kind] * len(mapped)
-    report(progress, 1.0, "OCR done")
     return Reading(view.key, words, np.array(crop, dtype=np.int64), kinds)
 
 
-def _read_reference(image: Image.Image, settings: OcrSettings,
-                    progress: Optional[Progress]) -> Reading:
-    report(progress, 0.0, "OCR of the original at full resolution (reference)")
-    words = read_words(image, settings)
-    report(progress, 1.0, "reference done")
+def _read_reference(image: Image.Image, settings: OcrSettings) -> Steps:
+    [words] = yield from read_many([image], settings)
     return Reading(REFERENCE_KEY, words, np.full(len(words), -1, np.int64),
                    [REFERENCE_KEY] * len(words))
 
 
 def _cached_reading(image: Image.Image, name: str, settings: OcrSettings, use_cache: bool,
-                    compute: Any) -> Reading:
+                    compute: Any) -> Steps:
+    """The cached reading, or `compute()`'s steps and then the reading (stored)."""
     start = time.perf_counter()
     key = cache.make_key(PROBE, VERSION, image_digest(image), name,
                          sorted(asdict(settings).items()))
@@ -94,7 +91,7 @@ def _cached_reading(image: Image.Image, name: str, settings: OcrSettings, use_ca
                                                          meta["texts"]),
                           arrays["crop"], meta["kinds"])
     else:
-        reading = compute()
+        reading = yield from compute()
         if use_cache:
             boxes, scores, texts = words_to_arrays(reading.words)
             cache.save(PROBE, key, {"boxes": boxes, "scores": scores, "crop": reading.crop},
@@ -103,18 +100,30 @@ def _cached_reading(image: Image.Image, name: str, settings: OcrSettings, use_ca
     return reading
 
 
+def reference_steps(image: Image.Image, settings: OcrSettings = OcrSettings(),
+                    use_cache: bool = True) -> Steps:
+    """`read_reference` as steps."""
+    return _cached_reading(image, REFERENCE_KEY, settings, use_cache,
+                           lambda: _read_reference(image, settings))
+
+
+def view_steps(image: Image.Image, view: View, settings: OcrSettings = OcrSettings(),
+               use_cache: bool = True) -> Steps:
+    """`read_view` as steps."""
+    return _cached_reading(image, view.settings_key, settings, use_cache,
+                           lambda: _read_crops(image, view, settings))
+
+
 def read_reference(image: Image.Image, settings: OcrSettings = OcrSettings(),
                    progress: Optional[Progress] = None, use_cache: bool = True) -> Reading:
     """OCR of the original at full resolution: the words there are to lose."""
-    return _cached_reading(image, REFERENCE_KEY, settings, use_cache,
-                           lambda: _read_reference(image, settings, progress))
+    return run_steps(reference_steps(image, settings, use_cache), progress)
 
 
 def read_view(image: Image.Image, view: View, settings: OcrSettings = OcrSettings(),
               progress: Optional[Progress] = None, use_cache: bool = True) -> Reading:
     """OCR of every crop of `view` as the model receives it, mapped to the original."""
-    return _cached_reading(image, view.settings_key, settings, use_cache,
-                           lambda: _read_crops(image, view, settings, progress))
+    return run_steps(view_steps(image, view, settings, use_cache), progress)
 
 
 # --- scoring --------------------------------------------------------------------------------
@@ -233,7 +242,8 @@ def strategy_legibility(image: Image.Image, model: str | Preset,
 @dataclass
 class Comparison:
     reference: Reading
-    results: list[LegibilityResult]  # baseline first, then one per model
+    results: list[LegibilityResult]  # in the order they were computed
+    pending: list[str] = field(default_factory=list)  # labels of the views still to come
     skipped: tuple[str, ...] = ()  # "model: why", for models whose processor refuses the image
 
     @property
@@ -241,34 +251,103 @@ class Comparison:
         return [r.row() for r in self.results]
 
 
-def compare_legibility(image: Image.Image, models: Optional[Sequence[str | Preset]] = None,
-                       settings: OcrSettings = OcrSettings(),
-                       progress: Optional[Progress] = None, use_cache: bool = True
-                       ) -> Comparison:
-    """The fixed-resolution baseline and every model (default: one preset per strategy
-    family) against the full-resolution reference."""
+@dataclass
+class Step:
+    """One step of a comparison: how far it is, what runs next, and the comparison so far
+    when a view has just been scored (None otherwise)."""
+
+    fraction: float
+    text: str
+    comparison: Optional[Comparison] = None
+
+
+def comparison_views(image: Image.Image, chosen: Optional[str | Preset] = None,
+                     models: Optional[Sequence[str | Preset]] = None,
+                     skipped: Optional[list] = None, **overrides: Any) -> list[View]:
+    """The views to compare, in the order they are computed: the chosen model (with its
+    settings) first, then the fixed-resolution baseline, then one model per other family
+    (default: presets.FAMILY_DEFAULTS). With a `skipped` list, a model whose processor refuses
+    the image is left out and named there (else its ValueError propagates)."""
     models = list(FAMILY_DEFAULTS.values()) if models is None else list(models)
-    views, skipped = [baseline_view(image)], []
-    for model in models:
-        try:
-            views.append(strategy_view(image, model))
-        except ValueError as exc:  # Qwen2-VL above 200:1: the others still answer
-            label = get_preset(model).label if isinstance(model, str) else model.label
-            skipped.append(f"{label}: {exc}")
+    views: list[View] = []
+    if chosen is not None:
+        first = _try_view(image, chosen, skipped, **overrides)
+        if first is not None:
+            views.append(first)
+            models = [m for m in models if _family(m) != first.strategy]
+    others = [_try_view(image, m, skipped) for m in models]
+    return views + [baseline_view(image)] + [v for v in others if v is not None]
+
+
+def _family(model: "str | Preset") -> str:
+    return (get_preset(model) if isinstance(model, str) else model).strategy
+
+
+def _try_view(image: Image.Image, model: "str | Preset", skipped: Optional[list], **overrides: Any
+              ) -> Optional[View]:
+    """The model's view, or None with "label: why" added to `skipped` when its processor refuses
+    the image (Qwen2-VL above 200:1: the others still answer)."""
+    try:
+        return strategy_view(image, model, **overrides)
+    except ValueError as exc:
+        if skipped is None:
+            raise
+        label = get_preset(model).label if isinstance(model, str) else model.label
+        skipped.append(f"{label}: {exc}")
+        return None
+
+
+def comparison_steps(image: Image.Image, chosen: Optional[str | Preset] = None,
+                     models: Optional[Sequence[str | Preset]] = None,
+                     settings: OcrSettings = OcrSettings(), use_cache: bool = True,
+                     **overrides: Any) -> Generator[Step, None, Comparison]:
+    """The comparison as steps: the reference and the chosen model's view first (shown as soon
+    as both are read), then the baseline and the other families one by one. Each step is
+    short (one detection or one batch of text lines), so progress moves and a consumer that
+    stops iterating (Stop, a closed tab) stops the work there. Returns the full comparison."""
+    skipped: list[str] = []
+    views = comparison_views(image, chosen, models, skipped=skipped, **overrides)
     # progress by pixels read: OCR time grows with them
     weights = np.array([views[0].image_hw.area] + [sum(c.out_hw.area for c in v.crops)
                                                    for v in views], dtype=np.float64)
     edges = np.concatenate([[0.0], np.cumsum(weights) / weights.sum()])
+    yield Step(0.0, "reading the full-resolution reference")
+    reference = yield from _steps(reference_steps(image, settings, use_cache), edges[0], edges[1])
+    results: list[LegibilityResult] = []
+    for k, view in enumerate(views):
+        yield Step(float(edges[k + 1]), f"reading {view.label}")
+        reading = yield from _steps(view_steps(image, view, settings, use_cache),
+                                    edges[k + 1], edges[k + 2])
+        results.append(score(view, reference, reading))
+        yield Step(float(edges[k + 2]), f"{view.label} done",
+                   Comparison(reference, list(results), [v.label for v in views[k + 1:]],
+                              tuple(skipped)))
+    return Comparison(reference, results, [], tuple(skipped))
 
-    def part(k: int) -> Optional[Progress]:
-        lo, hi = edges[k], edges[k + 1]
-        return None if progress is None else (lambda f, t: progress(lo + (hi - lo) * f, t))
 
-    reference = read_reference(image, settings, part(0), use_cache)
-    results = [legibility(image, v, settings, part(k + 1), use_cache, reference)
-               for k, v in enumerate(views)]
-    report(progress, 1.0, "legibility done")
-    return Comparison(reference, results, tuple(skipped))
+def _steps(steps: Steps, lo: float, hi: float) -> Generator[Step, None, Any]:
+    while True:
+        try:
+            fraction, text = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        yield Step(lo + (hi - lo) * fraction, text)
+
+
+def compare_legibility(image: Image.Image, models: Optional[Sequence[str | Preset]] = None,
+                       settings: OcrSettings = OcrSettings(),
+                       progress: Optional[Progress] = None, use_cache: bool = True,
+                       chosen: Optional[str | Preset] = None, **overrides: Any) -> Comparison:
+    """The fixed-resolution baseline and every model (default: one preset per strategy
+    family; `chosen` first, with `overrides`) against the full-resolution reference."""
+    steps = comparison_steps(image, chosen, models, settings, use_cache, **overrides)
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as stop:
+            report(progress, 1.0, "legibility done")
+            return stop.value
+        report(progress, step.fraction, step.text)
 
 
 # --- pictures -------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ def build_demo(extra_tabs: Sequence[Callable[[Shared], None]] = (),
     explorer's tabs, with the shared components (image, model, settings)."""
     hardening.refuse_url_downloads()
     hardening.atomic_cache_writes()
+    hardening.patient_startup_check()
     with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER)
         shared, head = explorer.build_inputs(initial_example, initial_model)

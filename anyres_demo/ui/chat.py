@@ -21,6 +21,7 @@ from .. import images
 from ..images import load_image
 from ..layout import build_layout
 from ..overrides import collect_overrides
+from . import formats
 from .shared import Shared, named_settings
 
 WHOLE_ANSWER = -1
@@ -289,7 +290,8 @@ def _components(shared: Shared) -> dict[str, Any]:
     with gr.Accordion("Where did the answer look? (attention heatmap)", open=True):
         (c["turn"], c["token"], c["head_agg"], c["layer_from"], c["layer_to"],
          c["hide_sinks"]) = _heat_controls()
-        c["gallery"] = gr.Gallery(label="Attention on the original image", columns=2, height=420)
+        c["gallery"] = gr.Gallery(label="Attention on the original image", columns=2, height=420,
+                                  format=formats.DISPLAY)
         c["heat_summary"] = gr.Markdown()
         gr.Markdown(HEAT_HELP)
     return c

@@ -8,6 +8,7 @@ the UI keeps only a small dict (model, overrides, image size) in gr.State.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 import tempfile
@@ -22,14 +23,15 @@ from ..engine import plan_image
 from ..examples import EXAMPLES, get_example
 from ..export import snippet, write_exports
 from .. import images
-from ..images import load_image
 from ..overrides import parse_number
 from ..layout import build_layout
 from ..plots import candidates_chart
 from ..presets import FAMILY_DEFAULTS, GEMMA_SOFT_TOKEN_BUDGETS, OVERRIDABLE, get_preset, list_presets
 from ..security import any_model_allowed
-from ..views import CROP_MAX_SIDE, display_source, overlay, resize_note
+from ..geometry import Size
+from ..views import CROP_MAX_SIDE, overlay, resize_note
 from ..overrides import SETTING_SPECS
+from . import formats, uploads
 from .shared import Shared, named_settings
 
 DEFAULT_MODEL = FAMILY_DEFAULTS["llava_next"]
@@ -53,19 +55,33 @@ def guarded(fn: Callable) -> Callable:
 
     The gr.Error is raised outside the `except`, after the failed frames' locals are cleared:
     gradio keeps the error it is given, and a chained traceback would keep the decoded image
-    (hundreds of MB) alive with it. The server log gets one line, not a traceback."""
+    (hundreds of MB) alive with it. The server log gets one line, not a traceback. Generator
+    handlers (results that arrive one by one) are guarded while they iterate."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except ValueError as exc:
-            message = str(exc)
-            traceback.clear_frames(exc.__traceback__)
-        except MemoryError as exc:
-            message = "Not enough memory for this image; try a smaller one."
-            traceback.clear_frames(exc.__traceback__)
+        except (ValueError, MemoryError) as exc:
+            message = _people_message(exc)
         raise user_error(message, fn.__name__)
-    return wrapper
+
+    @functools.wraps(fn)
+    def generator(*args, **kwargs):
+        try:
+            yield from fn(*args, **kwargs)
+            return
+        except (ValueError, MemoryError) as exc:
+            message = _people_message(exc)
+        raise user_error(message, fn.__name__)
+    return generator if inspect.isgeneratorfunction(fn) else wrapper
+
+
+def _people_message(exc: BaseException) -> str:
+    """What to tell the person; the failed frames' locals are cleared (see guarded)."""
+    traceback.clear_frames(exc.__traceback__)
+    if isinstance(exc, MemoryError):
+        return "Not enough memory for this image; try a smaller one."
+    return str(exc)
 
 
 def user_error(message: str, where: str = "") -> gr.Error:
@@ -76,12 +92,18 @@ def user_error(message: str, where: str = "") -> gr.Error:
 
 def decodes(fn: Callable) -> Callable:
     """Hold one of images.DECODES' slots for the whole handler (the decoded image lives that
-    long), so analyses, probes and chat together never decode more than DECODE_LIMIT."""
+    long), so analyses, probes and chat together never decode more than DECODE_LIMIT; a
+    generator handler holds it while it iterates."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with images.DECODES.hold():
             return fn(*args, **kwargs)
-    return wrapper
+
+    @functools.wraps(fn)
+    def generator(*args, **kwargs):
+        with images.DECODES.hold():
+            yield from fn(*args, **kwargs)
+    return generator if inspect.isgeneratorfunction(fn) else wrapper
 
 
 GUARDED_IMAGES: set[str] = set()  # elem_ids of the gr.Image inputs guard_uploads covers
@@ -157,7 +179,7 @@ def load(path: str | None):
     """The uploaded image as RGB (ValueError for anything that is not a usable image)."""
     if not path:
         raise ValueError("No image yet: upload one, paste one or pick an example.")
-    loaded = load_image(path)
+    loaded = uploads.decoded(path)
     if loaded.size_hw.area > LARGE_IMAGE_PIXELS:
         gr.Warning(f"{loaded.size_hw} is a large image ({loaded.size_hw.area / 1e6:.0f} MP): "
                    "the pictures take a moment; the counts are exact.")
@@ -250,7 +272,7 @@ def on_analyze(path: str | None, model: str, *values: Any) -> tuple:
     if not path:
         return empty_explorer()
     loaded = load(path)
-    a = analysis.analyze(loaded.image, choice)
+    a = analysis.analyze(loaded.image, choice, display=uploads.display(path, loaded))
     plan = a.plan
     notes = "".join(f"\n\n*{n}.*" for n in loaded.notes) + zero_notes(plan.preset, named)
     return (
@@ -313,8 +335,8 @@ def on_click(state: dict | None, path: str | None, evt: gr.SelectData) -> tuple:
     if not state or evt is None or evt.index is None:
         return "Analyse an image first.", gr.update()
     x, y = evt.index[:2]
-    image = load_image(path).image if path else None
-    info, marked = analysis.click(state, float(x), float(y), image)
+    source = uploads.display(path) if path else None  # analyze's display copy: no decode
+    info, marked = analysis.click(state, float(x), float(y), source)
     return info, marked if marked is not None else gr.update()
 
 
@@ -324,7 +346,7 @@ def on_compare(path: str | None, state: dict | None, families: list[str] | None 
     if not path or not state:
         return [], None, frame(analysis.COMPARE_HEADERS, [])
     choice, _ = analysis.Choice.from_state(state)
-    gallery, fig, rows = analysis.compare(load_image(path).image, choice, families)
+    gallery, fig, rows = analysis.compare(uploads.display(path), choice, families)
     for row in rows:
         if row[5] == "—":
             gr.Warning(f"{row[0]}: {row[-1]}")
@@ -357,11 +379,11 @@ def on_export(path: str | None, state: dict | None) -> tuple:
     if not path or not state:
         raise ValueError("Analyse an image first, then export it.")
     choice, _ = analysis.Choice.from_state(state)
-    image = load_image(path).image
-    plan = plan_image(image, choice.preset)
+    source = uploads.display(path)
+    plan = plan_image(Size.from_pil(source.full_wh), choice.preset)
     layout = build_layout(plan)
     folder = tempfile.mkdtemp(prefix="anyres-export-")
-    picture = overlay(display_source(image), plan, layout)
+    picture = overlay(source, plan, layout)
     name = os.path.basename(path)
     paths = write_exports(plan, layout, picture, folder, choice.model, choice.overrides, image_name=name)
     return (paths["json"], paths["png"], paths["py"],
@@ -438,20 +460,20 @@ def build_explorer_tab() -> dict[str, Any]:
         with gr.Row():
             with gr.Column():
                 gr.Markdown("### Canvas and grid on your image")
-                c["overlay"] = gr.Image(label="Canvas and grid", show_label=False, format="png",
+                c["overlay"] = gr.Image(label="Canvas and grid", show_label=False, format=formats.DISPLAY,
                                         interactive=False, elem_id="overlay")
                 c["overlay_note"] = gr.Markdown(elem_id="resize-note")
                 c["teach_grid"] = _teach("grid")
             with gr.Column():
                 gr.Markdown("### Crops as the model receives them")
                 c["crops"] = gr.Gallery(label="Crops", show_label=False, columns=4, height=420,
-                                        format="png", object_fit="contain", elem_id="crops")
+                                        format=formats.EXACT, object_fit="contain", elem_id="crops")
                 c["crops_note"] = gr.Markdown()
                 c["teach_crops"] = _teach("crops")
         with gr.Row():
             with gr.Column(scale=3):
                 gr.Markdown("### Token map: every visual token (click a cell)")
-                c["token_map"] = gr.Image(label="Token map", show_label=False, format="png",
+                c["token_map"] = gr.Image(label="Token map", show_label=False, format=formats.DISPLAY,
                                           interactive=False, elem_id="token-map")
             with gr.Column(scale=1):
                 c["token_info"] = gr.Markdown("Click a cell of the token map.", elem_id="token-info")
@@ -483,7 +505,7 @@ def build_compare_tab() -> dict[str, Any]:
                                                "for its family, the family's default for the others)",
                                          elem_id="compare-families")
         c["gallery"] = gr.Gallery(label="Every family on your image", columns=4, height=360,
-                                  format="png", object_fit="contain")
+                                  format=formats.DISPLAY, object_fit="contain")
         c["bars"] = gr.Plot(label="Tokens by kind")
         c["table"] = gr.Dataframe(label="Side by side", interactive=False, wrap=True)
     return c

@@ -15,7 +15,11 @@ Found in gradio's source and checked against a live server:
   request whose path holds a URL, on every route, and to the proxy route whatever it holds.
 * Cached outputs are written by truncate-then-write under a content-hash name, so two sessions
   producing the same picture race (one reads a truncated file). `atomic_cache_writes` renames
-  into place instead.
+  into place instead, and encodes with `formats.PARAMS` (JPEG quality, lossless WebP).
+* `launch()` checks that the page answers with `networking.url_ok`: HEAD requests with a 3 s
+  timeout, and the first timeout gives up and exits ("When localhost is not accessible...").
+  On a busy machine the first page takes longer than that and `python app.py` exited in 2 of
+  ~8 starts. `patient_startup_check` waits up to STARTUP_WAIT_S instead.
 * ``max_file_size`` caps each uploaded file, but not the number of files in one upload
   request nor JSON bodies (a data: URI is decoded to disk). `RequestGuard` caps every request
   body at `security.MAX_REQUEST_BYTES`: a declared length over it is answered 413 at once; a
@@ -32,15 +36,18 @@ import functools
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
-from gradio import processing_utils
+import httpx
+from gradio import networking, processing_utils
 from gradio.route_utils import MultiPartException
 from starlette.middleware import Middleware
 
 from ..security import MAX_REQUEST_BYTES, URL_REFUSAL
+from . import formats
 
 REPO = Path(__file__).resolve().parents[2]
 # What a file route must never serve, even if someone adds allowed_paths later.
@@ -82,7 +89,7 @@ def _write_atomic(path: Path, data: bytes) -> str:
 
 
 def _atomic_pil(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
-    data = processing_utils.encode_pil_to_bytes(img, format)
+    data = formats.encode(img, format)  # this app's quality settings (formats.PARAMS)
     return _write_atomic(Path(cache_dir) / processing_utils.hash_bytes(data) / f"{name}.{format}",
                          data)
 
@@ -95,6 +102,31 @@ def _atomic_bytes(data: bytes, file_name: str, cache_dir: str) -> str:
 
 
 _atomic_pil.atomic = _atomic_bytes.atomic = True
+
+
+STARTUP_WAIT_S = 120.0  # how long launch() waits for its own first page
+_PAGE_OK = (200, 401, 301, 302, 303, 307, 308)  # what gradio's url_ok accepts
+
+
+def patient_startup_check() -> None:
+    """Replace gradio's 3-second start-up self-check with one that retries timeouts and
+    refused connections until STARTUP_WAIT_S. Idempotent."""
+    if getattr(networking.url_ok, "patient", False):
+        return
+
+    def url_ok(url: str) -> bool:
+        deadline = time.monotonic() + STARTUP_WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                if httpx.head(url, timeout=10, verify=False).status_code in _PAGE_OK:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        return False
+
+    url_ok.patient = True
+    networking.url_ok = url_ok
 
 
 def refuse_url_downloads() -> None:

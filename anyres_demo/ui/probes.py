@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..overrides import collect_overrides
 from ..presets import get_preset
+from . import formats
 from .explorer import decodes, guarded, load, user_error
 from .shared import Shared, named_settings
 
@@ -101,24 +102,44 @@ def on_vlm_attention(path: str | None, model: str, progress=gr.Progress(), *valu
 
 @guarded
 @decodes
-def on_legibility(path: str | None, progress=gr.Progress()) -> tuple:
-    from ..probes.legibility import caption, compare_legibility, render_lost_words
+def on_legibility(path: str | None, model: str, progress=gr.Progress(), *values):
+    """The chosen model's crops and the reference first, then the other families as each
+    finishes. A generator: gradio stops iterating it when the tab closes or Stop is pressed,
+    and each step is short, so the work stops there."""
+    from ..probes.legibility import comparison_steps
 
     loaded = load(path)
-    progress(0.0, desc="reading the full-resolution reference")
-    comparison = compare_legibility(loaded.image, progress=lambda f, t: progress(f, desc=t))
-    if not comparison.reference.words:
-        gr.Warning("The full-resolution OCR found no words in this image; the legibility probe "
-                   "needs text (try the document page example).")
-    pictures = [(render_lost_words(loaded.image, r, max_side=1000), caption(r))
+    overrides = _overrides(model, values)
+    steps = comparison_steps(loaded.image, model, **overrides)
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration:
+            return
+        progress(step.fraction, desc=step.text)
+        if step.comparison is None:
+            yield gr.skip(), gr.skip(), gr.skip()  # progress only; a point to stop at
+        else:
+            yield legibility_outputs(loaded.image, step.comparison)
+
+
+def legibility_outputs(image, comparison) -> tuple:
+    """(table, pictures, summary) for a comparison, finished or not."""
+    from ..probes.legibility import caption, render_lost_words
+
+    pictures = [(render_lost_words(image, r, max_side=1000), caption(r))
                 for r in comparison.results]
-    table = pd.DataFrame(comparison.table)
     n = len(comparison.reference.words)
     summary = (f"Reference: **{n} words** read at full resolution. Recall = share of those words "
                "each strategy's crops let the reader recover.")
+    if not n:
+        summary = ("The full-resolution OCR found no words in this image; the legibility probe "
+                   "needs text (try the document page example).")
+    if comparison.pending:
+        summary += f"\n\n*Still reading: {', '.join(comparison.pending)}.*"
     for line in comparison.skipped:
         summary += f"\n\n*Not shown: {line}*"
-    return table, pictures, summary
+    return pd.DataFrame(comparison.table), pictures, summary
 
 
 def build_probes_tab(shared: Shared) -> None:
@@ -130,25 +151,29 @@ def build_probes_tab(shared: Shared) -> None:
                         info="last layer CLS-to-patch, or rollout over all layers")
         attend = gr.Button("Encoder attention for this model", variant="primary")
         read = gr.Button("Can it read this? (all strategies)", variant="primary")
+        stop = gr.Button("Stop reading", variant="stop", elem_id="probe-stop")
         own = gr.Button("Attention of the loaded VLM's own vision tower")
     att_note = gr.Markdown()
     att_panels = gr.Gallery(label="Stitched onto your image: tiles | global view | 336 squash",
-                            columns=3, height=420, elem_id="probe-attention")
+                            columns=3, height=420, format=formats.DISPLAY, elem_id="probe-attention")
     att_crops = gr.Gallery(label="Each crop as the model receives it, with its attention",
-                           columns=6, height=260)
+                           columns=6, height=260, format=formats.DISPLAY)
     att_table = gr.Dataframe(label="Per crop", wrap=True)
     leg_summary = gr.Markdown()
     leg_table = gr.Dataframe(label="Legibility by strategy", wrap=True, elem_id="probe-legibility")
     leg_pictures = gr.Gallery(label="Green: read; red: lost; orange: lost where a tile edge cuts "
-                              "the word; blue: tile edges", columns=3, height=420)
+                              "the word; blue: tile edges", columns=3, height=420,
+                              format=formats.DISPLAY)
     attend.click(on_attention, [shared.image, mode, *shared.settings],
                  [att_panels, att_crops, att_note, att_table], concurrency_limit=1,
                  concurrency_id="probes")
     own.click(on_vlm_attention, [shared.image, *shared.settings],
               [att_panels, att_crops, att_note, att_table], concurrency_limit=1,
               concurrency_id="probes")
-    read.click(on_legibility, [shared.image], [leg_table, leg_pictures, leg_summary],
-               concurrency_limit=1, concurrency_id="probes")
+    reading = read.click(on_legibility, [shared.image, *shared.settings],
+                         [leg_table, leg_pictures, leg_summary], concurrency_limit=1,
+                         concurrency_id="probes")
+    stop.click(None, None, None, cancels=[reading])
 
 
 build_probes_tab.tab_label = "Can it read this?"
