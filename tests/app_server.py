@@ -62,3 +62,13 @@ def running_app(script: str = "app.py", timeout: float = 180.0):
     """Yield the base URL of `script` served on a free port; stop it afterwards."""
     with serving_app(script, timeout) as served:
         yield served.url
+
+
+def api_settings(**given) -> list:
+    """Every setting control's value for an API call, in overrides.SETTING_SPECS order (the
+    API needs them all): the checkpoint's, except those `given` by name."""
+    from anyres_demo.overrides import SETTING_SPECS
+    from anyres_demo.ui.explorer import CHECKPOINT
+
+    empty = {"int": None, "float": None, "pinpoints": "", "bool": CHECKPOINT, "choice": None}
+    return [given.get(name, empty[spec.kind]) for name, spec in SETTING_SPECS.items()]

@@ -34,7 +34,7 @@ from anyres_demo.presets import FAMILY_DEFAULTS
 from anyres_demo.ui.explorer import IMAGE_QUEUE
 from tests.corpus import Case, build_corpus, build_large_cases, write_png_rows
 
-from app_server import REPO, serving_app
+from app_server import REPO, api_settings, serving_app
 
 MODELS = list(FAMILY_DEFAULTS.values())
 LLAVA = FAMILY_DEFAULTS["llava_next"]
@@ -64,8 +64,7 @@ def _total(html: str) -> int:
 
 
 def _analyze(client: Client, path: Path, model: str):
-    return client.predict(handle_file(str(path)), model, None, None, None, None, "",
-                          api_name="/analyze")
+    return client.predict(handle_file(str(path)), model, *api_settings(), api_name="/analyze")
 
 
 def _check_ui(client: Client, served, path: Path, model: str, want: tuple[str, object]) -> None:
@@ -256,7 +255,7 @@ def test_bad_numbers_through_the_api_have_a_message(app, value, message):
     served, client = app
     with pytest.raises(AppError) as err:
         client.predict(handle_file(str(get_example("photo_scene.png").path)),
-                       FAMILY_DEFAULTS["qwen2_vl"], value, None, None, None, "",
+                       FAMILY_DEFAULTS["qwen2_vl"], *api_settings(max_pixels=value),
                        api_name="/analyze")
     assert message in str(err.value)
     assert served.proc.poll() is None
@@ -266,9 +265,10 @@ def test_hostile_settings_through_the_api_are_refused_at_once(app):
     served, client = app
     photo = handle_file(str(get_example("photo_scene.png").path))
     for model, settings, message in (
-            (LLAVA, (None, None, None, None, "20160x20160"), "safety limit of 100 tiles"),
-            (FAMILY_DEFAULTS["qwen2_vl"], (1e11, 1e11, None, None, ""), "safety limit"),
-            (LLAVA, (None, None, None, None, "672x336 " * 150_000), "limit of 2,000")):
+            (LLAVA, api_settings(pinpoints="20160x20160"), "safety limit of 100 tiles"),
+            (FAMILY_DEFAULTS["qwen2_vl"], api_settings(min_pixels=1e11, max_pixels=1e11),
+             "safety limit"),
+            (LLAVA, api_settings(pinpoints="672x336 " * 150_000), "limit of 2,000")):
         with pytest.raises(AppError, match=message):
             client.predict(photo, model, *settings, api_name="/analyze")
     assert served.proc.poll() is None

@@ -23,8 +23,9 @@ from PIL import Image, ImageDraw
 
 from anyres_demo import plan_image
 from anyres_demo.examples import get_example
+from anyres_demo.presets import FAMILY_DEFAULTS
 
-from app_server import serving_app
+from app_server import api_settings, serving_app
 from listener import CountingListener, proxy_env
 
 QWEN = "Qwen/Qwen2-VL-2B-Instruct"
@@ -86,7 +87,7 @@ def _text(part: dict) -> str:
 def test_analysis_works_offline(offline):
     _, client, _ = offline
     example = get_example(EXAMPLE)
-    out = client.predict(handle_file(str(example.path)), QWEN, None, None, None, None, "",
+    out = client.predict(handle_file(str(example.path)), QWEN, *api_settings(),
                          api_name="/analyze")
     expected = plan_image(example.size_hw, QWEN).num_tokens
     assert f'token-total-number">{expected:,}<' in out[0]
@@ -95,8 +96,8 @@ def test_analysis_works_offline(offline):
 def test_a_bundled_example_probe_comes_from_the_shipped_cache(offline):
     _, client, _ = offline
     example = get_example(EXAMPLE)
-    panels, crops, note, table = client.predict(handle_file(str(example.path)), "last", QWEN, None,
-                                                None, None, None, "", api_name="/on_attention")
+    panels, crops, note, table = client.predict(handle_file(str(example.path)), "last", QWEN,
+                                                *api_settings(), api_name="/on_attention")
     assert "from the cache" in note and panels and crops
 
 
@@ -130,11 +131,11 @@ def fresh_page(tmp_path_factory) -> Path:
 
 def test_every_explorer_tab_works_offline(offline, fresh_page):
     _, client, _ = offline
-    out = client.predict(handle_file(str(fresh_page)), QWEN, None, None, None, None, "",
+    out = client.predict(handle_file(str(fresh_page)), QWEN, *api_settings(),
                          api_name="/analyze")
     assert f'token-total-number">{plan_image((240, 360), QWEN).num_tokens:,}<' in out[0]
     gallery, _, table = client.predict(handle_file(str(fresh_page)), out[-1], api_name="/compare")
-    assert len(table["data"]) == 4 and gallery
+    assert len(table["data"]) == len(FAMILY_DEFAULTS) and gallery
     json_path, png_path, code = client.predict(handle_file(str(fresh_page)), api_name="/export")
     assert json.load(open(json_path))["plan"]["num_tokens"] == plan_image((240, 360), QWEN).num_tokens
     assert client.predict(1920, 1080, 12845056, 12, api_name="/whatif")[2]["data"]
@@ -144,12 +145,12 @@ def test_uncached_probes_work_offline(offline, fresh_page):
     """Both probes computed on the spot (onnxruntime sessions built in this server), which is
     when onnxruntime 1.32 sent its telemetry (b"CONNECT mobile.events.data.microsoft.com")."""
     _, client, _ = offline
-    panels, crops, note, _ = client.predict(handle_file(str(fresh_page)), "last", QWEN, None,
-                                            None, None, None, "", api_name="/on_attention")
+    panels, crops, note, _ = client.predict(handle_file(str(fresh_page)), "last", QWEN,
+                                            *api_settings(), api_name="/on_attention")
     assert "computed in" in note and panels and crops
     table, pictures, summary = client.predict(handle_file(str(fresh_page)),
                                               api_name="/on_legibility")
-    assert "Reference:" in summary and len(table["data"]) == 5 and pictures
+    assert "Reference:" in summary and len(table["data"]) == 1 + len(FAMILY_DEFAULTS) and pictures
 
 
 def test_no_connection_left_the_machine(offline, net_log):
