@@ -7,6 +7,7 @@ failed turn leaves the conversation as it was with the question back in the text
 """
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -28,10 +29,13 @@ PRIVATE = "private"  # api_visibility of the events that are not part of the pub
 CHAT_QUEUE = {"concurrency_id": "chat-model", "concurrency_limit": 1}
 HEAD_AGGS = ("mean", "max")
 INTRO = (
-    "Ask about the image in the explorer. The model sees it with the explorer's settings "
-    "(max pixels, max tiles, canvases); before anything is sent, the app checks that the "
-    "processor puts exactly the explorer's number of image tokens in the prompt. Models load "
-    "on first use (a 7B model needs a GPU or about 30 GB of RAM).")
+    "Ask about the image in the explorer. The chat has its own model (below; it starts on a "
+    "small one, LLaVA-OneVision 0.5B, unless the host chose another) and sees the image with "
+    "the explorer's settings (max pixels, max tiles, canvases) where they apply to its family; "
+    "before anything is sent, the app checks that the processor puts exactly the explorer's "
+    "number of image tokens in the prompt. A model loads on first use (a 7B model needs a GPU "
+    "or about 30 GB of RAM).")
+POLL_SECONDS = 0.5  # how often the chat window's loading line is refreshed
 HEAT_HELP = (
     "**Reading the map.** For each answer token the app records, in every layer, the attention "
     "weights from that token to each image token (one extra pass after generation, no full "
@@ -58,6 +62,8 @@ class ChatTab:
     status: gr.Markdown
     gallery: gr.Gallery
     heat_summary: gr.Markdown
+    model: gr.Dropdown  # the chat's own model (not the explorer's)
+    heat_box: gr.Column  # the heatmap controls, shown once an answer has attention
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -81,6 +87,8 @@ def model_status(model: str | None) -> str:
     loaded = chat.BACKEND.loaded
     if loaded is None or loaded.source != source:
         line += f"\n\nThe next message loads **{source.label}**."
+    elif loaded is not None:
+        line += "\n\n" + chat.sampling_note(loaded.checkpoint_sampling)
     if source.random_weights:
         line += "\n\n⚠️ This is a random-weight test model: its replies are noise."
     return line
@@ -112,44 +120,96 @@ def _as_pil(image):
     return load_image(image).image
 
 
-def _settings(max_new_tokens, temperature, top_p, capture) -> chat.GenerationSettings:
+def _settings(max_new_tokens, temperature, top_p, capture, top_k=0,
+              repetition_penalty=1.0) -> chat.GenerationSettings:
     return chat.GenerationSettings(max_new_tokens=int(max_new_tokens or 1),
                                    temperature=float(temperature or 0.0),
-                                   top_p=float(top_p or 1.0), capture_attention=bool(capture))
+                                   top_p=float(top_p or 1.0), capture_attention=bool(capture),
+                                   top_k=int(top_k or 0),
+                                   repetition_penalty=float(repetition_penalty or 1.0))
+
+
+def _loading_line(source: chat.ModelSource, fraction: float, desc: str) -> str:
+    return f"⏳ Loading {source.label}: {fraction:.0%} ({desc}). Your question is kept."
+
+
+def _ensure_streaming(source: chat.ModelSource, progress) -> Iterator[tuple[str, Any]]:
+    """Load `source` in a thread; yield (line, None) every POLL_SECONDS with its progress, then
+    ("", loaded). A failure is raised here, in the handler's thread."""
+    if chat.BACKEND.loaded is not None and chat.BACKEND.loaded.source == source:
+        yield "", chat.BACKEND.loaded
+        return
+    latest = [0.0, "starting"]
+    report = _progress_fn(progress)
+
+    def on_progress(fraction: float, desc: str) -> None:
+        latest[:] = [fraction, desc]
+        report(fraction, desc)
+
+    box: dict = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["loaded"] = chat.BACKEND.ensure(source, on_progress)
+        except BaseException as exc:  # noqa: BLE001 -- re-raised in the handler's thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, daemon=True).start()
+    while not done.wait(POLL_SECONDS):
+        yield _loading_line(source, *latest), None
+    if "error" in box:
+        raise box["error"]
+    yield "", box["loaded"]
 
 
 def respond(message: str, history: list[dict] | None, image, model: str, max_pixels=None,
             min_pixels=None, max_tiles=None, min_tiles=None, pinpoints=None,
-            max_new_tokens=256, temperature=0.0, top_p=0.9, capture=True,
-            state: ChatState | None = None, progress=gr.Progress()) -> Iterator[tuple]:
-    """Stream one turn. Yields (history, textbox, state, status, turn picker update)."""
+            max_new_tokens=256, temperature=0.0, top_p=0.9, capture=True, top_k=0,
+            repetition_penalty=1.0, state: ChatState | None = None, progress=gr.Progress()
+            ) -> Iterator[tuple]:
+    """Stream one turn. Yields (history, textbox, state, status, turn picker update).
+
+    The question shows in the chat window at once, with the model's loading progress under
+    it; a failure puts the conversation back as it was and the question back in the box."""
     history = list(history or [])
     state = state or ChatState()
+    text_in = (message or "").strip()
+    asked = history + [{"role": "user", "content": text_in}] if text_in else history
+
+    def failed(exc: BaseException, prefix: str = "") -> tuple:
+        _warn(f"{prefix}{exc}")
+        return history, message, state, model_status(model) + f"\n\n❌ {exc}", gr.skip()
+
+    settings = _settings(max_new_tokens, temperature, top_p, capture, top_k, repetition_penalty)
     try:
         source = _source(model)
-        loaded = chat.BACKEND.ensure(source, _progress_fn(progress))
+        pil = _as_pil(image)
+        chat.check_turn_inputs(pil, message)
+        for line, loaded in _ensure_streaming(source, progress):
+            if loaded is None:
+                yield asked + [{"role": "assistant", "content": line}], "", state, line, gr.skip()
         overrides = collect_overrides(source.preset, max_pixels, min_pixels, max_tiles,
                                       min_tiles, pinpoints)
-        prepared = chat.prepare_turn(loaded, _as_pil(image), history, message, overrides)
+        prepared = chat.prepare_turn(loaded, pil, history, message, overrides)
+        chat.check_context(prepared, settings.max_new_tokens)
     except (ValueError, chat.ModelLoadError) as exc:
-        _warn(str(exc))
-        yield history, message, state, model_status(model) + f"\n\n❌ {exc}", gr.skip()
+        yield failed(exc)
         return
     label = chat.RANDOM_LABEL if loaded.random_weights else ""
-    asked = history + [{"role": "user", "content": message.strip()}]
 
     def with_reply(text: str) -> list[dict]:  # a new list per yield
         return asked + [{"role": "assistant", "content": label + text}]
 
     yield with_reply("…"), "", state, model_status(model), gr.skip()
     try:
-        for text, result in chat.gpu_stream(prepared, _settings(max_new_tokens, temperature,
-                                                                top_p, capture), state.key):
+        for text, result in chat.gpu_stream(prepared, settings, state.key):
             if result is None:
                 yield with_reply(text), "", state, gr.skip(), gr.skip()
     except Exception as exc:  # noqa: BLE001 -- keep the conversation, report the failure
-        _warn(f"The answer failed and was discarded: {exc}")
-        yield history, message, state, model_status(model) + f"\n\n❌ {exc}", gr.skip()
+        yield failed(exc, "The answer failed and was discarded: ")
         return
     state.turns.append(chat.TURNS.put(result, prepared.image))
     status = model_status(model) + f"\n\nAnswered in {result.seconds:.1f} s" + \
@@ -165,11 +225,13 @@ def stop(state: ChatState | None) -> None:
 
 
 def clear(state: ChatState | None) -> tuple:
-    """Clear the conversation and its heatmaps (the model stays loaded)."""
+    """Clear the conversation and its heatmaps (the model stays loaded); the heatmap
+    controls hide until the next answer."""
     if state is not None:
         stop(state)
         chat.forget_stop(state.key)
-    return [], "", ChatState(), gr.update(choices=[], value=None), [], ""
+    return ([], "", ChatState(), gr.update(choices=[], value=None), [], "",
+            gr.update(visible=False))
 
 
 def turn_picker(state: ChatState):
@@ -183,17 +245,18 @@ def turn_picker(state: ChatState):
 
 
 def turn_controls(turn_id: str | None) -> tuple:
-    """Layer sliders and the token picker for the chosen answer."""
+    """Layer sliders, the token picker and the heatmap box's visibility for the chosen
+    answer: the controls stay hidden until an answer has recorded attention."""
     stored = chat.TURNS.get(turn_id) if turn_id else None
     if stored is None or stored[0].capture is None:
-        return gr.update(), gr.update(), gr.update(choices=[("whole answer", WHOLE_ANSWER)],
-                                                   value=WHOLE_ANSWER)
+        return (gr.update(), gr.update(), gr.update(choices=[("whole answer", WHOLE_ANSWER)],
+                                                    value=WHOLE_ANSWER), gr.update(visible=False))
     result = stored[0]
     last = result.capture.num_layers - 1
     tokens = [("whole answer", WHOLE_ANSWER)] + [
         (f"{i}: {tok!r}", i) for i, tok in enumerate(result.answer_tokens)]
     return (gr.update(maximum=last, value=0), gr.update(maximum=last, value=last),
-            gr.update(choices=tokens, value=WHOLE_ANSWER))
+            gr.update(choices=tokens, value=WHOLE_ANSWER), gr.update(visible=True))
 
 
 def render_heatmap(turn_id: str | None, layer_from=0, layer_to=None, head_agg: str = "mean",
@@ -241,13 +304,18 @@ def _header(result, capture, lo, hi, head_agg, token) -> str:
 # ----------------------------------------------------------------------------- layout
 def _settings_controls():
     with gr.Accordion("Generation settings", open=False):
+        gr.Markdown("Every value here is passed to the model explicitly; the loaded "
+                    "checkpoint's own defaults are listed in the status line above.")
         max_new = gr.Slider(1, 1024, value=256, step=1, label="Max new tokens")
         temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05,
                                 label="Temperature (0 = greedy, the same answer every time)")
         top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p (with temperature > 0)")
+        top_k = gr.Slider(0, 200, value=0, step=1, label="Top-k (0 = off; with temperature > 0)")
+        penalty = gr.Slider(1.0, 2.0, value=1.0, step=0.01,
+                            label="Repetition penalty (1 = none)")
         capture = gr.Checkbox(value=True, label="Record attention for the heatmap "
                               "(one short extra pass after each answer)")
-    return max_new, temperature, top_p, capture
+    return max_new, temperature, top_p, capture, top_k, penalty  # respond's argument order
 
 
 def _heat_controls():
@@ -264,20 +332,33 @@ def _heat_controls():
 
 
 def build_chat_tab(shared: Shared) -> ChatTab:
-    """The chat + attention tab; call inside a `gr.Tab`. Uses the explorer's image, model and
-    budget settings from `shared`."""
+    """The chat + attention tab; call inside a `gr.Tab`. Uses the explorer's image and
+    budget settings from `shared`; the model is the chat's own."""
     c = _components(shared)
     _wire_chat(shared, c)
     _wire_heatmap(c)
     return ChatTab(chatbot=c["chatbot"], message=c["message"], status=c["status"],
-                   gallery=c["gallery"], heat_summary=c["heat_summary"])
+                   gallery=c["gallery"], heat_summary=c["heat_summary"], model=c["model"],
+                   heat_box=c["heat_box"])
+
+
+def start_model() -> str:
+    """The chat's first model: the loaded one (ZeroGPU loads it at start-up), else the host's
+    default ($ANYRES_MODEL, else the small DEFAULT_MODEL), never the explorer's."""
+    loaded = chat.BACKEND.loaded
+    return loaded.source.preset.repo_id if loaded is not None else chat.default_model()
 
 
 def _components(shared: Shared) -> dict[str, Any]:
     c: dict[str, Any] = {"state": gr.State(None)}
     gr.Markdown(INTRO)
-    c["status"] = gr.Markdown(model_status(shared.model.value))
-    c["load"] = gr.Button("Load model now", size="sm")
+    first = start_model()
+    with gr.Row():
+        c["model"] = gr.Dropdown(model_choices(), value=first, label="Chat model", scale=4,
+                                 allow_custom_value=security.any_model_allowed(),
+                                 elem_id="chat-model")
+        c["load"] = gr.Button("Load model now", size="sm", scale=1)
+    c["status"] = gr.Markdown(model_status(first))
     c["chatbot"] = gr.Chatbot(label="Chat about the image", height=420, buttons=["copy"])
     with gr.Row():
         c["message"] = gr.Textbox(placeholder="Ask about the image…", show_label=False, scale=6)
@@ -285,34 +366,43 @@ def _components(shared: Shared) -> dict[str, Any]:
         c["stop"] = gr.Button("Stop", variant="stop", scale=1)
         c["clear"] = gr.Button("Clear", scale=1)
     c["generation"] = list(_settings_controls())
-    with gr.Accordion("Where did the answer look? (attention heatmap)", open=True):
-        (c["turn"], c["token"], c["head_agg"], c["layer_from"], c["layer_to"],
-         c["hide_sinks"]) = _heat_controls()
-        c["gallery"] = gr.Gallery(label="Attention on the original image", columns=2, height=420)
-        c["heat_summary"] = gr.Markdown()
-        gr.Markdown(HEAT_HELP)
+    with gr.Column(visible=False) as c["heat_box"]:
+        with gr.Accordion("Where did the answer look? (attention heatmap)", open=True):
+            (c["turn"], c["token"], c["head_agg"], c["layer_from"], c["layer_to"],
+             c["hide_sinks"]) = _heat_controls()
+            c["gallery"] = gr.Gallery(label="Attention on the original image", columns=2,
+                                      height=420)
+            c["heat_summary"] = gr.Markdown()
+            gr.Markdown(HEAT_HELP)
     return c
 
 
+def model_choices() -> list[tuple[str, str]]:
+    from ..presets import list_presets
+
+    return [(f"{p.label}  ·  {p.repo_id}", p.repo_id) for p in list_presets()]
+
+
 def _wire_chat(shared: Shared, c: dict[str, Any]) -> None:
-    inputs = [c["message"], c["chatbot"], shared.image, *shared.settings, *c["generation"],
-              c["state"]]
+    inputs = [c["message"], c["chatbot"], shared.image, c["model"], *shared.settings[1:],
+              *c["generation"], c["state"]]
     outputs = [c["chatbot"], c["message"], c["state"], c["status"], c["turn"]]
+    controls = [c["layer_from"], c["layer_to"], c["token"], c["heat_box"]]
     events = [c["send"].click(respond, inputs, outputs, api_name="chat", **CHAT_QUEUE),
               c["message"].submit(respond, inputs, outputs, api_visibility=PRIVATE, **CHAT_QUEUE)]
     for event in events:
-        event.then(turn_controls, c["turn"], [c["layer_from"], c["layer_to"], c["token"]],
-                   api_visibility=PRIVATE) \
+        event.then(turn_controls, c["turn"], controls, api_visibility=PRIVATE) \
             .then(render_heatmap, _heat_inputs(c), [c["gallery"], c["heat_summary"]],
                   api_visibility=PRIVATE)
     cancels = events if spaces.config.Config.zero_gpu else None  # no shared stop flag there
     c["stop"].click(stop, c["state"], None, cancels=cancels, queue=False,
                     api_visibility=PRIVATE)
-    cleared = [c["chatbot"], c["message"], c["state"], c["turn"], c["gallery"], c["heat_summary"]]
+    cleared = [c["chatbot"], c["message"], c["state"], c["turn"], c["gallery"], c["heat_summary"],
+               c["heat_box"]]
     c["clear"].click(clear, c["state"], cleared, api_visibility=PRIVATE)
     shared.image.change(clear, c["state"], cleared, api_visibility=PRIVATE)
-    c["load"].click(load_model, shared.model, c["status"], api_visibility=PRIVATE, **CHAT_QUEUE)
-    shared.model.change(model_status, shared.model, c["status"], api_visibility=PRIVATE)
+    c["load"].click(load_model, c["model"], c["status"], api_visibility=PRIVATE, **CHAT_QUEUE)
+    c["model"].change(model_status, c["model"], c["status"], api_visibility=PRIVATE)
 
 
 def _heat_inputs(c: dict[str, Any]) -> list:
@@ -321,8 +411,8 @@ def _heat_inputs(c: dict[str, Any]) -> list:
 
 def _wire_heatmap(c: dict[str, Any]) -> None:
     out = [c["gallery"], c["heat_summary"]]
-    c["turn"].input(turn_controls, c["turn"], [c["layer_from"], c["layer_to"], c["token"]],
-                    api_visibility=PRIVATE) \
+    controls = [c["layer_from"], c["layer_to"], c["token"], c["heat_box"]]
+    c["turn"].input(turn_controls, c["turn"], controls, api_visibility=PRIVATE) \
         .then(render_heatmap, _heat_inputs(c), out, api_visibility=PRIVATE)
     c["head_agg"].input(render_heatmap, _heat_inputs(c), out, api_name="heatmap")
     for name in ("layer_from", "layer_to", "token", "hide_sinks"):
