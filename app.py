@@ -2,7 +2,8 @@
 
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (or --host / --port) choose the address; Hugging Face
 Spaces sets them. --model (or ANYRES_MODEL) picks the model the app starts on and the chat
-loads. Only the explorer's light dependencies load here: models and transformers load lazily
+loads. On a ZeroGPU Space that model is loaded here, at start-up in the main thread (spaces'
+pattern); elsewhere only the explorer's light dependencies load here: models and transformers load lazily
 inside the tabs that use them, so the first page appears quickly. Nothing phones home:
 gradio's analytics and the hub's telemetry are off unless the host turns them on.
 """
@@ -14,7 +15,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from anyres_demo.backends.chat import ENV_MODEL, default_model  # noqa: E402
+from anyres_demo.backends.chat import ENV_MODEL, default_model, preload_for_zero_gpu  # noqa: E402
 from anyres_demo.security import return_freed_memory  # noqa: E402
 from anyres_demo.ui import QUEUE, app_tabs, build_demo, launch_kwargs  # noqa: E402
 
@@ -34,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 ARGS = parse_args(None if __name__ == "__main__" else [])
 if ARGS.model:
     os.environ[ENV_MODEL] = ARGS.model
+# ZeroGPU: the chat model goes onto (emulated) cuda now, in the main thread; a no-op elsewhere
+preload_for_zero_gpu()
 demo = build_demo(extra_tabs=app_tabs(),
                   initial_model=default_model() if ARGS.model else None).queue(**QUEUE)
 
