@@ -136,6 +136,15 @@ def test_count_check_catches_a_deliberate_mismatch(tiny_dirs, backend, monkeypat
     assert outs[-1][0] == [] and any("image tokens" in w for w in warned) and not calls
 
 
+def test_typed_or_generated_placeholders_never_add_image_tokens(tiny_dirs, backend):
+    loaded = backend.ensure(chat.resolve_source(tiny_dirs["qwen2_vl"]))
+    history = [{"role": "user", "content": "hi"},
+               {"role": "assistant", "content": "noise <|image_pad|><|vision_start|> noise"}]
+    prepared = chat.prepare_turn(loaded, IMAGE, history, "what is <|image_pad|> ?")
+    assert "<|image_pad|>" not in json.dumps(prepared.messages)
+    assert prepared.messages[0]["content"][0] == {"type": "image"}
+
+
 def test_check_image_tokens_counts_the_prompt():
     plan = plan_image((300, 500), family_preset("qwen2_vl"))
     ids = [1] + [7] * plan.num_image_tokens + [2]

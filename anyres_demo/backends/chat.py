@@ -497,9 +497,12 @@ def clean_reply(text: str) -> str:
     return text[len(RANDOM_LABEL):] if text.startswith(RANDOM_LABEL) else text
 
 
-def build_messages(history: list[dict], message: str) -> list[dict]:
+def build_messages(history: list[dict], message: str,
+                   placeholders: tuple[str, ...] = ()) -> list[dict]:
     """Chatbot history (messages format) + the new message -> chat-template messages, with the
-    image attached to the first user turn."""
+    image attached to the first user turn. Each of `placeholders` (the image / video token
+    strings) is removed from the text: typed, or written by a model into an earlier answer, it
+    would otherwise become an extra image token in the prompt."""
     turns = [(h.get("role"), _text_of(h.get("content"))) for h in history or []]
     turns = [(r, t) for r, t in turns if r in ("user", "assistant") and t]
     turns.append(("user", message))
@@ -507,6 +510,8 @@ def build_messages(history: list[dict], message: str) -> list[dict]:
     for role, text in turns:
         if role == "assistant":
             text = clean_reply(text)
+        for placeholder in placeholders:
+            text = text.replace(placeholder, "")
         content = [{"type": "text", "text": text}]
         if role == "user" and not image_placed:
             content.insert(0, {"type": "image"})
@@ -558,8 +563,8 @@ def check_image_tokens(input_ids, image_token_id: int, plan: Plan) -> int:
 def model_config_patch(loaded: LoadedModel, processor) -> dict:
     """LLaVA models tile and unpad with their own config's canvases, not the processor's: give
     the model the processor's (overridden) list for the turn, or it would count differently."""
-    if getattr(loaded.model.config, "image_grid_pinpoints", None) is None:
-        return {}
+    if getattr(getattr(loaded.model, "config", None), "image_grid_pinpoints", None) is None:
+        return {}  # not LLaVA, or a processor without its model (a serving engine's turn)
     canvases = processor.image_processor.image_grid_pinpoints
     return {"image_grid_pinpoints": [list(p) for p in canvases]}
 
@@ -599,6 +604,7 @@ class Prepared:
     image: Any
     config_patch: dict = field(default_factory=dict)  # model config values for this turn
     source: ModelSource | None = None  # the model the prompt was made for
+    messages: list = field(default_factory=list)  # the chat-template messages (image part first)
     context_len: int | None = None  # that model's trained context
     params_b: float | None = None  # its size (for the ZeroGPU duration); None: the preset's
 
@@ -626,6 +632,15 @@ def check_context(prepared: Prepared, max_new_tokens: int) -> None:
         f"{limit:,}. Nothing was sent. To fit: " + "; ".join(f for f in fixes if f) + ".")
 
 
+def placeholder_strings(loaded: LoadedModel) -> tuple[str, ...]:
+    """The strings the processor expands or wraps images and videos with."""
+    names = ("image_token", "video_token", "start_image_token", "end_image_token",
+             "vision_start_token", "vision_end_token")
+    found = {getattr(loaded.processor, n, None) for n in names}
+    found |= set(loaded.source.preset.wrapper_tokens or ()) | {loaded.source.preset.image_token}
+    return tuple(sorted(t for t in found if isinstance(t, str) and t))
+
+
 def check_turn_inputs(image, message: str | None) -> None:
     """A turn needs an image and a question (checked before any model is loaded)."""
     if image is None:
@@ -642,13 +657,14 @@ def prepare_turn(loaded: LoadedModel, image, history: list[dict], message: str,
     overrides = dict(overrides or {})
     plan = plan_image(image, preset, **overrides)
     processor = processor_with_overrides(loaded.processor, preset, overrides)
-    text = processor.apply_chat_template(build_messages(history, message.strip()),
-                                         add_generation_prompt=True, tokenize=False)
+    messages = build_messages(history, message.strip(), placeholder_strings(loaded))
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     inputs = dict(processor(images=[image.convert("RGB")], text=[text], return_tensors="pt"))
     check_image_tokens(inputs["input_ids"][0], loaded.image_token_id, plan)
     return Prepared(inputs=inputs, plan=plan, prompt_len=int(inputs["input_ids"].shape[1]),
                     overrides=overrides, image=image,
                     config_patch=model_config_patch(loaded, processor), source=loaded.source,
+                    messages=messages,
                     context_len=loaded.context_len, params_b=loaded.source.size_b or None)
 
 
@@ -667,6 +683,7 @@ class TurnResult:
     capture: cap.AttentionCapture | None = None
     capture_note: str = ""
     turn_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    prompt_check_ok: bool | None = None  # serving engine: its prompt length equalled ours
 
 
 class _StopOnEvent:
@@ -986,3 +1003,32 @@ def gpu_stream(prepared: Prepared, settings: GenerationSettings, stop_key: str,
     stop.clear()
     with backend.run_lock:
         yield from stream_turn(loaded, prepared, settings, stop)
+
+
+def _capture_seconds(prepared: Prepared, answer_ids, backend: ChatBackend | None = None) -> int:
+    return gpu_seconds(prepared, GenerationSettings(max_new_tokens=0))
+
+
+@spaces.GPU(duration=_capture_seconds)
+def gpu_capture(prepared: Prepared, answer_ids: list[int], backend: ChatBackend | None = None
+                ) -> tuple[cap.AttentionCapture | None, str]:
+    """(capture, note) for an answer written elsewhere (a serving engine), from one pass of
+    the loaded model over prompt + answer: the heatmap for an answer this app did not
+    generate. The loaded model must be the one the turn was prepared for."""
+    import torch
+
+    backend = backend or BACKEND
+    with backend.run_lock:
+        loaded = backend.loaded
+        if loaded is None or loaded.source != prepared.source:
+            return None, "The local model changed, so this answer has no heatmap."
+        inputs = _to_device(prepared.inputs, loaded.device, loaded.dtype)
+        layers = _layers_within_budget(loaded, len(answer_ids), prepared)
+        try:
+            with _patched_config(loaded.model.config, prepared.config_patch), \
+                    torch.inference_mode():
+                result = cap.capture_full(loaded.model, inputs, answer_ids,
+                                          loaded.image_token_id, layers=layers)
+        except Exception as exc:  # noqa: BLE001 -- the answer stands; only the heatmap is lost
+            return None, f"Attention could not be recorded: {type(exc).__name__}: {exc}"
+    return result, ("Heatmap from this app's copy of the model, over the server's answer.")

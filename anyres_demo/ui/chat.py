@@ -18,12 +18,14 @@ import spaces
 from .. import attention as att
 from .. import security
 from ..backends import chat
+from ..backends import endpoint as ep
 from ..images import load_image
 from ..layout import build_layout
 from ..overrides import collect_overrides
 from .shared import Shared
 
 WHOLE_ANSWER = -1
+ENDPOINT, LOCAL = "endpoint", "local"  # where the answers come from
 PRIVATE = "private"  # api_visibility of the events that are not part of the public API
 # One model request at a time (load or answer); waiting users see their place in the queue.
 CHAT_QUEUE = {"concurrency_id": "chat-model", "concurrency_limit": 1}
@@ -77,9 +79,32 @@ def _source(model: str | None) -> chat.ModelSource:
     return chat.resolve_source(None if model is None else security.allowed_model(model))
 
 
-def model_status(model: str | None) -> str:
+def _endpoint(answer_with: str | None) -> ep.Endpoint | None:
+    """The host's serving engine when the answers should come from it (the default when one
+    is configured), else None."""
+    return ep.configured() if answer_with != LOCAL else None
+
+
+def endpoint_status(answer_with: str | None = None) -> str:
+    """The serving engine's part of the status line ('' when none is configured)."""
+    problem = ep.config_error()
+    if problem:
+        return f"⚠️ The serving engine is misconfigured: {problem}"
+    endpoint = ep.configured()
+    if endpoint is None:
+        return ""
+    if answer_with == LOCAL:
+        return f"Answers come from the model loaded here, not from {endpoint.label}."
+    return (f"Answers come from the serving engine **{endpoint.label}**; this app's processor "
+            "for the model chosen here checks the prompt length it reports. " + ep.NO_HEATMAP)
+
+
+def model_status(model: str | None, answer_with: str | None = None) -> str:
     """Status line: what is loaded, and what the next message would load."""
-    line = chat.BACKEND.status()
+    served = endpoint_status(answer_with)
+    if served and _endpoint(answer_with) is not None:
+        return served
+    line = chat.BACKEND.status() + (f"\n\n{served}" if served else "")
     try:
         source = _source(model)
     except (ValueError, chat.ModelLoadError) as exc:
@@ -168,8 +193,8 @@ def _ensure_streaming(source: chat.ModelSource, progress) -> Iterator[tuple[str,
 def respond(message: str, history: list[dict] | None, image, model: str, max_pixels=None,
             min_pixels=None, max_tiles=None, min_tiles=None, pinpoints=None,
             max_new_tokens=256, temperature=0.0, top_p=0.9, capture=True, top_k=0,
-            repetition_penalty=1.0, state: ChatState | None = None, progress=gr.Progress()
-            ) -> Iterator[tuple]:
+            repetition_penalty=1.0, answer_with: str | None = None,
+            state: ChatState | None = None, progress=gr.Progress()) -> Iterator[tuple]:
     """Stream one turn. Yields (history, textbox, state, status, turn picker update).
 
     The question shows in the chat window at once, with the model's loading progress under
@@ -181,16 +206,24 @@ def respond(message: str, history: list[dict] | None, image, model: str, max_pix
 
     def failed(exc: BaseException, prefix: str = "") -> tuple:
         _warn(f"{prefix}{exc}")
-        return history, message, state, model_status(model) + f"\n\n❌ {exc}", gr.skip()
+        status = model_status(model, answer_with) + f"\n\n❌ {exc}"
+        return history, message, state, status, gr.skip()
 
     settings = _settings(max_new_tokens, temperature, top_p, capture, top_k, repetition_penalty)
+    endpoint = _endpoint(answer_with)
     try:
         source = _source(model)
         pil = _as_pil(image)
         chat.check_turn_inputs(pil, message)
-        for line, loaded in _ensure_streaming(source, progress):
-            if loaded is None:
-                yield asked + [{"role": "assistant", "content": line}], "", state, line, gr.skip()
+        if endpoint is not None:  # the local processor counts; the same model here draws maps
+            local = chat.BACKEND.loaded
+            loaded = local if local is not None and local.source == source \
+                else ep.PROCESSORS.get(source)
+        else:
+            for line, loaded in _ensure_streaming(source, progress):
+                if loaded is None:
+                    yield (asked + [{"role": "assistant", "content": line}], "", state, line,
+                           gr.skip())
         overrides = collect_overrides(source.preset, max_pixels, min_pixels, max_tiles,
                                       min_tiles, pinpoints)
         prepared = chat.prepare_turn(loaded, pil, history, message, overrides)
@@ -203,19 +236,31 @@ def respond(message: str, history: list[dict] | None, image, model: str, max_pix
     def with_reply(text: str) -> list[dict]:  # a new list per yield
         return asked + [{"role": "assistant", "content": label + text}]
 
-    yield with_reply("…"), "", state, model_status(model), gr.skip()
+    yield with_reply("…"), "", state, model_status(model, answer_with), gr.skip()
     try:
-        for text, result in chat.gpu_stream(prepared, settings, state.key):
+        for text, result in _answer(endpoint, loaded, prepared, settings, state):
             if result is None:
                 yield with_reply(text), "", state, gr.skip(), gr.skip()
     except Exception as exc:  # noqa: BLE001 -- keep the conversation, report the failure
         yield failed(exc, "The answer failed and was discarded: ")
         return
     state.turns.append(chat.TURNS.put(result, prepared.image))
-    status = model_status(model) + f"\n\nAnswered in {result.seconds:.1f} s" + \
+    if result.prompt_check_ok is False:
+        _warn(result.capture_note.split(" " + ep.NO_HEATMAP)[0])
+    status = model_status(model, answer_with) + f"\n\nAnswered in {result.seconds:.1f} s" + \
         (" (stopped)" if result.stopped else "") + \
         (f". {result.capture_note}" if result.capture_note else "")
     yield with_reply(result.text), "", state, status, turn_picker(state)
+
+
+def _answer(endpoint, loaded, prepared, settings, state):
+    """The turn's stream: from the serving engine, or from the model loaded here."""
+    if endpoint is None:
+        return chat.gpu_stream(prepared, settings, state.key)
+    stop_flag = chat.stop_event(state.key)
+    stop_flag.clear()
+    local = loaded if loaded.model is not None else None
+    return ep.stream_turn(endpoint, prepared, settings, stop_flag, local)
 
 
 def stop(state: ChatState | None) -> None:
@@ -358,7 +403,12 @@ def _components(shared: Shared) -> dict[str, Any]:
                                  allow_custom_value=security.any_model_allowed(),
                                  elem_id="chat-model")
         c["load"] = gr.Button("Load model now", size="sm", scale=1)
-    c["status"] = gr.Markdown(model_status(first))
+    served = ep.configured()
+    c["answer_with"] = gr.Radio(
+        [(f"the serving engine ({served.label})" if served else "the serving engine", ENDPOINT),
+         ("the model loaded in this app", LOCAL)], value=ENDPOINT if served else LOCAL,
+        label="Answers come from", visible=served is not None, elem_id="chat-answer-with")
+    c["status"] = gr.Markdown(model_status(first, c["answer_with"].value))
     c["chatbot"] = gr.Chatbot(label="Chat about the image", height=420, buttons=["copy"])
     with gr.Row():
         c["message"] = gr.Textbox(placeholder="Ask about the image…", show_label=False, scale=6)
@@ -385,7 +435,7 @@ def model_choices() -> list[tuple[str, str]]:
 
 def _wire_chat(shared: Shared, c: dict[str, Any]) -> None:
     inputs = [c["message"], c["chatbot"], shared.image, c["model"], *shared.settings[1:],
-              *c["generation"], c["state"]]
+              *c["generation"], c["answer_with"], c["state"]]
     outputs = [c["chatbot"], c["message"], c["state"], c["status"], c["turn"]]
     controls = [c["layer_from"], c["layer_to"], c["token"], c["heat_box"]]
     events = [c["send"].click(respond, inputs, outputs, api_name="chat", **CHAT_QUEUE),
@@ -402,7 +452,9 @@ def _wire_chat(shared: Shared, c: dict[str, Any]) -> None:
     c["clear"].click(clear, c["state"], cleared, api_visibility=PRIVATE)
     shared.image.change(clear, c["state"], cleared, api_visibility=PRIVATE)
     c["load"].click(load_model, c["model"], c["status"], api_visibility=PRIVATE, **CHAT_QUEUE)
-    c["model"].change(model_status, c["model"], c["status"], api_visibility=PRIVATE)
+    for picker in (c["model"], c["answer_with"]):
+        picker.change(model_status, [c["model"], c["answer_with"]], c["status"],
+                      api_visibility=PRIVATE)
 
 
 def _heat_inputs(c: dict[str, Any]) -> list:
