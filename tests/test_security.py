@@ -209,7 +209,8 @@ def test_a_url_inside_the_chat_history_is_refused_not_fetched(watched):
     served, listener = watched
     history = [{"role": "user", "content": [
         {"type": "file", "file": _file(f"http://127.0.0.4:{listener.port}/cat.png")}]}]
-    data = ["what is this?", history, None, QWEN, None, None, None, None, "", 8, 0.0, 0.9, False]
+    data = ["what is this?", history, None, QWEN, None, None, None, None, "", 8, 0.0, 0.9, False,
+            0, 1.0, "local"]
     event, body = _call(served.url, "chat", data)
     assert event == "error" and security.URL_REFUSAL in json.loads(body)["error"]
     assert listener.seen() == []
@@ -290,7 +291,7 @@ def test_direct_posts_cannot_skip_the_queue(watched):
 def test_only_presets_reach_the_backend_through_the_api(watched, model):
     served, _ = watched
     event, data = _call(served.url, "chat", ["hi", [], None, model, None, None, None, None, "",
-                                             8, 0.0, 0.9, False])
+                                             8, 0.0, 0.9, False, 0, 1.0, "local"])
     assert event == "error" and "not in the list of choices" in data
 
 
