@@ -20,7 +20,7 @@ from .engine import plan_image, resolve_preset
 from .export import snippet
 from .geometry import Size
 from .layout import Layout, build_layout
-from .overrides import collect_overrides, format_pinpoints
+from .overrides import SETTING_SPECS, collect_overrides, format_pinpoints
 from .presets import FAMILY_DEFAULTS, Preset, get_preset
 from .strategies import STRATEGY_LABELS
 from .strategies.base import Plan
@@ -58,14 +58,14 @@ def _tuplify(v: Any) -> Any:
     return tuple(_tuplify(x) for x in v) if isinstance(v, (tuple, list)) else v
 
 
-def choose(model: str, max_pixels: Any = None, min_pixels: Any = None, max_tiles: Any = None,
-           min_tiles: Any = None, pinpoints: Any = None) -> Choice:
-    """Validate the model and the settings typed in the UI (ValueError with a message)."""
+def choose(model: str, **values: Any) -> Choice:
+    """Validate the model and the settings typed in the UI, keyed by overrides.SETTING_SPECS
+    name (ValueError with a message)."""
     preset = get_preset(model)
-    overrides = collect_overrides(preset, max_pixels=max_pixels, min_pixels=min_pixels,
-                                  max_tiles=max_tiles, min_tiles=min_tiles, pinpoints=pinpoints)
-    if overrides.get("pinpoints_hw") == getattr(preset.settings, "pinpoints_hw", None):
-        overrides.pop("pinpoints_hw", None)  # the checkpoint's own list is no override
+    overrides = collect_overrides(preset, **values)
+    for field_name in list(overrides):  # the checkpoint's own value is no override
+        if overrides[field_name] == getattr(preset.settings, field_name, None):
+            overrides.pop(field_name)
     preset.with_overrides(**overrides)  # raises ValueError on values the processor would reject
     return Choice(preset.repo_id, overrides)
 
@@ -73,9 +73,11 @@ def choose(model: str, max_pixels: Any = None, min_pixels: Any = None, max_tiles
 def checkpoint_settings(model: str) -> dict[str, Any]:
     """The checkpoint's values of every setting the UI shows (None where not applicable)."""
     s = get_preset(model).settings
-    return {"max_pixels": getattr(s, "max_pixels", None), "min_pixels": getattr(s, "min_pixels", None),
-            "max_tiles": getattr(s, "max_tiles", None), "min_tiles": getattr(s, "min_tiles", None),
-            "pinpoints": format_pinpoints(s.pinpoints_hw) if hasattr(s, "pinpoints_hw") else None}
+    out = {}
+    for name, spec in SETTING_SPECS.items():
+        value = getattr(s, spec.field, None)
+        out[name] = format_pinpoints(value) if spec.kind == "pinpoints" and value is not None else value
+    return out
 
 
 # ----------------------------------------------------------------------------- explorer

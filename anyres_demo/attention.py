@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .layout import KIND_CODE, Layout
+from .layout import KIND_CODE, KIND_INFO, KINDS, Layout, kinds_with_role
 
 CAPTION = (
     "Attention is not an explanation. This map shows where the answer's attention weights "
@@ -40,8 +40,15 @@ PANEL_LABELS = {"tiles": "high-resolution tiles, stitched onto the original imag
 SHORT_LABELS = {"tiles": "high-resolution tiles", "image": "image", "base": "base image",
                 "thumbnail": "thumbnail"}
 DEFAULT_SINK_FACTOR = 20.0
-_DETAIL_KINDS = (KIND_CODE["tile"], KIND_CODE["image"])
-_GLOBAL_KINDS = (KIND_CODE["base"], KIND_CODE["thumbnail"])
+
+
+def panel_label(name: str) -> str:
+    """A heat panel's caption: the named ones above, else the kind's own label."""
+    return PANEL_LABELS.get(name) or (KIND_INFO[name].label if name in KIND_INFO else name)
+_DETAIL_KINDS = tuple(KIND_CODE[k] for k in kinds_with_role("detail"))
+_GLOBAL_KINDS = tuple(KIND_CODE[k] for k in kinds_with_role("global"))
+_ROW_END_KINDS = tuple(KIND_CODE[k] for k in kinds_with_role("row_end"))
+DETAIL_PANELS = ("tiles", "image")  # the names map_heat gives the high-resolution panel
 
 
 # ----------------------------------------------------------------------------- selecting scores
@@ -139,11 +146,11 @@ class Heat:
 
     @property
     def global_share(self) -> float:
-        return sum(v for k, v in self.panel_mass.items() if k in ("base", "thumbnail"))
+        return sum(v for k, v in self.panel_mass.items() if k not in DETAIL_PANELS)
 
     @property
     def detail_share(self) -> float:
-        return sum(v for k, v in self.panel_mass.items() if k in ("tiles", "image"))
+        return sum(v for k, v in self.panel_mass.items() if k in DETAIL_PANELS)
 
 
 def display_size(size_hw: tuple[int, int], max_side: int) -> tuple[int, int]:
@@ -198,8 +205,8 @@ def map_heat(layout: Layout, scores: np.ndarray, max_side: int = 512, hide_sinks
         if sel.any():
             panels[name] = rasterize(scaled[sel & on_image], mass[sel & on_image], out_hw)
             panel_mass[name] = float(mass[sel & on_image].sum())
-    newline = float(p[kinds == KIND_CODE["newline"]].sum())
-    padding = float(mass[~on_image & (part_kind != KIND_CODE["newline"])].sum())
+    newline = float(p[np.isin(kinds, _ROW_END_KINDS)].sum())
+    padding = float(mass[~on_image & ~np.isin(part_kind, _ROW_END_KINDS)].sum())
     return Heat(panels=panels, panel_mass=panel_mass, newline_mass=newline, padding_mass=padding,
                 tile_mass=_tile_mass(layout, boxes, mass, part_kind, on_image),
                 display_hw=out_hw, scale_xy=(sx, sy),
@@ -209,15 +216,14 @@ def map_heat(layout: Layout, scores: np.ndarray, max_side: int = 512, hide_sinks
 
 
 def _panel_kinds(layout: Layout):
-    detail = "image" if layout.plan.strategy == "qwen2_vl" else "tiles"
-    yield detail, _DETAIL_KINDS
-    yield "base", (KIND_CODE["base"],)
-    yield "thumbnail", (KIND_CODE["thumbnail"],)
+    """(panel name, kind codes): the high-resolution detail, then each whole-image view."""
+    tiled = any(c.kind == "tile" for c in layout.plan.crops)
+    yield ("tiles" if tiled else "image"), _DETAIL_KINDS
+    for code in _GLOBAL_KINDS:
+        yield KINDS[code], (code,)
 
 
 def _kind_name(code) -> str:
-    from .layout import KINDS
-
     return KINDS[int(code)]
 
 
@@ -244,7 +250,7 @@ def _tile_mass(layout: Layout, boxes, mass, part_kind, on_image) -> np.ndarray |
 
 def _notes(layout: Layout, newline: float, padding: float) -> tuple[str, ...]:
     notes = []
-    if KIND_CODE["newline"] in layout.kind:
+    if np.isin(layout.kind, _ROW_END_KINDS).any():
         notes.append(f"{newline:.1%} of the image attention went to newline tokens. "
                      + NEWLINE_NOTE)
     if padding > 0:
@@ -285,7 +291,7 @@ def render_panels(image, heat: Heat, alpha: float = 0.55) -> list[tuple[object, 
     out = []
     for name, grid in heat.panels.items():
         out.append((render_overlay(image, grid, alpha),
-                    f"{PANEL_LABELS[name]}: {heat.panel_mass[name]:.1%} of the image attention"))
+                    f"{panel_label(name)}: {heat.panel_mass[name]:.1%} of the image attention"))
     return out
 
 
@@ -296,7 +302,7 @@ def summary(heat: Heat, image_share: float | None = None) -> str:
         lines.append(f"Image tokens received **{image_share:.1%}** of the attention; the rest went "
                      "to text, markers and earlier answer tokens. The maps below are renormalised "
                      "over image tokens.")
-    parts = [f"{SHORT_LABELS[k]}: {v:.1%}" for k, v in heat.panel_mass.items()]
+    parts = [f"{SHORT_LABELS.get(k, KIND_INFO[k].part if k in KIND_INFO else k)}: {v:.1%}" for k, v in heat.panel_mass.items()]
     if heat.newline_mass:
         parts.append(f"newline tokens: {heat.newline_mass:.1%}")
     lines.append("Split: " + " | ".join(parts))

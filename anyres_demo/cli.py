@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from .engine import plan_image, resolve_preset
 from .geometry import Size, parse_size
-from .overrides import collect_overrides
+from .overrides import SETTING_SPECS, collect_overrides
 from .presets import ALIASES, PRESETS
 
 
@@ -25,11 +25,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="HF repo id or alias (" + ", ".join(ALIASES) + "); repeatable")
     t.add_argument("--size", "-s", action="append", default=[], help="WIDTHxHEIGHT; repeatable")
     t.add_argument("--image", "-i", action="append", default=[], help="image file; repeatable")
-    t.add_argument("--max-pixels", type=int, help="Qwen: max_pixels budget")
-    t.add_argument("--min-pixels", type=int, help="Qwen: min_pixels")
-    t.add_argument("--max-tiles", type=int, help="InternVL: max tiles")
-    t.add_argument("--min-tiles", type=int, help="InternVL: min tiles")
-    t.add_argument("--pinpoints", help="LLaVA: canvas list, e.g. '672x336,336x672,672x672'")
+    for spec in SETTING_SPECS.values():  # one flag per user setting; the engine validates it
+        t.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, default=None,
+                       metavar="on|off" if spec.kind == "bool" else None,
+                       help=f"{spec.label}: {spec.help}" if spec.help else spec.label)
     t.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     sub.add_parser("models", help="list the presets")
     return ap
@@ -88,8 +87,7 @@ def _table(records: list[dict[str, Any]]) -> str:
 
 
 def run_tokens(args) -> int:
-    settings = dict(max_pixels=args.max_pixels, min_pixels=args.min_pixels,
-                    max_tiles=args.max_tiles, min_tiles=args.min_tiles, pinpoints=args.pinpoints)
+    settings = {name: getattr(args, name) for name in SETTING_SPECS}
     sources = _sources(args)
     if not sources:
         print("error: give at least one --size WxH or --image PATH", file=sys.stderr)

@@ -42,3 +42,18 @@ def count_tokens_many(heights: Any, widths: Any, model: str | Preset, **override
     h = np.asarray(heights, dtype=np.int64)
     w = np.asarray(widths, dtype=np.int64)
     return get_strategy(preset.strategy).count_many(h, w, preset)
+
+
+def count_total_many(heights: Any, widths: Any, model: str | Preset, **overrides: Any) -> np.ndarray:
+    """Every token an image puts in the prompt (placeholders + special tokens) for many sizes
+    at once, as `plan.num_tokens` counts them; -1 where the processor would reject the size."""
+    preset = resolve_preset(model, **overrides)
+    h = np.asarray(heights, dtype=np.int64)
+    w = np.asarray(widths, dtype=np.int64)
+    strategy = get_strategy(preset.strategy)
+    total = getattr(strategy, "count_many_total", None)
+    if total is not None:
+        return total(h, w, preset)
+    counts = strategy.count_many(h, w, preset)
+    specials = 2 if preset.wrapper_tokens else 0
+    return np.where(counts >= 0, counts + specials, -1)

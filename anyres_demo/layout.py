@@ -34,16 +34,38 @@ import numpy as np
 if TYPE_CHECKING:  # strategies import this module; avoid the cycle at run time
     from .strategies.base import Plan
 
-KINDS = ("base", "tile", "newline", "thumbnail", "image", "wrapper")
-KIND_CODE = {k: i for i, k in enumerate(KINDS)}
-KIND_LABELS = {
-    "base": "base image (squashed, global view)",
-    "tile": "high-resolution tile",
-    "newline": "row-end newline",
-    "thumbnail": "thumbnail (global view)",
-    "image": "native-resolution patch (2x2 merged)",
-    "wrapper": "image start/end marker",
+@dataclass(frozen=True)
+class KindInfo:
+    """What one kind of token is, for every view: the one place a family's kinds are declared."""
+
+    label: str  # for legends and token info: "high-resolution tile"
+    part: str  # the ledger row's name: "tiles"
+    rgb: tuple[int, int, int]  # drawing colour (Okabe-Ito where possible: safe for colour-blind viewers)
+    placeholder: bool  # one of the image placeholder tokens the processor repeats (<image>,
+    #                    <|image_pad|>, <IMG_CONTEXT>, ...); False for special / marker / text tokens
+    role: str  # "detail" (high-resolution view), "global" (whole-image view), "row_end" (ends a
+    #            grid row: its `row` is the row it ends, its `crop` the crop of that grid) or
+    #            "special" (markers and text: not drawn in the token map)
+
+
+# Ordered: a kind's code is its position, so new kinds are appended at the end.
+KIND_INFO: dict[str, KindInfo] = {
+    "base": KindInfo("base image (squashed, global view)", "base image", (0, 114, 178), True, "global"),
+    "tile": KindInfo("high-resolution tile", "tiles", (230, 159, 0), True, "detail"),
+    "newline": KindInfo("row-end newline", "row-end newlines", (204, 121, 167), True, "row_end"),
+    "thumbnail": KindInfo("thumbnail (global view)", "thumbnail", (0, 158, 115), True, "global"),
+    "image": KindInfo("native-resolution patch (2x2 merged)", "image patches", (86, 180, 233), True,
+                      "detail"),
+    "wrapper": KindInfo("image start/end marker", "start/end markers", (120, 120, 120), False, "special"),
 }
+KINDS = tuple(KIND_INFO)
+KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+KIND_LABELS = {k: v.label for k, v in KIND_INFO.items()}
+PLACEHOLDER_KINDS = tuple(k for k, v in KIND_INFO.items() if v.placeholder)
+
+
+def kinds_with_role(*roles: str) -> tuple[str, ...]:
+    return tuple(k for k, v in KIND_INFO.items() if v.role in roles)
 
 
 @dataclass(frozen=True)
@@ -97,8 +119,8 @@ class Layout:
 
     @property
     def image_token_mask(self) -> np.ndarray:
-        """True for the placeholder tokens (everything but wrappers)."""
-        return self.kind != KIND_CODE["wrapper"]
+        """True for the placeholder tokens (not the special / marker tokens)."""
+        return np.isin(self.kind, [KIND_CODE[k] for k in PLACEHOLDER_KINDS])
 
     @property
     def num_image_tokens(self) -> int:

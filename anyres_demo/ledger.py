@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .layout import KIND_INFO, kinds_with_role
+from .strategies import hook
 from .strategies.base import Candidate, Plan
 
-PART_NAMES = {
-    "base": "base image",
-    "tile": "tiles",
-    "newline": "row-end newlines",
-    "thumbnail": "thumbnail",
-    "image": "image patches",
-    "wrapper": "wrappers",
-}
-ORDER = ("base", "tile", "image", "newline", "thumbnail", "wrapper")  # as the ledger lists them
+PART_NAMES = {k: v.part for k, v in KIND_INFO.items()}
+# The ledger's reading order: the families' views first (in the kinds' declared order, with
+# the high-resolution detail before whole-image views), row ends, then special tokens.
+ORDER = (kinds_with_role("detail") + kinds_with_role("global") + kinds_with_role("row_end")
+         + kinds_with_role("special"))
+if "base" in ORDER:  # LLaVA reads its base image first; keep it at the top as before
+    ORDER = ("base",) + tuple(k for k in ORDER if k != "base")
 
 
 @dataclass(frozen=True)
@@ -29,49 +29,16 @@ class LedgerRow:
     how: str  # how the count arises, with this image's numbers
 
 
-def _how_llava(plan: Plan, kind: str) -> str:
-    s = plan.preset.settings
-    n, tile = s.features_per_side, s.tile_size
-    h2, w2 = plan.unpadded_hw.hw
-    h3, w3 = plan.final_hw.hw
-    if kind == "base":
-        return f"whole image squashed to {tile}x{tile}: {n}x{n} feature cells"
-    if kind == "newline":
-        return f"one learned newline token after each of the {h3} rows"
-    feats = plan.features_hw
-    text = (f"{plan.grid_rows}x{plan.grid_cols} tiles of {n}x{n} cells = {feats.height}x{feats.width}; "
-            f"unpadding keeps {h2}x{w2}")
-    if plan.downscaled:
-        text += f"; bilinear downscale to {h3}x{w3} (at most ~{s.max_tiles_downscale} tiles' worth)"
-    return text + f" = {h3 * w3}"
-
-
-def _how_qwen(plan: Plan, kind: str) -> str:
-    s = plan.preset.settings
-    if kind == "wrapper":
-        return f"{plan.preset.wrapper_tokens[0]} and {plan.preset.wrapper_tokens[1]} around the patches"
-    rh, rw = plan.resized_hw.hw
-    return (f"resized to {rw}x{rh}: {rh // s.patch_size}x{rw // s.patch_size} patches of "
-            f"{s.patch_size} px, merged {s.merge_size}x{s.merge_size} -> {plan.grid_rows}x{plan.grid_cols}")
-
-
-def _how_internvl(plan: Plan, kind: str) -> str:
-    s = plan.preset.settings
-    m = s.cells_per_side
-    per_tile = (f"{s.tile_size} px / {s.patch_size} px patches = {s.tile_size // s.patch_size}^2, "
-                f"pixel shuffle x{s.downsample_ratio} -> {m}x{m}")
-    if kind == "wrapper":
-        return f"{plan.preset.wrapper_tokens[0]} and {plan.preset.wrapper_tokens[1]} around the tiles"
-    if kind == "thumbnail":
-        return f"whole image squashed to {s.tile_size}x{s.tile_size}, {m}x{m} tokens"
-    tiles = plan.grid_rows * plan.grid_cols
-    return f"{plan.grid_rows}x{plan.grid_cols} = {tiles} tiles x {m * m} ({per_tile})"
+def _how_generic(plan: Plan, kind: str) -> str:
+    crops = sorted({c.index for c in plan.crops if c.kind == kind})
+    if KIND_INFO[kind].placeholder and crops:
+        return f"{plan.tokens_by_kind[kind]:,} tokens from {len(crops)} crop{'s' if len(crops) > 1 else ''}"
+    return KIND_INFO[kind].label
 
 
 def ledger_rows(plan: Plan) -> list[LedgerRow]:
     """One row per kind of token the plan has, in a reading order; totals `plan.num_tokens`."""
-    how = {"llava_next": _how_llava, "llava_onevision": _how_llava, "qwen2_vl": _how_qwen,
-           "internvl": _how_internvl}[plan.strategy]
+    how = hook(plan.strategy, "ledger_how") or _how_generic
     kinds = [k for k in ORDER if plan.tokens_by_kind.get(k, 0)]
     unknown = set(plan.tokens_by_kind) - set(ORDER)
     if unknown:
@@ -87,9 +54,9 @@ def ledger_table(plan: Plan) -> tuple[list[str], list[list]]:
     """(headers, rows) for a table: the ledger rows and a total row."""
     rows = ledger_rows(plan)
     body = [[r.part, r.count, r.how] for r in rows]
-    wrappers = plan.num_wrapper_tokens
-    note = (f"{plan.num_image_tokens} placeholder tokens + {wrappers} wrappers" if wrappers
-            else f"{plan.num_image_tokens} placeholder tokens (LLaVA adds no wrappers)")
+    special = plan.num_special_tokens
+    note = (f"{plan.num_image_tokens:,} image placeholder tokens + {special:,} special tokens" if special
+            else f"{plan.num_image_tokens:,} image placeholder tokens (no special tokens)")
     body.append(["total", ledger_total(rows), note])
     return ["part", "tokens", "how"], body
 
@@ -137,26 +104,13 @@ def chosen_candidate(plan: Plan) -> Candidate:
 
 def why_summary(plan: Plan) -> str:
     """The rule the strategy applied, in two sentences with this image's numbers."""
+    summary = hook(plan.strategy, "why_summary")
+    if summary is not None:
+        return summary(plan)
     win = chosen_candidate(plan)
-    h, w = plan.image_hw.hw
-    if plan.strategy in ("llava_next", "llava_onevision"):
-        return (f"The processor tries each of the {len(plan.candidates)} canvases in the list and "
-                f"keeps the one that preserves the most image pixels, then the one that wastes the "
-                f"least padding, then the first in list order. Winner: **{win.canvas_hw}** "
-                f"({win.grid_rows}x{win.grid_cols} tiles), keeping {_fmt(win.scores['effective'])} px "
-                f"and wasting {_fmt(win.scores['wasted'])}.")
-    if plan.strategy == "internvl":
-        s = plan.preset.settings
-        return (f"InternVL walks every grid with {s.min_tiles} to {s.max_tiles} tiles, fewest tiles "
-                f"first, and keeps the one whose aspect ratio is closest to the image's ({w / h:.3f}); "
-                f"on a tie it moves to the larger grid only if the image covers more than half of "
-                f"that canvas. Winner: **{win.grid_rows}x{win.grid_cols}** (aspect "
-                f"{win.grid_cols / win.grid_rows:.3f}).")
-    s = plan.preset.settings
-    return (f"Qwen2-VL has no list of grids: it rounds each side to a multiple of {s.factor} and, "
-            f"if the result is outside [min_pixels {s.min_pixels:,}, max_pixels {s.max_pixels:,}], "
-            f"rescales keeping the aspect ratio. Result: **{plan.resized_hw}** = "
-            f"{plan.grid_rows}x{plan.grid_cols} tokens.")
+    return (f"{plan.preset.label} considered {len(plan.candidates)} option"
+            f"{'s' if len(plan.candidates) > 1 else ''} and kept **{win.grid_rows}x{win.grid_cols}** "
+            f"on a {win.canvas_hw} canvas{': ' + win.note if win.note else ''}.")
 
 
 def divergence_markdown(plan: Plan) -> str:

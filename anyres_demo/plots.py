@@ -10,21 +10,16 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from .engine import count_tokens_many
+from .engine import count_total_many
 from .geometry import Size
 from .layout import KINDS
 from .ledger import PART_NAMES
 from .presets import Preset
-from .strategies import STRATEGY_LABELS
-from .strategies.base import Plan
+from .strategies import STRATEGY_COLORS, hook
+from .strategies.base import ChartSpec, Plan, Series
 from .views import KIND_COLORS, hex_color
 
-LINE_COLORS = {  # one per strategy family, distinct from the kind colours' meaning
-    "llava_next": "#0072b2",
-    "llava_onevision": "#cc79a7",
-    "qwen2_vl": "#009e73",
-    "internvl": "#d55e00",
-}
+LINE_COLORS = STRATEGY_COLORS  # one per strategy family, distinct from the kind colours' meaning
 # Applied to every new figure. Setting it per figure (update_layout(template=...)) copies and
 # validates the whole template each time: 8 of the 12 ms a chart takes.
 pio.templates.default = "plotly_white"
@@ -42,18 +37,15 @@ def _layout(fig: go.Figure, title: str, xaxis: str, yaxis: str = "visual tokens"
 
 
 def total_tokens_many(heights, widths, preset: Preset) -> np.ndarray:
-    """Placeholders plus the preset's wrapper tokens, as float with NaN where rejected."""
-    counts = count_tokens_many(heights, widths, preset).astype(np.float64)
-    wrappers = 2 if preset.wrapper_tokens else 0
-    return np.where(counts >= 0, counts + wrappers, np.nan)
+    """Placeholders plus special tokens (as `plan.num_tokens`), as float with NaN where rejected."""
+    counts = count_total_many(heights, widths, preset).astype(np.float64)
+    return np.where(counts >= 0, counts, np.nan)
 
 
 # ----------------------------------------------------------------------------- compare
 def compare_bars(plans: list[Plan]) -> go.Figure:
     """Stacked bars: every plan's tokens by kind, total on top."""
-    labels = [f"{STRATEGY_LABELS[p.strategy].split(' (')[0]}<br>{p.grid_rows}x{p.grid_cols}"
-              if p.strategy != "qwen2_vl" else f"{STRATEGY_LABELS[p.strategy].split(' (')[0]}<br>"
-              f"{p.resized_hw}" for p in plans]
+    labels = [f"{p.preset.label}<br>{p.num_crops} crop{'s' if p.num_crops > 1 else ''}" for p in plans]
     fig = go.Figure()
     for kind in KINDS:
         ys = [p.tokens_by_kind.get(kind, 0) for p in plans]
@@ -146,29 +138,28 @@ def staircase_aspect(size_hw: Size, presets: list[Preset]) -> go.Figure:
 # ----------------------------------------------------------------------------- candidates
 def candidates_chart(plan: Plan) -> go.Figure:
     """The numbers the strategy compared, one bar group per candidate, the winner outlined."""
-    cands = plan.candidates
-    labels = [f"{c.grid_rows}x{c.grid_cols}" + (" ✓" if c.chosen else "") for c in cands]
-    outline = [dict(width=3 if c.chosen else 0, color="black") for c in cands]
+    make = hook(plan.strategy, "candidates_chart")
+    spec = make(plan) if make is not None else _generic_candidates(plan)
     fig = go.Figure()
-    if plan.strategy in ("llava_next", "llava_onevision"):
-        labels = [f"{c.canvas_hw}" + (" ✓" if c.chosen else "") for c in cands]
-        for key, name, color in (("effective", "image px kept", "#009e73"),
-                                 ("wasted", "canvas px wasted", "#d55e00")):
-            fig.add_bar(x=labels, y=[c.scores[key] for c in cands], name=name, marker_color=color,
-                        marker_line_width=[o["width"] for o in outline], marker_line_color="black")
-        fig.update_layout(barmode="group")
-        return _layout(fig, "Why this canvas: most pixels kept, then least waste", "canvas (W x H)", "pixels")
-    if plan.strategy == "internvl":
-        fig.add_bar(x=labels, y=[c.scores["aspect_diff"] for c in cands], name="aspect-ratio gap",
-                    marker_color=["#d55e00" if c.chosen else "#999999" for c in cands])
-        return _layout(fig, "Why this grid: closest aspect ratio (in the order tried)",
-                       "grid (rows x cols)", "|image aspect - grid aspect|")
-    s = plan.preset.settings
-    fig.add_bar(x=[("side rounding" if i == 0 else "budget rescale") + (" ✓" if c.chosen else "")
-                   for i, c in enumerate(cands)], y=[c.scores["pixels"] for c in cands],
-                name="pixels after resize", marker_color="#009e73")
-    for value, name in ((s.min_pixels, "min_pixels"), (s.max_pixels, "max_pixels")):
+    widths = [3 if i == spec.chosen else 0 for i in range(len(spec.labels))]
+    for series in spec.series:
+        color = list(series.color) if isinstance(series.color, tuple) else series.color
+        fig.add_bar(x=list(spec.labels), y=list(series.values), name=series.name, marker_color=color,
+                    marker_line_width=widths, marker_line_color="black")
+    for value, name in spec.hlines:
         fig.add_hline(y=value, line_dash="dash", annotation_text=name, line_color="#555555")
-    fig.update_yaxes(type="log")
-    return _layout(fig, "Why this size: round to multiples of 28, then keep within the budget",
-                   "", "pixels (log scale)")
+    if spec.log_y:
+        fig.update_yaxes(type="log")
+    fig.update_layout(barmode=spec.barmode)
+    return _layout(fig, spec.title, spec.x_title, spec.y_title)
+
+
+def _generic_candidates(plan: Plan) -> ChartSpec:
+    """A family without its own chart: the tokens each candidate would cost."""
+    cands = plan.candidates
+    labels = tuple(f"{c.grid_rows}x{c.grid_cols}" + (" ✓" if c.chosen else "") for c in cands)
+    keys = [k for k in cands[0].scores] if cands else []
+    series = tuple(Series(k, tuple(float(c.scores.get(k, 0.0)) for c in cands), color)
+                   for k, color in zip(keys[:3], ("#009e73", "#d55e00", "#0072b2")))
+    return ChartSpec("The options the processor compared", "grid (rows x cols)", "score", labels,
+                     series, chosen=next((i for i, c in enumerate(cands) if c.chosen), -1))

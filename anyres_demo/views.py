@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,19 +25,14 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .geometry import Size
-from .layout import KIND_CODE, KIND_LABELS, Layout, TokenInfo
+from .layout import KIND_CODE, KIND_INFO, KIND_LABELS, KINDS, Layout, TokenInfo
 from .render import pad_to_canvas, render_crops, resize, scaled
+from .strategies import hook
 from .strategies.base import CropSpec, Plan
 
-# Okabe-Ito colours (safe for colour-blind viewers), one per token kind.
-KIND_COLORS: dict[str, tuple[int, int, int]] = {
-    "base": (0, 114, 178),
-    "tile": (230, 159, 0),
-    "newline": (204, 121, 167),
-    "thumbnail": (0, 158, 115),
-    "image": (86, 180, 233),
-    "wrapper": (120, 120, 120),
-}
+# One colour per token kind (layout.KIND_INFO).
+KIND_COLORS: dict[str, tuple[int, int, int]] = {k: v.rgb for k, v in KIND_INFO.items()}
+KINDS_BY_CODE = dict(enumerate(KINDS))
 PAD_RGB = (52, 52, 60)  # padding the processor adds (dark, hatched)
 DROP_RGB = (213, 94, 0)  # feature rows / columns that unpadding removes again (hatched red)
 GRID_RGB = (255, 255, 255)
@@ -248,15 +244,94 @@ def _internvl_panels(plan: Plan, layout: Layout) -> list[Panel]:
     return out
 
 
+def _edges_from_boxes(index: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Start / end of each of `n` rows (or columns): the extreme box sides of its tokens."""
+    start = np.full(n, np.inf)
+    end = np.full(n, -np.inf)
+    ok = ~np.isnan(lo)
+    np.minimum.at(start, index[ok], lo[ok])
+    np.maximum.at(end, index[ok], hi[ok])
+    empty = ~np.isfinite(start)  # a row of padding-only cells: share its neighbour's edge
+    if empty.any():
+        start[empty], end[empty] = np.nan, np.nan
+        filled = np.nonzero(~empty)[0]
+        start = np.interp(np.arange(n), filled, start[filled]) if len(filled) else np.zeros(n)
+        end = np.interp(np.arange(n), filled, end[filled]) if len(filled) else np.zeros(n)
+    return start, end
+
+
+def _generic_panel(layout: Layout, kind: str, idx: np.ndarray, key: str, title: str) -> Panel:
+    rows, cols = layout.row[idx], layout.col[idx]
+    nr, nc = int(rows.max()) + 1, int(cols.max()) + 1
+    box = layout.box[idx]
+    ry0, ry1 = _edges_from_boxes(rows, box[:, 1], box[:, 3], nr)
+    rx0, rx1 = _edges_from_boxes(cols, box[:, 0], box[:, 2], nc)
+    tokens = np.full((nr, nc), -1, np.int64)
+    tokens[rows, cols] = idx
+    extent = (float(np.nanmin(rx0)), float(np.nanmin(ry0)), float(np.nanmax(rx1)), float(np.nanmax(ry1)))
+    return Panel(key, kind, title, extent, ry0, ry1, rx0, rx1, tokens)
+
+
+def _attach_row_ends(layout: Layout, panel_list: list[Panel], crops_of: list[set[int]]) -> None:
+    """Give each panel the row-end tokens (newlines, breaks) of its crops, by grid row."""
+    ends = np.nonzero(np.isin(layout.kind, [KIND_CODE[k] for k, v in KIND_INFO.items()
+                                            if v.role == "row_end"]))[0]
+    for i, (panel, crops) in enumerate(zip(panel_list, crops_of)):
+        mine = ends[np.isin(layout.crop[ends], list(crops))]
+        mine = mine[(layout.row[mine] >= 0) & (layout.row[mine] < panel.tokens.shape[0])]
+        if len(mine):
+            newlines = np.full(panel.tokens.shape[0], -1, np.int64)
+            newlines[layout.row[mine]] = mine
+            panel_list[i] = dataclasses.replace(panel, newlines=newlines)
+
+
+def generic_panels(plan: Plan, layout: Layout) -> list[Panel]:
+    """Panels read off the layout alone (see layout.KIND_INFO): placeholder tokens grouped by
+    kind in sequence order; a kind whose (row, col) cells are unique across its crops is one
+    stitched grid, otherwise each crop is its own panel. Cell edges come from the boxes."""
+    drawn = [KIND_CODE[k] for k, v in KIND_INFO.items() if v.placeholder and v.role in ("detail", "global")]
+    idx_all = np.nonzero(np.isin(layout.kind, drawn) & (layout.row >= 0) & (layout.col >= 0))[0]
+    order = []
+    for code in layout.kind[idx_all]:
+        if code not in order:
+            order.append(code)
+    out, crops_of = [], []
+    for code in order:
+        kind = KINDS_BY_CODE[int(code)]
+        idx = idx_all[layout.kind[idx_all] == code]
+        cells = layout.row[idx].astype(np.int64) * (1 << 20) + layout.col[idx]
+        crops = np.unique(layout.crop[idx])
+        if len(np.unique(cells)) == len(cells):
+            groups = [(crops, idx)]
+        else:
+            groups = [(np.array([c]), idx[layout.crop[idx] == c]) for c in crops]
+        for group_crops, gidx in groups:
+            label = KIND_INFO[kind].part
+            where = (f"crop {int(group_crops[0])}" if len(group_crops) == 1 and len(groups) > 1
+                     else f"{len(group_crops)} crops" if len(group_crops) > 1 else "")
+            nr, nc = int(layout.row[gidx].max()) + 1, int(layout.col[gidx].max()) + 1
+            title = f"{label}{' (' + where + ')' if where else ''}: {nr}x{nc} cells, {len(gidx):,} tokens"
+            key = kind if len(groups) == 1 else f"{kind}-{int(group_crops[0])}"
+            out.append(_generic_panel(layout, kind, gidx, key, title))
+            crops_of.append({int(c) for c in group_crops})
+    _attach_row_ends(layout, out, crops_of)
+    return out
+
+
+# Families whose panels need more than the layout (LLaVA's unpadding shows the dropped bands).
+PANEL_BUILDERS = {
+    "llava_next": _llava_panels,
+    "llava_onevision": _llava_panels,
+    "qwen2_vl": _qwen_panels,
+    "internvl": _internvl_panels,
+}
+
+
 def panels(plan: Plan, layout: Layout) -> list[Panel]:
     """The token grids of `plan`, in sequence order (base first for LLaVA, thumbnail last)."""
-    if plan.strategy in ("llava_next", "llava_onevision"):
-        return _llava_panels(plan, layout)
-    if plan.strategy == "qwen2_vl":
-        return _qwen_panels(plan, layout)
-    if plan.strategy == "internvl":
-        return _internvl_panels(plan, layout)
-    raise ValueError(f"no drawing for strategy {plan.strategy!r}")
+    build = PANEL_BUILDERS.get(plan.strategy, generic_panels)
+    return build(plan, layout)
 
 
 def cell_index(starts: np.ndarray, ends: np.ndarray, coords: np.ndarray) -> np.ndarray:
@@ -404,30 +479,13 @@ def _wrap(text: str, f, width: int) -> list[str]:
 # ----------------------------------------------------------------------------- overlay
 def resize_note(plan: Plan) -> str:
     """How the image was resized, in one sentence with the factors."""
-    (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
-    fx, fy = rw / w, rh / h
-    same = abs(rw - w * fy) <= 1  # one factor, up to rounding to whole pixels
-    factor = f"x{fx:.3f}" if same else f"x{fx:.3f} wide, x{fy:.3f} high"
-    if plan.strategy == "qwen2_vl":
-        return (f"{plan.image_hw} resized {factor} to {plan.resized_hw} (sides multiples of "
-                f"{plan.cell_px}) -> {plan.grid_rows}x{plan.grid_cols} tokens of {plan.cell_px}x"
-                f"{plan.cell_px} px.")
-    if plan.strategy == "internvl":
-        extra = " + a 448x448 thumbnail" if "thumbnail" in plan.tokens_by_kind else ""
-        squash = "" if same else " (squashed: the aspect ratio changes)"
-        return (f"{plan.image_hw} resized {factor} to {plan.canvas_hw}{squash} -> "
-                f"{plan.grid_rows}x{plan.grid_cols} tiles of {plan.canvas_hw.width // plan.grid_cols} px"
-                f"{extra}.")
-    py, px = plan.paste_yx
-    pad_h = plan.canvas_hw.height - rh
-    pad_w = plan.canvas_hw.width - rw
-    pad = (f"{py} px padding above, {pad_h - py} below" if pad_h else
-           f"{px} px padding left, {pad_w - px} right" if pad_w else "no padding")
-    t, b, l_, r = plan.unpad_cells
-    drop = (f"; unpadding drops {t}+{b} feature rows" if t + b else
-            f"; unpadding drops {l_}+{r} feature columns" if l_ + r else "")
-    return (f"{plan.image_hw} resized {factor} to {plan.resized_hw} on a {plan.canvas_hw} canvas "
-            f"({plan.grid_rows}x{plan.grid_cols} tiles), {pad}{drop}.")
+    note = hook(plan.strategy, "resize_note")
+    if note is not None:
+        return note(plan)
+    views_ = [c for c in plan.crops]
+    sizes = sorted({str(c.resize_hw) for c in views_})
+    return (f"{plan.image_hw} -> {len(views_)} crop{'s' if len(views_) > 1 else ''} "
+            f"(resized to {', '.join(sizes)}) -> {plan.num_tokens:,} tokens.")
 
 
 def overlay(image: "Image.Image | Source", plan: Plan, layout: Layout,

@@ -15,6 +15,7 @@ import pytest
 
 from anyres_demo import plan_image, security
 from anyres_demo.backends import chat
+from anyres_demo.overrides import SETTING_SPECS
 from anyres_demo.ui import chat as ui
 from anyres_demo.ui.shared import Shared
 from hf_helpers import FAMILIES, family_preset, noise_image
@@ -47,8 +48,14 @@ def run_turn(message, history, model, state=None, **kw):
     """All yields of one ui.respond call, warnings recorded."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        outs = list(ui.respond(message, history, kw.pop("image", IMAGE), model,
-                               max_new_tokens=kw.pop("max_new_tokens", 8), state=state, **kw))
+        image = kw.pop("image", IMAGE)
+        values = [kw.pop(name, None) for name in SETTING_SPECS]  # the explorer's settings
+        gen = [kw.pop("max_new_tokens", 8), kw.pop("temperature", 0.0), kw.pop("top_p", 0.9),
+               kw.pop("capture", True), kw.pop("top_k", 0), kw.pop("repetition_penalty", 1.0),
+               kw.pop("answer_with", None)]
+        assert not kw, f"unknown arguments {sorted(kw)}"
+        outs = list(ui.respond(message, history, image, *gen, state, model, gr.Progress(),
+                               *values))
     shown = [w for w in caught if w.filename.replace(os.sep, "/").endswith("gradio/helpers.py")]
     return outs, [str(w.message) for w in shown]  # what gr.Warning would show
 
@@ -301,8 +308,7 @@ def test_turn_store_drops_the_oldest_beyond_its_budget():
 def test_chat_tab_builds_and_heatmap_controls_work(tiny_dirs, backend):
     with gr.Blocks():
         shared = Shared(image=gr.Image(type="filepath"), model=gr.Dropdown(choices=["x"]),
-                        max_pixels=gr.Number(), min_pixels=gr.Number(), max_tiles=gr.Number(),
-                        min_tiles=gr.Number(), pinpoints=gr.Textbox())
+                        controls={name: gr.Textbox() for name in SETTING_SPECS})
         with gr.Tab("Chat"):
             tab = ui.build_chat_tab(shared)
     assert isinstance(tab.chatbot, gr.Chatbot)
@@ -511,8 +517,7 @@ def test_the_chat_starts_on_the_small_default_not_the_explorers_model(monkeypatc
         shared = Shared(image=gr.Image(type="filepath"),
                         model=gr.Dropdown(choices=["llava-hf/llava-v1.6-mistral-7b-hf"],
                                           value="llava-hf/llava-v1.6-mistral-7b-hf"),
-                        max_pixels=gr.Number(), min_pixels=gr.Number(), max_tiles=gr.Number(),
-                        min_tiles=gr.Number(), pinpoints=gr.Textbox())
+                        controls={name: gr.Textbox() for name in SETTING_SPECS})
         tab = ui.build_chat_tab(shared)
     assert tab.model.value == chat.DEFAULT_MODEL == "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"
     assert chat.DEFAULT_MODEL in dict((v, k) for k, v in tab.model.choices)

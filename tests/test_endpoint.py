@@ -18,6 +18,7 @@ import threading
 import time
 import warnings
 
+import gradio as gr
 import httpx
 import pytest
 
@@ -25,6 +26,7 @@ from anyres_demo.backends import chat
 from anyres_demo.backends import endpoint as ep
 from anyres_demo.ui import chat as ui
 from anyres_demo import security
+from anyres_demo.overrides import SETTING_SPECS
 from hf_helpers import noise_image
 
 IMAGE = noise_image((300, 500), seed=3)
@@ -86,10 +88,15 @@ def use_server(server, monkeypatch):
 
 
 def run_turn(message, history, model, **kw):
+    """All yields of one ui.respond call (arguments as the Send button passes them)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        outs = list(ui.respond(message, history, kw.pop("image", IMAGE), model,
-                               max_new_tokens=kw.pop("max_new_tokens", 8), **kw))
+        image = kw.pop("image", IMAGE)
+        values = [kw.pop(name, None) for name in SETTING_SPECS]  # the explorer's settings
+        gen = [kw.pop("max_new_tokens", 8), 0.0, 0.9, True, 0, 1.0, kw.pop("answer_with", None)]
+        assert not kw, f"unknown arguments {sorted(kw)}"
+        outs = list(ui.respond(message, history, image, *gen, None, model, gr.Progress(),
+                               *values))
     shown = [w for w in caught if w.filename.replace(os.sep, "/").endswith("gradio/helpers.py")]
     return outs, [str(w.message) for w in shown]
 

@@ -33,7 +33,7 @@ def test_llava_next_1920x1080_golden_row_by_row():
                                                  ("row-end newlines", 28)]
     assert rows[1].how == "2x2 tiles of 24x24 cells = 48x48; unpadding keeps 28x48 = 1344"
     assert plan.formula == "576 + 28x48 + 28 = 1948"
-    assert ledger_table(plan)[1][-1] == ["total", 1948, "1948 placeholder tokens (LLaVA adds no wrappers)"]
+    assert ledger_table(plan)[1][-1] == ["total", 1948, "1,948 image placeholder tokens (no special tokens)"]
 
 
 def test_onevision_downscale_row_says_so():
@@ -45,11 +45,11 @@ def test_onevision_downscale_row_says_so():
 
 def test_qwen_and_internvl_count_their_wrappers():
     q = ledger_rows(plan_image((1080, 1920), "qwen2-vl"))
-    assert [(r.part, r.count) for r in q] == [("image patches", 2691), ("wrappers", 2)]
+    assert [(r.part, r.count) for r in q] == [("image patches", 2691), ("start/end markers", 2)]
     assert q[0].how == "resized to 1932x1092: 78x138 patches of 14 px, merged 2x2 -> 39x69"
     assert q[1].how == "<|vision_start|> and <|vision_end|> around the patches"
     i = ledger_rows(plan_image((1080, 1920), "internvl"))
-    assert [(r.part, r.count) for r in i] == [("tiles", 2048), ("thumbnail", 256), ("wrappers", 2)]
+    assert [(r.part, r.count) for r in i] == [("tiles", 2048), ("thumbnail", 256), ("start/end markers", 2)]
     assert i[0].how.startswith("2x4 = 8 tiles x 256")
 
 

@@ -55,8 +55,8 @@ def test_analysis_works_offline(offline):
 def test_a_bundled_example_probe_comes_from_the_shipped_cache(offline):
     _, client, _ = offline
     example = get_example(EXAMPLE)
-    panels, crops, note, table = client.predict(handle_file(str(example.path)), QWEN, None, None,
-                                                None, None, "", "last", api_name="/on_attention")
+    panels, crops, note, table = client.predict(handle_file(str(example.path)), "last", QWEN, None,
+                                                None, None, None, "", api_name="/on_attention")
     assert "from the cache" in note and panels and crops
 
 
@@ -66,8 +66,8 @@ def test_a_chat_turn_fails_clearly_and_keeps_the_conversation(offline):
     history = [{"role": "user", "content": [{"type": "text", "text": "hello"}]},
                {"role": "assistant", "content": [{"type": "text", "text": "hi there"}]}]
     chatbot, box, status, _ = client.predict(
-        "what does the page say?", history, handle_file(str(example.path)), CHAT_MODEL,
-        None, None, None, None, "", 8, 0.0, 0.9, False, api_name="/chat")
+        "what does the page say?", history, handle_file(str(example.path)), 8, 0.0, 0.9, False,
+        0, 1.0, "local", CHAT_MODEL, None, None, None, None, "", api_name="/chat")
     assert [(m["role"], [_text(p) for p in m["content"]]) for m in chatbot] == \
         [("user", ["hello"]), ("assistant", ["hi there"])]  # the failed turn added nothing
     assert box == "what does the page say?"  # the question stays, ready to resend

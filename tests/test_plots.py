@@ -29,7 +29,7 @@ def test_compare_bars_stack_to_each_plans_total():
         totals += np.asarray(trace.y, float)
     assert totals.tolist() == [p.num_tokens for p in plans] == [1948, 7269, 2693, 2306]
     assert {t.name for t in fig.data} == {"base image", "tiles", "row-end newlines", "image patches",
-                                          "thumbnail", "wrappers"}
+                                          "thumbnail", "start/end markers"}
     assert [a.text for a in fig.layout.annotations] == ["<b>1,948</b>", "<b>7,269</b>", "<b>2,693</b>",
                                                        "<b>2,306</b>"]
 

@@ -209,8 +209,8 @@ def test_a_url_inside_the_chat_history_is_refused_not_fetched(watched):
     served, listener = watched
     history = [{"role": "user", "content": [
         {"type": "file", "file": _file(f"http://127.0.0.4:{listener.port}/cat.png")}]}]
-    data = ["what is this?", history, None, QWEN, None, None, None, None, "", 8, 0.0, 0.9, False,
-            0, 1.0, "local"]
+    data = ["what is this?", history, None, 8, 0.0, 0.9, False, 0, 1.0, "local", QWEN,
+            None, None, None, None, ""]
     event, body = _call(served.url, "chat", data)
     assert event == "error" and security.URL_REFUSAL in json.loads(body)["error"]
     assert listener.seen() == []
@@ -290,8 +290,8 @@ def test_direct_posts_cannot_skip_the_queue(watched):
 @pytest.mark.parametrize("model", ["/etc", "someone/llava-finetune"])
 def test_only_presets_reach_the_backend_through_the_api(watched, model):
     served, _ = watched
-    event, data = _call(served.url, "chat", ["hi", [], None, model, None, None, None, None, "",
-                                             8, 0.0, 0.9, False, 0, 1.0, "local"])
+    event, data = _call(served.url, "chat", ["hi", [], None, 8, 0.0, 0.9, False, 0, 1.0, "local",
+                                             model, None, None, None, None, ""])
     assert event == "error" and "not in the list of choices" in data
 
 
@@ -314,7 +314,7 @@ def test_the_chat_tab_loads_only_presets_without_the_opt_in(monkeypatch, tmp_pat
     monkeypatch.setattr(chat, "BACKEND", chat.ChatBackend(loader=never, preflight=never))
     folder = str(tmp_path)  # a folder on the server, as an API client might send it
     with pytest.warns(UserWarning, match="not one of this app's models"):
-        history, box, _, status, _ = list(ui.respond("hi", [], None, folder))[-1]
+        history, box, _, status, _ = list(ui.respond("hi", [], None, model=folder))[-1]
     assert history == [] and box == "hi" and "not one of this app's models" in status
     assert "not one of this app's models" in ui.model_status(folder)
     with pytest.warns(UserWarning, match="not one of this app's models"):

@@ -19,6 +19,7 @@ from anyres_demo import plan_image
 from anyres_demo.examples import get_example
 from anyres_demo.ui import build_demo, tab_label
 from anyres_demo.ui import explorer as ui
+from anyres_demo.overrides import SETTING_SPECS
 from anyres_demo.ui.shared import Shared
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,9 +128,8 @@ def test_no_image_clears_the_views():
 def test_model_change_shows_only_that_familys_settings():
     updates = ui.on_model(QWEN)
     visible = {name: u["visible"] for name, u in zip(ui.SETTING_NAMES, updates)}
-    assert visible == {"max_pixels": True, "min_pixels": True, "max_tiles": False, "min_tiles": False,
-                       "pinpoints": False}
-    assert updates[0]["placeholder"] == "checkpoint: 12845056" and updates[0]["value"] is None
+    assert {n for n, v in visible.items() if v} == {"max_pixels", "min_pixels"}
+    assert updates[0]["placeholder"] == "checkpoint: 12,845,056" and updates[0]["value"] is None
     llava = dict(zip(ui.SETTING_NAMES, ui.on_model(LLAVA)))
     assert llava["pinpoints"]["visible"] and llava["pinpoints"]["value"] == ""
     assert llava["pinpoints"]["placeholder"].startswith("checkpoint: 672x336, 336x672")
@@ -203,8 +203,7 @@ def test_build_demo_adds_extra_tabs_after_the_explorers():
 
     demo = build_demo(extra_tabs=[build_probe_tab])
     assert len(seen) == 1 and isinstance(seen[0].image, gr.Image)
-    assert seen[0].settings == [seen[0].model, seen[0].max_pixels, seen[0].min_pixels,
-                                seen[0].max_tiles, seen[0].min_tiles, seen[0].pinpoints]
+    assert seen[0].settings == [seen[0].model, *(seen[0].controls[n] for n in SETTING_SPECS)]
     labels = [c["props"].get("label") for c in demo.config["components"] if c["type"] == "tabitem"]
     assert labels[:5] == ["What the model sees", "Compare families", "What-if", "Export", "Probe"]
     total = [c for c in demo.config["components"] if c["props"].get("elem_id") == "token-total"]

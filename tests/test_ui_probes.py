@@ -13,7 +13,6 @@ from anyres_demo.presets import FAMILY_DEFAULTS
 from anyres_demo.ui import probes as ui_probes
 
 DOC = str(get_example("document_page.png").path)
-SETTINGS = [None, None, None, None, ""]  # max/min pixels, max/min tiles, pinpoints: checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +36,7 @@ def test_legibility_table_from_the_shipped_cache():
 
 @pytest.mark.parametrize("model", [FAMILY_DEFAULTS["llava_next"], "Qwen/Qwen2.5-VL-7B-Instruct"])
 def test_attention_panels_from_the_shipped_cache(model):
-    panels, crops, note, rows = ui_probes.on_attention(DOC, model, *SETTINGS, "last")
+    panels, crops, note, rows = ui_probes.on_attention(DOC, "last", model)
     # tiles (or Qwen's native image) | global view (LLaVA base) | the 336 squash baseline
     assert len(panels) == (3 if "llava" in model else 2)
     assert "from the cache" in note and "not an explanation" in note

@@ -22,7 +22,6 @@ from hf_helpers import FAMILIES, FAMILY_REPOS, QWEN_FAMILIES, noise_image
 
 IMAGE_HW = (300, 500)
 IMAGE = noise_image(IMAGE_HW, seed=3)
-NO_SETTINGS = [None, None, None, None, ""]  # max/min pixels, max/min tiles, pinpoints
 # family -> (crops, patch grid per crop, probed block, blocks) for a 500x300 image; the tiny
 # towers have 2 blocks (InternViT 1). LLaVA-NeXT reads hidden_states[-2]: block 0 of 2.
 EXPECTED = {
@@ -254,7 +253,7 @@ def image_path(tmp_path_factory):
 def test_ui_without_a_loaded_model_says_load_one_first(backend, image_path):
     # issue 10.14: a warning in plain words, and the encoder results already shown stay
     with pytest.warns(UserWarning) as shown:  # what gr.Warning shows
-        outputs = ui_probes.on_vlm_attention(image_path, FAMILY_REPOS["qwen2_vl"], *NO_SETTINGS)
+        outputs = ui_probes.on_vlm_attention(image_path, FAMILY_REPOS["qwen2_vl"])
     message = str(shown[0].message)
     assert message == vt.NO_MODEL and "needs a chat model" in message
     assert not message.startswith(("'", "\"")) and "'" not in message  # no literal quotes
@@ -274,12 +273,12 @@ def test_the_own_tower_button_is_clickable_once_a_model_is_loaded(backend, dirs)
 def test_ui_shows_the_loaded_models_tower_labelled_as_random_weights(backend, dirs, image_path):
     backend.ensure(chat.resolve_source(dirs["internvl"]))
     panels, crops, note, rows = ui_probes.on_vlm_attention(
-        image_path, FAMILY_REPOS["internvl"], *NO_SETTINGS)
+        image_path, FAMILY_REPOS["internvl"])
     assert [p[0].size for p in panels] == [IMAGE.size] * 2  # tiles | thumbnail
     assert len(crops) == len(rows) == EXPECTED["internvl"][0]
     assert "own vision encoder (last layer)" in note and "RANDOM WEIGHTS" in note
     assert "but the Chat tab has" not in note
     with pytest.warns(UserWarning, match="but the Chat tab has"):  # what gr.Warning shows
-        _, _, note, _ = ui_probes.on_vlm_attention(image_path, FAMILY_REPOS["qwen2_vl"],
-                                                   *NO_SETTINGS)
+        _, _, note, _ = ui_probes.on_vlm_attention(image_path, FAMILY_REPOS["qwen2_vl"])
+
     assert "but the Chat tab has InternVL from " in note  # the folder, not the family's 1B

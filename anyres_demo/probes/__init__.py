@@ -26,13 +26,14 @@ from ..engine import as_size, plan_image, resolve_preset
 from ..geometry import Box, Size
 from ..presets import FAMILY_DEFAULTS, PRESETS, Preset, get_preset
 from ..render import render_crops
+from ..layout import kinds_with_role
 from ..strategies import STRATEGY_LABELS
 from ..strategies.base import CropSpec, Plan
 
 # callable(fraction in [0, 1], text): how uncached work reports progress (gr.Progress fits).
 Progress = Callable[[float, str], Any]
 
-GLOBAL_KINDS = ("base", "thumbnail")  # whole-image views next to the tiles
+GLOBAL_KINDS = kinds_with_role("global")  # whole-image views next to the tiles (crop kinds)
 BASELINE_KEY = "fixed"
 
 

@@ -34,6 +34,7 @@ from PIL import Image, ImageDraw
 
 from ..engine import resolve_preset
 from ..geometry import Box, Size
+from ..layout import kinds_with_role
 from ..presets import IMAGENET_MEAN, IMAGENET_STD, Preset
 from . import (GLOBAL_KINDS, Progress, View, baseline_view, image_digest, original_to_crop,
                render_view, report, strategy_view)
@@ -310,7 +311,7 @@ class AttentionResult:
     notes: list[str] = field(default_factory=list)
 
 
-HIGHRES_KINDS = ("tile", "image")
+HIGHRES_KINDS = kinds_with_role("detail")  # crop kinds of the high-resolution views
 
 
 def _compute(image: Image.Image, view: View, settings: EncoderSettings,

@@ -1,30 +1,51 @@
-"""Strategy registry: one module per family, each exposing
+"""Strategy registry: one module per family, registered as data.
+
+A strategy module exposes (pure: numpy at most)
 
     plan(size_hw: Size, preset: Preset) -> Plan            exact geometry for one image
     layout(plan: Plan) -> Layout                           every token, in LLM order
-    count_many(heights, widths, preset) -> np.ndarray      vectorized token counts (placeholders
-                                                           only, no wrappers) for sweeps; raises
-                                                           nothing: invalid sizes give -1
+    count_many(heights, widths, preset) -> np.ndarray      vectorized placeholder counts for
+                                                           sweeps; invalid sizes give -1
+
+and optionally, each with a generic fallback where it is used:
+
+    count_many_total(heights, widths, preset)   placeholders + special tokens (-1 invalid);
+                                                default: count_many + 2 if the preset has wrappers
+    ledger_how(plan, kind) -> str               the ledger's "how" for one kind of token
+    why_summary(plan) -> str                    the rule the strategy applied (markdown)
+    resize_note(plan) -> str                    how the image was resized, one sentence
+    candidates_chart(plan) -> base.ChartSpec    the numbers "why this grid" compares
+    teaching(view) -> str | None                the family's paragraph for a view's help text
+
+A new family is a new module plus one `Family` row below (and its presets): no view changes.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import ModuleType
 
 from . import internvl, llava_next, qwen2_vl
 
-STRATEGIES: dict[str, ModuleType] = {
-    "llava_next": llava_next,
-    "llava_onevision": llava_next,  # same module: OneVision is anyres + bilinear downscale
-    "qwen2_vl": qwen2_vl,
-    "internvl": internvl,
-}
 
-STRATEGY_LABELS = {
-    "llava_next": "LLaVA-NeXT (anyres)",
-    "llava_onevision": "LLaVA-OneVision (anyres_max_9)",
-    "qwen2_vl": "Qwen2-VL / Qwen2.5-VL (native resolution)",
-    "internvl": "InternVL (dynamic tiles + thumbnail)",
-}
+@dataclass(frozen=True)
+class Family:
+    name: str  # the key presets name in Preset.strategy
+    module: ModuleType
+    label: str  # "Qwen2-VL / Qwen2.5-VL (native resolution)"
+    color: str  # "#rrggbb" for charts (Okabe-Ito where possible)
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("llava_next", llava_next, "LLaVA-NeXT (anyres)", "#0072b2"),
+    # Same module: OneVision is anyres + bilinear downscale.
+    Family("llava_onevision", llava_next, "LLaVA-OneVision (anyres_max_9)", "#cc79a7"),
+    Family("qwen2_vl", qwen2_vl, "Qwen2-VL / Qwen2.5-VL (native resolution)", "#009e73"),
+    Family("internvl", internvl, "InternVL (dynamic tiles + thumbnail)", "#d55e00"),
+)}
+
+STRATEGIES: dict[str, ModuleType] = {k: f.module for k, f in FAMILIES.items()}
+STRATEGY_LABELS: dict[str, str] = {k: f.label for k, f in FAMILIES.items()}
+STRATEGY_COLORS: dict[str, str] = {k: f.color for k, f in FAMILIES.items()}
 
 
 def get_strategy(name: str) -> ModuleType:
@@ -32,3 +53,7 @@ def get_strategy(name: str) -> ModuleType:
         raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
     return STRATEGIES[name]
 
+
+def hook(name: str, hook_name: str):
+    """The family's optional hook `hook_name`, or None."""
+    return getattr(get_strategy(name), hook_name, None)

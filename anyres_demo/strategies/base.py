@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Callable, NamedTuple
 
 from ..geometry import Box, Size
+from ..layout import KIND_INFO
 from ..presets import Preset
 
 
@@ -88,16 +89,21 @@ class Plan:
 
     @property
     def num_image_tokens(self) -> int:
-        """Placeholder tokens the processor inserts (<image>, <|image_pad|>, <IMG_CONTEXT>)."""
-        return sum(v for k, v in self.tokens_by_kind.items() if k != "wrapper")
+        """Placeholder tokens the processor inserts (<image>, <|image_pad|>, <IMG_CONTEXT>, ...)."""
+        return sum(v for k, v in self.tokens_by_kind.items() if KIND_INFO[k].placeholder)
 
     @property
-    def num_wrapper_tokens(self) -> int:
-        return self.tokens_by_kind.get("wrapper", 0)
+    def num_special_tokens(self) -> int:
+        """Every other token the image puts in the prompt: start/end markers, row/tile markers."""
+        return sum(v for k, v in self.tokens_by_kind.items() if not KIND_INFO[k].placeholder)
+
+    @property
+    def num_wrapper_tokens(self) -> int:  # the older name of num_special_tokens
+        return self.num_special_tokens
 
     @property
     def num_tokens(self) -> int:
-        return self.num_image_tokens + self.num_wrapper_tokens
+        return self.num_image_tokens + self.num_special_tokens
 
     @property
     def num_crops(self) -> int:
@@ -107,3 +113,25 @@ class Plan:
     def downscaled(self) -> bool:
         return self.final_hw is not None and self.unpadded_hw is not None and \
             self.final_hw != self.unpadded_hw
+
+
+class Series(NamedTuple):
+    """One bar series of a candidates chart: a value per candidate."""
+
+    name: str
+    values: tuple[float, ...]
+    color: "str | tuple[str, ...]"  # one colour, or one per bar
+
+
+class ChartSpec(NamedTuple):
+    """A strategy's "why this grid" chart as pure data; plots.candidates_chart draws it."""
+
+    title: str
+    x_title: str
+    y_title: str
+    labels: tuple[str, ...]  # one per candidate, in the order tried
+    series: tuple[Series, ...]
+    hlines: tuple[tuple[float, str], ...] = ()  # (value, name): budgets drawn as dashed lines
+    log_y: bool = False
+    barmode: str = "group"
+    chosen: int = -1  # index of the winner (outlined); -1: none

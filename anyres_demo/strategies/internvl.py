@@ -12,7 +12,7 @@ import numpy as np
 from ..geometry import Box, Size
 from ..layout import KIND_CODE, Layout
 from ..presets import InternVLSettings, Preset
-from .base import Candidate, CropSpec, Plan
+from .base import Candidate, ChartSpec, CropSpec, Plan, Series
 
 
 @functools.lru_cache(maxsize=64)
@@ -148,3 +148,51 @@ def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
         best_n = np.where(closer | tie, cols * rows, best_n)
     crops = best_n + np.where((best_n > 1) & s.use_thumbnail, 1, 0)
     return np.where(valid, crops * s.cells_per_side ** 2, -1)
+
+
+# ----------------------------------------------------------------------------- words and charts
+def ledger_how(plan: Plan, kind: str) -> str:
+    s = plan.preset.settings
+    m = s.cells_per_side
+    per_tile = (f"{s.tile_size} px / {s.patch_size} px patches = {s.tile_size // s.patch_size}^2, "
+                f"pixel shuffle x{s.downsample_ratio} -> {m}x{m}")
+    if kind == "wrapper":
+        return f"{plan.preset.wrapper_tokens[0]} and {plan.preset.wrapper_tokens[1]} around the tiles"
+    if kind == "thumbnail":
+        return f"whole image squashed to {s.tile_size}x{s.tile_size}, {m}x{m} tokens"
+    tiles = plan.grid_rows * plan.grid_cols
+    return f"{plan.grid_rows}x{plan.grid_cols} = {tiles} tiles x {m * m} ({per_tile})"
+
+
+def why_summary(plan: Plan) -> str:
+    s = plan.preset.settings
+    win = next(c for c in plan.candidates if c.chosen)
+    h, w = plan.image_hw.hw
+    return (f"InternVL walks every grid with {s.min_tiles} to {s.max_tiles} tiles, fewest tiles "
+            f"first, and keeps the one whose aspect ratio is closest to the image's ({w / h:.3f}); "
+            f"on a tie it moves to the larger grid only if the image covers more than half of "
+            f"that canvas. Winner: **{win.grid_rows}x{win.grid_cols}** (aspect "
+            f"{win.grid_cols / win.grid_rows:.3f}).")
+
+
+def resize_note(plan: Plan) -> str:
+    (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
+    fx, fy = rw / w, rh / h
+    same = abs(rw - w * fy) <= 1
+    factor = f"x{fx:.3f}" if same else f"x{fx:.3f} wide, x{fy:.3f} high"
+    s = plan.preset.settings
+    extra = f" + a {s.tile_size}x{s.tile_size} thumbnail" if "thumbnail" in plan.tokens_by_kind else ""
+    squash = "" if same else " (squashed: the aspect ratio changes)"
+    return (f"{plan.image_hw} resized {factor} to {plan.canvas_hw}{squash} -> "
+            f"{plan.grid_rows}x{plan.grid_cols} tiles of {plan.canvas_hw.width // plan.grid_cols} px"
+            f"{extra}.")
+
+
+def candidates_chart(plan: Plan) -> ChartSpec:
+    cands = plan.candidates
+    labels = tuple(f"{c.grid_rows}x{c.grid_cols}" + (" ✓" if c.chosen else "") for c in cands)
+    return ChartSpec("Why this grid: closest aspect ratio (in the order tried)", "grid (rows x cols)",
+                     "|image aspect - grid aspect|", labels,
+                     (Series("aspect-ratio gap", tuple(float(c.scores["aspect_diff"]) for c in cands),
+                             tuple("#d55e00" if c.chosen else "#999999" for c in cands)),),
+                     chosen=next(i for i, c in enumerate(cands) if c.chosen))

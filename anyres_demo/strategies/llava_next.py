@@ -13,7 +13,7 @@ import numpy as np
 from ..geometry import Box, Size
 from ..layout import KIND_CODE, Layout
 from ..presets import LlavaNextSettings, Preset
-from .base import Candidate, CropSpec, Plan
+from .base import Candidate, ChartSpec, CropSpec, Plan, Series
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -366,3 +366,57 @@ def _select_many(h, w, pinpoints_hw):
         best_ch = np.where(take, ch, best_ch)
         best_cw = np.where(take, cw, best_cw)
     return best_ch, best_cw
+
+
+# ----------------------------------------------------------------------------- words and charts
+def ledger_how(plan: Plan, kind: str) -> str:
+    s = plan.preset.settings
+    n, tile = s.features_per_side, s.tile_size
+    h2, w2 = plan.unpadded_hw.hw
+    h3, w3 = plan.final_hw.hw
+    if kind == "base":
+        return f"whole image squashed to {tile}x{tile}: {n}x{n} feature cells"
+    if kind == "newline":
+        return f"one learned newline token after each of the {h3} rows"
+    feats = plan.features_hw
+    text = (f"{plan.grid_rows}x{plan.grid_cols} tiles of {n}x{n} cells = {feats.height}x{feats.width}; "
+            f"unpadding keeps {h2}x{w2}")
+    if plan.downscaled:
+        text += f"; bilinear downscale to {h3}x{w3} (at most ~{s.max_tiles_downscale} tiles' worth)"
+    return text + f" = {h3 * w3}"
+
+
+def why_summary(plan: Plan) -> str:
+    win = next(c for c in plan.candidates if c.chosen)
+    return (f"The processor tries each of the {len(plan.candidates)} canvases in the list and "
+            f"keeps the one that preserves the most image pixels, then the one that wastes the "
+            f"least padding, then the first in list order. Winner: **{win.canvas_hw}** "
+            f"({win.grid_rows}x{win.grid_cols} tiles), keeping {int(win.scores['effective']):,} px "
+            f"and wasting {int(win.scores['wasted']):,}.")
+
+
+def resize_note(plan: Plan) -> str:
+    (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
+    fx, fy = rw / w, rh / h
+    factor = f"x{fx:.3f}" if abs(rw - w * fy) <= 1 else f"x{fx:.3f} wide, x{fy:.3f} high"
+    py, px = plan.paste_yx
+    pad_h = plan.canvas_hw.height - rh
+    pad_w = plan.canvas_hw.width - rw
+    pad = (f"{py} px padding above, {pad_h - py} below" if pad_h else
+           f"{px} px padding left, {pad_w - px} right" if pad_w else "no padding")
+    t, b, l_, r = plan.unpad_cells
+    drop = (f"; unpadding drops {t}+{b} feature rows" if t + b else
+            f"; unpadding drops {l_}+{r} feature columns" if l_ + r else "")
+    return (f"{plan.image_hw} resized {factor} to {plan.resized_hw} on a {plan.canvas_hw} canvas "
+            f"({plan.grid_rows}x{plan.grid_cols} tiles), {pad}{drop}.")
+
+
+def candidates_chart(plan: Plan) -> ChartSpec:
+    cands = plan.candidates
+    labels = tuple(f"{c.canvas_hw}" + (" ✓" if c.chosen else "") for c in cands)
+    series = tuple(Series(name, tuple(float(c.scores[key]) for c in cands), color)
+                   for key, name, color in (("effective", "image px kept", "#009e73"),
+                                            ("wasted", "canvas px wasted", "#d55e00")))
+    return ChartSpec("Why this canvas: most pixels kept, then least waste", "canvas (W x H)",
+                     "pixels", labels, series,
+                     chosen=next(i for i, c in enumerate(cands) if c.chosen))

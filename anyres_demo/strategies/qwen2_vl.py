@@ -12,7 +12,7 @@ import numpy as np
 from ..geometry import Box, Size
 from ..layout import KIND_CODE, Layout
 from ..presets import Preset, QwenSettings
-from .base import Candidate, CropSpec, Plan
+from .base import Candidate, ChartSpec, CropSpec, Plan, Series
 
 
 def check_aspect(size_hw: Size, settings: QwenSettings) -> None:
@@ -139,3 +139,43 @@ def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
     h_bar = np.where(over, h_o, np.where(under, h_u, h_bar))
     w_bar = np.where(over, w_o, np.where(under, w_u, w_bar))
     return np.where(valid, (h_bar // f) * (w_bar // f), -1)
+
+
+# ----------------------------------------------------------------------------- words and charts
+def ledger_how(plan: Plan, kind: str) -> str:
+    s = plan.preset.settings
+    if kind == "wrapper":
+        return f"{plan.preset.wrapper_tokens[0]} and {plan.preset.wrapper_tokens[1]} around the patches"
+    rh, rw = plan.resized_hw.hw
+    return (f"resized to {rw}x{rh}: {rh // s.patch_size}x{rw // s.patch_size} patches of "
+            f"{s.patch_size} px, merged {s.merge_size}x{s.merge_size} -> {plan.grid_rows}x{plan.grid_cols}")
+
+
+def why_summary(plan: Plan) -> str:
+    s = plan.preset.settings
+    return (f"{plan.preset.label} has no list of grids: it rounds each side to a multiple of "
+            f"{s.factor} and, if the result is outside [min_pixels {s.min_pixels:,}, max_pixels "
+            f"{s.max_pixels:,}], rescales keeping the aspect ratio. Result: **{plan.resized_hw}** = "
+            f"{plan.grid_rows}x{plan.grid_cols} tokens.")
+
+
+def resize_note(plan: Plan) -> str:
+    (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
+    fx, fy = rw / w, rh / h
+    factor = f"x{fx:.3f}" if abs(rw - w * fy) <= 1 else f"x{fx:.3f} wide, x{fy:.3f} high"
+    return (f"{plan.image_hw} resized {factor} to {plan.resized_hw} (sides multiples of "
+            f"{plan.cell_px}) -> {plan.grid_rows}x{plan.grid_cols} tokens of {plan.cell_px}x"
+            f"{plan.cell_px} px.")
+
+
+def candidates_chart(plan: Plan) -> ChartSpec:
+    s = plan.preset.settings
+    cands = plan.candidates
+    labels = tuple(("side rounding" if i == 0 else "budget rescale") + (" ✓" if c.chosen else "")
+                   for i, c in enumerate(cands))
+    return ChartSpec(f"Why this size: round to multiples of {s.factor}, then keep within the budget",
+                     "", "pixels (log scale)", labels,
+                     (Series("pixels after resize", tuple(float(c.scores["pixels"]) for c in cands),
+                             "#009e73"),),
+                     hlines=((s.min_pixels, "min_pixels"), (s.max_pixels, "max_pixels")), log_y=True,
+                     chosen=next(i for i, c in enumerate(cands) if c.chosen))

@@ -22,7 +22,7 @@ from ..backends import endpoint as ep
 from ..images import load_image
 from ..layout import build_layout
 from ..overrides import collect_overrides
-from .shared import Shared
+from .shared import Shared, named_settings
 
 WHOLE_ANSWER = -1
 ENDPOINT, LOCAL = "endpoint", "local"  # where the answers come from
@@ -190,12 +190,12 @@ def _ensure_streaming(source: chat.ModelSource, progress) -> Iterator[tuple[str,
     yield "", box["loaded"]
 
 
-def respond(message: str, history: list[dict] | None, image, model: str, max_pixels=None,
-            min_pixels=None, max_tiles=None, min_tiles=None, pinpoints=None,
-            max_new_tokens=256, temperature=0.0, top_p=0.9, capture=True, top_k=0,
-            repetition_penalty=1.0, answer_with: str | None = None,
-            state: ChatState | None = None, progress=gr.Progress()) -> Iterator[tuple]:
-    """Stream one turn. Yields (history, textbox, state, status, turn picker update).
+def respond(message: str, history: list[dict] | None, image, max_new_tokens=256, temperature=0.0,
+            top_p=0.9, capture=True, top_k=0, repetition_penalty=1.0,
+            answer_with: str | None = None, state: ChatState | None = None, model: str = "",
+            progress=gr.Progress(), *values) -> Iterator[tuple]:
+    """Stream one turn. Yields (history, textbox, state, status, turn picker update). `values`:
+    the explorer's settings, one per overrides.SETTING_SPECS row (empty: the checkpoint's).
 
     The question shows in the chat window at once, with the model's loading progress under
     it; a failure puts the conversation back as it was and the question back in the box."""
@@ -224,8 +224,7 @@ def respond(message: str, history: list[dict] | None, image, model: str, max_pix
                 if loaded is None:
                     yield (asked + [{"role": "assistant", "content": line}], "", state, line,
                            gr.skip())
-        overrides = collect_overrides(source.preset, max_pixels, min_pixels, max_tiles,
-                                      min_tiles, pinpoints)
+        overrides = collect_overrides(source.preset, **(named_settings(values) if values else {}))
         prepared = chat.prepare_turn(loaded, pil, history, message, overrides)
         chat.check_context(prepared, settings.max_new_tokens)
     except (ValueError, chat.ModelLoadError) as exc:
@@ -434,8 +433,8 @@ def model_choices() -> list[tuple[str, str]]:
 
 
 def _wire_chat(shared: Shared, c: dict[str, Any]) -> None:
-    inputs = [c["message"], c["chatbot"], shared.image, c["model"], *shared.settings[1:],
-              *c["generation"], c["answer_with"], c["state"]]
+    inputs = [c["message"], c["chatbot"], shared.image, *c["generation"], c["answer_with"],
+              c["state"], c["model"], *shared.setting_controls]  # the chat's own model
     outputs = [c["chatbot"], c["message"], c["state"], c["status"], c["turn"]]
     controls = [c["layer_from"], c["layer_to"], c["token"], c["heat_box"]]
     events = [c["send"].click(respond, inputs, outputs, api_name="chat", **CHAT_QUEUE),

@@ -25,11 +25,13 @@ from ..plots import candidates_chart
 from ..presets import FAMILY_DEFAULTS, OVERRIDABLE, get_preset, list_presets
 from ..security import any_model_allowed
 from ..views import CROP_MAX_SIDE, display_source, overlay, resize_note
-from .shared import Shared
+from ..overrides import SETTING_SPECS
+from .shared import Shared, named_settings
 
 DEFAULT_MODEL = FAMILY_DEFAULTS["llava_next"]
 LARGE_IMAGE_PIXELS = 40_000_000  # above this, say that the analysis takes a moment
-SETTING_NAMES = ("max_pixels", "min_pixels", "max_tiles", "min_tiles", "pinpoints")
+SETTING_NAMES = tuple(SETTING_SPECS)  # one control each, in this order
+CHECKPOINT = "checkpoint"  # the on/off and choice controls' "use the checkpoint's value"
 # Events that decode the uploaded image share one queue: each holds up to one decoded image
 # (images.PEAK_MEMORY_BOUND for a 100 MP upload), so this caps the explorer's memory.
 IMAGE_QUEUE = {"concurrency_id": "explorer-image", "concurrency_limit": 4}
@@ -37,7 +39,7 @@ IMAGE_QUEUE = {"concurrency_id": "explorer-image", "concurrency_limit": 4}
 
 def reads(strategy: str, setting: str) -> bool:
     """Whether `strategy` reads the UI setting (presets.OVERRIDABLE is the source of truth)."""
-    return {"pinpoints": "pinpoints_hw"}.get(setting, setting) in OVERRIDABLE[strategy]
+    return SETTING_SPECS[setting].field in OVERRIDABLE[strategy]
 
 
 def guarded(fn: Callable) -> Callable:
@@ -125,19 +127,29 @@ def on_model(model: str) -> list[dict]:
     """Show the settings the chosen family reads, cleared, with the checkpoint's values as hints."""
     strategy = get_preset(model).strategy
     values = analysis.checkpoint_settings(model)
-    updates = []
-    for name in SETTING_NAMES:
-        hint = values[name]
-        updates.append(gr.update(visible=reads(strategy, name), value="" if name == "pinpoints" else None,
-                                 placeholder=f"checkpoint: {hint}" if hint is not None else None))
-    return updates
+    return [_control_update(SETTING_SPECS[name], values[name], reads(strategy, name))
+            for name in SETTING_NAMES]
+
+
+def _hint(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _control_update(spec, hint: Any, visible: bool) -> dict:
+    """Cleared to "the checkpoint's value", with that value shown as the hint."""
+    shown = f"checkpoint: {_hint(hint)}" if hint is not None else None
+    if spec.kind in ("bool", "choice"):
+        return gr.update(visible=visible, value=CHECKPOINT, info=shown)
+    return gr.update(visible=visible, value="" if spec.kind == "pinpoints" else None, placeholder=shown)
 
 
 @guarded
-def on_analyze(path: str | None, model: str, max_pixels: float | None, min_pixels: float | None,
-               max_tiles: float | None, min_tiles: float | None, pinpoints: str | None) -> tuple:
-    """Every view of the explorer tab, plus the small state the other events read."""
-    choice = analysis.choose(model, max_pixels, min_pixels, max_tiles, min_tiles, pinpoints)
+def on_analyze(path: str | None, model: str, *values: Any) -> tuple:
+    """Every view of the explorer tab, plus the small state the other events read. `values`:
+    one per overrides.SETTING_SPECS row."""
+    choice = analysis.choose(model, **named_settings(values))
     if not path:
         return empty_explorer()
     loaded = load(path)
@@ -248,21 +260,33 @@ def build_inputs(initial_example: str | None, initial_model: str | None = None
         with gr.Column(scale=2):
             model = gr.Dropdown(model_choices(), value=model_id, label="Model (preset)",
                                 allow_custom_value=any_model_allowed(), elem_id="model-select")
-            numbers = {}
-            for name, label in (("max_pixels", "max_pixels (Qwen2-VL budget)"),
-                                ("min_pixels", "min_pixels (Qwen2-VL)"),
-                                ("max_tiles", "max tiles (InternVL)"), ("min_tiles", "min tiles (InternVL)")):
-                numbers[name] = gr.Number(value=None, label=label, precision=0, minimum=0,
-                                          placeholder=f"checkpoint: {hints[name]}",
-                                          visible=reads(strategy, name), elem_id=f"set-{name}")
-            pinpoints = gr.Textbox(value="", label="Canvas list, W x H (LLaVA)", lines=2,
-                                   placeholder=f"checkpoint: {hints['pinpoints']}",
-                                   visible=reads(strategy, "pinpoints"), elem_id="set-pinpoints")
+            controls = {name: setting_control(spec, hints[name], reads(strategy, name))
+                        for name, spec in SETTING_SPECS.items()}
             apply = gr.Button("Apply settings", size="sm")
             total = gr.HTML(total_html(None), elem_id="token-total")
             summary = gr.Markdown()
-    shared = Shared(image=image, model=model, pinpoints=pinpoints, **numbers)
+    shared = Shared(image=image, model=model, controls=controls)
     return shared, {"total": total, "summary": summary, "apply": apply}
+
+
+def setting_control(spec, hint: Any, visible: bool):
+    """One UI control for an overrides.SettingSpec, empty = the checkpoint's value."""
+    shown = f"checkpoint: {_hint(hint)}" if hint is not None else None
+    common = dict(label=spec.label, visible=visible, elem_id=f"set-{spec.name}")
+    if spec.kind == "pinpoints":
+        return gr.Textbox(value="", lines=2, placeholder=shown, **common)
+    if spec.kind == "bool":
+        return gr.Radio([CHECKPOINT, "on", "off"], value=CHECKPOINT, info=shown, **common)
+    if spec.kind == "choice":
+        return gr.Dropdown([CHECKPOINT, *[str(c) for c in spec.choices]], value=CHECKPOINT,
+                           info=shown, **common)
+    return gr.Number(value=None, precision=0 if spec.kind == "int" else None, minimum=0,
+                     placeholder=shown, **common)
+
+
+def submit_events(shared: Shared) -> list:
+    """The events that apply a setting: Enter in a text/number box, a pick in a radio/menu."""
+    return [getattr(c, "submit", None) or c.input for c in shared.setting_controls]
 
 
 def build_examples(shared: Shared) -> None:
@@ -388,12 +412,10 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
                     [wi["width"], wi["height"], wi["scale_plot"], wi["aspect_plot"], wi["table"]],
                     api_visibility="private")
 
-    triggers = [demo.load, shared.image.change, head["apply"].click, shared.pinpoints.submit,
-                shared.max_pixels.submit, shared.min_pixels.submit, shared.max_tiles.submit,
-                shared.min_tiles.submit]
+    triggers = [demo.load, shared.image.change, head["apply"].click, *submit_events(shared)]
     follow(gr.on(triggers, on_analyze, inputs, outputs, api_name="analyze", trigger_mode="always_last",
                  **IMAGE_QUEUE))
-    settings = [shared.max_pixels, shared.min_pixels, shared.max_tiles, shared.min_tiles, shared.pinpoints]
+    settings = shared.setting_controls
     follow(shared.model.change(on_model, shared.model, settings, api_visibility="private")
            .success(on_analyze, inputs, outputs, api_visibility="private", **IMAGE_QUEUE))
     ex["token_map"].select(on_click, state, ex["token_info"], api_visibility="private")

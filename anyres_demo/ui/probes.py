@@ -4,7 +4,6 @@ cache at once, anything else shows progress.
 """
 from __future__ import annotations
 
-from typing import Any
 
 import gradio as gr
 import pandas as pd
@@ -13,7 +12,7 @@ from gradio.context import Context
 from ..overrides import collect_overrides
 from ..presets import get_preset
 from .explorer import guarded, load
-from .shared import Shared
+from .shared import Shared, named_settings
 
 INTRO = """\
 **Real models, honest labels.** No VLM ships with weights offline, so this tab uses two small
@@ -34,17 +33,16 @@ seams. The base image / thumbnail is the global view: good for layout, hopeless 
 """
 
 
-def _overrides(model: str, *settings: Any) -> dict:
-    return collect_overrides(get_preset(model), *settings)
+def _overrides(model: str, values) -> dict:
+    return collect_overrides(get_preset(model), **named_settings(values))
 
 
 @guarded
-def on_attention(path: str | None, model: str, max_pixels, min_pixels, max_tiles, min_tiles,
-                 pinpoints, mode: str, progress=gr.Progress()) -> tuple:
+def on_attention(path: str | None, mode: str, model: str, progress=gr.Progress(), *values) -> tuple:
     from ..probes.encoder import EncoderSettings, attention_panels, compare_attention, crop_panels
 
     loaded = load(path)
-    overrides = _overrides(model, max_pixels, min_pixels, max_tiles, min_tiles, pinpoints)
+    overrides = _overrides(model, values)
     progress(0.0, desc="stand-in encoder on the crops")
     out = compare_attention(loaded.image, model, EncoderSettings(mode=mode),
                             progress=lambda f, t: progress(f, desc=t), **overrides)
@@ -91,8 +89,7 @@ def own_button() -> dict:
 
 
 @guarded
-def on_vlm_attention(path: str | None, model: str, max_pixels, min_pixels, max_tiles, min_tiles,
-                     pinpoints, progress=gr.Progress()) -> tuple:
+def on_vlm_attention(path: str | None, model: str, progress=gr.Progress(), *values) -> tuple:
     """The chat's loaded VLM's own vision tower on its crops. With no model loaded: a
     warning, and the results already shown stay (every output skipped)."""
     from ..backends import chat
@@ -105,7 +102,7 @@ def on_vlm_attention(path: str | None, model: str, max_pixels, min_pixels, max_t
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     preset = current.source.preset
     loaded = load(path)
-    overrides = collect_overrides(preset, max_pixels, min_pixels, max_tiles, min_tiles, pinpoints)
+    overrides = collect_overrides(preset, **named_settings(values))
     progress(0.0, desc=f"{preset.label}'s own vision tower on its crops")
     result = loaded_tower_attention(loaded.image, overrides)
     other = _other_model_note(model, current.source)
@@ -155,7 +152,7 @@ def build_probes_tab(shared: Shared) -> None:
     leg_table = gr.Dataframe(label="Legibility by strategy", wrap=True, elem_id="probe-legibility")
     leg_pictures = gr.Gallery(label="Green: read; red: lost; orange: lost where a tile edge cuts "
                               "the word; blue: tile edges", columns=3, height=420)
-    attend.click(on_attention, [shared.image, *shared.settings, mode],
+    attend.click(on_attention, [shared.image, mode, *shared.settings],
                  [att_panels, att_crops, att_note, att_table], concurrency_limit=1,
                  concurrency_id="probes")
     own.click(on_vlm_attention, [shared.image, *shared.settings],
