@@ -107,8 +107,8 @@ def local_prompt_len(folder, overrides=None):
 
 
 @pytest.mark.parametrize("family,overrides", [
-    ("qwen2_vl", {}), ("qwen2_vl", {"max_pixels": 50_000}), ("llava_onevision", {}),
-    ("internvl", {"max_tiles": 2})])
+    ("qwen2_vl", {}), ("qwen2_vl", {"max_pixels": 50_000}), ("qwen2_5_vl", {"min_pixels": 200_000}),
+    ("llava_next", {}), ("llava_onevision", {}), ("internvl", {"max_tiles": 2})])
 def test_streamed_answers_and_the_prompt_check_passes(family, overrides, tiny_model_dirs,
                                                       use_server):
     folder = tiny_model_dirs[family]
