@@ -684,6 +684,7 @@ class TurnResult:
     capture_note: str = ""
     turn_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     prompt_check_ok: bool | None = None  # serving engine: its prompt length equalled ours
+    prompt_check: str = ""  # ... and that, in words
 
 
 class _StopOnEvent:

@@ -344,7 +344,7 @@ def stream_turn(endpoint: Endpoint, prepared: chat.Prepared, settings: chat.Gene
     ok, check = token_check(prepared.prompt_len, result.prompt_tokens, sent)
     turn = _turn_result(prepared, result, local, settings)
     turn.capture_note = check + " " + turn.capture_note
-    turn.prompt_check_ok = ok
+    turn.prompt_check_ok, turn.prompt_check = ok, check
     yield turn.text, turn
 
 

@@ -212,21 +212,11 @@ def respond(message: str, history: list[dict] | None, image, max_new_tokens=256,
     settings = _settings(max_new_tokens, temperature, top_p, capture, top_k, repetition_penalty)
     endpoint = _endpoint(answer_with)
     try:
-        source = _source(model)
-        pil = _as_pil(image)
-        chat.check_turn_inputs(pil, message)
-        if endpoint is not None:  # the local processor counts; the same model here draws maps
-            local = chat.BACKEND.loaded
-            loaded = local if local is not None and local.source == source \
-                else ep.PROCESSORS.get(source)
-        else:
-            for line, loaded in _ensure_streaming(source, progress):
-                if loaded is None:
-                    yield (asked + [{"role": "assistant", "content": line}], "", state, line,
-                           gr.skip())
-        overrides = collect_overrides(source.preset, **(named_settings(values) if values else {}))
-        prepared = chat.prepare_turn(loaded, pil, history, message, overrides)
-        chat.check_context(prepared, settings.max_new_tokens)
+        for line, loaded, prepared in _prepare(endpoint, model, image, history, message,
+                                               settings, values, progress):
+            if prepared is None:
+                yield (asked + [{"role": "assistant", "content": line}], "", state, line,
+                       gr.skip())
     except (ValueError, chat.ModelLoadError) as exc:
         yield failed(exc)
         return
@@ -245,11 +235,32 @@ def respond(message: str, history: list[dict] | None, image, max_new_tokens=256,
         return
     state.turns.append(chat.TURNS.put(result, prepared.image))
     if result.prompt_check_ok is False:
-        _warn(result.capture_note.split(" " + ep.NO_HEATMAP)[0])
+        _warn(result.prompt_check)
     status = model_status(model, answer_with) + f"\n\nAnswered in {result.seconds:.1f} s" + \
         (" (stopped)" if result.stopped else "") + \
         (f". {result.capture_note}" if result.capture_note else "")
     yield with_reply(result.text), "", state, status, turn_picker(state)
+
+
+def _prepare(endpoint, model, image, history, message, settings, values, progress):
+    """Yield (loading line, None, None) while the model loads, then ("", loaded, prepared).
+    With a serving engine only the processor is loaded here (or the same model, when it is
+    loaded already: its heatmaps then cover the engine's answers)."""
+    source = _source(model)
+    pil = _as_pil(image)
+    chat.check_turn_inputs(pil, message)
+    if endpoint is not None:
+        local = chat.BACKEND.loaded
+        loaded = local if local is not None and local.source == source \
+            else ep.PROCESSORS.get(source)
+    else:
+        for line, loaded in _ensure_streaming(source, progress):
+            if loaded is None:
+                yield line, None, None
+    overrides = collect_overrides(source.preset, **(named_settings(values) if values else {}))
+    prepared = chat.prepare_turn(loaded, pil, history, message, overrides)
+    chat.check_context(prepared, settings.max_new_tokens)
+    yield "", loaded, prepared
 
 
 def _answer(endpoint, loaded, prepared, settings, state):
