@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .geometry import Size
+from .paths import assets_dir
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+EXAMPLES_DIR = assets_dir() / "examples"
 
 LLAVA_NEXT = "llava-hf/llava-v1.6-mistral-7b-hf"
 ONEVISION = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"

@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -108,7 +109,7 @@ def snippet(model: str, size_hw: Size, overrides: dict[str, Any] | None = None,
             image_path: str = "your_image.png") -> str:
     """Python that reproduces the explorer's view of an image with the project's API."""
     ov = _kwargs_code(overrides or {})
-    return f'''# AnyRes Explorer: reproduce this view. Run from the repository root.
+    return f'''# AnyRes Explorer: reproduce this view. Needs the package: `pip install .` in a checkout.
 from anyres_demo import build_layout, plan_image
 from anyres_demo.images import load_image
 from anyres_demo.render import render_crops
@@ -126,11 +127,21 @@ for i, crop in enumerate(render_crops(image, plan)):
 '''
 
 
+def export_stem(image_name: str | None, repo_id: str) -> str:
+    """`<image>_<model>`: e.g. photo_scene_llava-v1.6-mistral-7b-hf (safe file-name characters)."""
+    model = repo_id.split("/")[-1]
+    image = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.splitext(os.path.basename(image_name or ""))[0])
+    image = image.strip("._-")[:60]
+    return f"{image}_{model}" if image else model
+
+
 def write_exports(plan: Plan, layout: Layout, overlay_image: Image.Image, folder: str,
-                  model: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
-    """Write plan.json, overlay.png and reproduce.py into `folder`; returns their paths."""
+                  model: str, overrides: dict[str, Any] | None = None,
+                  image_name: str | None = None) -> dict[str, str]:
+    """Write <image>_<model>_plan.json, _overlay.png and _reproduce.py into `folder` (the script
+    opens `image_name`); returns their paths."""
     os.makedirs(folder, exist_ok=True)
-    stem = plan.preset.repo_id.split("/")[-1]
+    stem = export_stem(image_name, plan.preset.repo_id)
     paths = {"json": os.path.join(folder, f"{stem}_plan.json"),
              "png": os.path.join(folder, f"{stem}_overlay.png"),
              "py": os.path.join(folder, f"{stem}_reproduce.py")}
@@ -139,5 +150,6 @@ def write_exports(plan: Plan, layout: Layout, overlay_image: Image.Image, folder
     with open(paths["png"], "wb") as f:
         f.write(png_bytes(overlay_image))
     with open(paths["py"], "w", encoding="utf-8") as f:
-        f.write(snippet(model, plan.image_hw, overrides))
+        f.write(snippet(model, plan.image_hw, overrides,
+                        image_path=os.path.basename(image_name) if image_name else "your_image.png"))
     return paths

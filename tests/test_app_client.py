@@ -52,7 +52,7 @@ def test_settings_change_the_count(client):
 def test_export_follows_the_last_analysis(client):
     example = get_example("chart_wide.png")
     _analyze(client, example.path, "OpenGVLab/InternVL3-1B-hf", max_tiles=3)
-    json_path, png_path, code = client.predict(handle_file(str(example.path)), api_name="/export")
+    json_path, png_path, _, code = client.predict(handle_file(str(example.path)), api_name="/export")
     data = json.load(open(json_path))
     assert data["plan"]["num_tokens"] == plan_image(example.size_hw, "OpenGVLab/InternVL3-1B-hf",
                                                     max_tiles=3).num_tokens

@@ -75,7 +75,7 @@ def _session(url: str, path: Path, model: str, start: threading.Barrier) -> dict
     start.wait(timeout=120)  # every session analyses at the same moment
     out = client.predict(handle_file(str(path)), model, None, None, None, None, "",
                          api_name="/analyze")
-    json_path, _, code = client.predict(handle_file(str(path)), api_name="/export")
+    json_path, _, _, code = client.predict(handle_file(str(path)), api_name="/export")
     plan = json.load(open(json_path))["plan"]
     return {"total": _total(out[0]), "ledger_total": out[8]["data"][-1][1],
             "export_total": plan["num_tokens"], "export_model": plan["model"],

@@ -73,10 +73,11 @@ def test_write_exports_writes_three_files(tmp_path):
     plan = plan_image(image, "llava-next")
     layout = build_layout(plan)
     paths = write_exports(plan, layout, overlay(image, plan, layout), str(tmp_path),
-                          "llava-hf/llava-v1.6-mistral-7b-hf")
+                          "llava-hf/llava-v1.6-mistral-7b-hf", image_name="/tmp/x/My scan (1).png")
+    stem = "My_scan_1_llava-v1.6-mistral-7b-hf"  # after the image and the model, not file.py
     assert sorted(os.path.basename(p) for p in paths.values()) == [
-        "llava-v1.6-mistral-7b-hf_overlay.png", "llava-v1.6-mistral-7b-hf_plan.json",
-        "llava-v1.6-mistral-7b-hf_reproduce.py"]
+        f"{stem}_overlay.png", f"{stem}_plan.json", f"{stem}_reproduce.py"]
+    assert "load_image('My scan (1).png')" in open(paths["py"]).read()
     assert json.load(open(paths["json"]))["plan"]["num_tokens"] == plan.num_tokens
     assert Image.open(paths["png"]).size[0] == 900
     compile(open(paths["py"]).read(), "reproduce.py", "exec")  # raises SyntaxError if broken

@@ -46,6 +46,7 @@ from ..engine import plan_image
 from ..presets import FAMILY_DEFAULTS, Preset, get_preset
 from ..strategies.base import Plan
 from . import capture as cap
+from . import hf_processors as hp
 
 ENV_MODEL = "ANYRES_MODEL"  # default model: preset repo id, alias, or a local checkpoint folder
 ENV_MODEL_DIR = "ANYRES_MODEL_DIR"  # folder holding pre-downloaded checkpoints
@@ -67,6 +68,12 @@ MODEL_TYPE_PRESETS = {
     "qwen2_vl": "Qwen/Qwen2-VL-2B-Instruct",
     "qwen2_5_vl": "Qwen/Qwen2.5-VL-3B-Instruct",
     "internvl": FAMILY_DEFAULTS["internvl"],
+    "gemma3": FAMILY_DEFAULTS["gemma3"],
+    "gemma4": FAMILY_DEFAULTS["gemma4"],
+    "smolvlm": "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
+    "idefics3": "HuggingFaceM4/Idefics3-8B-Llama3",
+    "llama4": FAMILY_DEFAULTS["llama4"],
+    "mllama": FAMILY_DEFAULTS["mllama"],
 }
 
 
@@ -80,7 +87,9 @@ class TokenCountMismatch(ValueError):
 
 # ----------------------------------------------------------------------------- sources
 FAMILY_NAMES = {"llava_next": "LLaVA-NeXT", "llava_onevision": "LLaVA-OneVision",
-                "qwen2_vl": "Qwen2-VL", "qwen2_5_vl": "Qwen2.5-VL", "internvl": "InternVL"}
+                "qwen2_vl": "Qwen2-VL", "qwen2_5_vl": "Qwen2.5-VL", "internvl": "InternVL",
+                "gemma3": "Gemma 3", "gemma4": "Gemma 4", "smolvlm": "SmolVLM",
+                "idefics3": "Idefics3", "llama4": "Llama 4", "mllama": "Llama 3.2 Vision"}
 
 
 @dataclass(frozen=True)
@@ -440,14 +449,24 @@ def load_model(source: ModelSource, progress: ProgressFn | None = None) -> Loade
     return _wrap(source, model, processor, device, dtype)
 
 
+def _image_token_id(processor, preset: Preset) -> int:
+    """The id the model scatters visual features into (Gemma 3's processor.image_token_id is its
+    <start_of_image> marker instead)."""
+    try:
+        return hp.soft_token_id(processor, preset)
+    except ValueError:  # a family hf_processors does not know
+        return int(processor.image_token_id)
+
+
 def _wrap(source, model, processor, device, dtype) -> LoadedModel:
-    token_id = int(processor.image_token_id)
+    token_id = _image_token_id(processor, source.preset)
     config_id = getattr(model.config, "image_token_id", None)
     if config_id is not None and int(config_id) != token_id:
         raise ModelLoadError(f"{source.weights}: the processor's image token id ({token_id}) "
                              f"differs from the model's ({config_id}); the checkpoint is broken")
     suppress = {token_id}
-    for name in ("video_token_id", "vision_start_token_id", "vision_end_token_id"):
+    for name in ("video_token_id", "vision_start_token_id", "vision_end_token_id", "boi_token_id",
+                 "eoi_token_id", "audio_token_id", "boa_token_id"):
         if getattr(model.config, name, None) is not None:
             suppress.add(int(getattr(model.config, name)))
     for name in ("start_image_token_id", "end_image_token_id", "video_token_id"):
@@ -538,7 +557,15 @@ def processor_with_overrides(processor, preset: Preset, overrides: dict):
             if getattr(ip, name, None) is not None:
                 setattr(ip, name, value)
     if "max_tiles" in overrides or "min_tiles" in overrides:
-        ip.min_patches, ip.max_patches = s.min_tiles, s.max_tiles
+        ip.max_patches = s.max_tiles  # InternVL and Llama 4
+        if hasattr(s, "min_tiles"):
+            ip.min_patches = s.min_tiles
+    if "max_soft_tokens" in overrides:  # Gemma 4's budget
+        ip.max_soft_tokens = s.max_soft_tokens
+    # Gemma 3's pan-and-scan settings are call arguments (hp.call_kwargs), not processor state
+    if "longest_edge" in overrides:  # SmolVLM / Idefics3
+        ip.size = type(ip.size)(longest_edge=s.longest_edge) if not isinstance(ip.size, dict) \
+            else {"longest_edge": s.longest_edge}
     proc = copy.copy(processor)
     proc.image_processor = ip
     return proc
@@ -635,7 +662,7 @@ def check_context(prepared: Prepared, max_new_tokens: int) -> None:
 def placeholder_strings(loaded: LoadedModel) -> tuple[str, ...]:
     """The strings the processor expands or wraps images and videos with."""
     names = ("image_token", "video_token", "start_image_token", "end_image_token",
-             "vision_start_token", "vision_end_token")
+             "vision_start_token", "vision_end_token", "boi_token", "eoi_token")
     found = {getattr(loaded.processor, n, None) for n in names}
     found |= set(loaded.source.preset.wrapper_tokens or ()) | {loaded.source.preset.image_token}
     return tuple(sorted(t for t in found if isinstance(t, str) and t))
@@ -659,7 +686,8 @@ def prepare_turn(loaded: LoadedModel, image, history: list[dict], message: str,
     processor = processor_with_overrides(loaded.processor, preset, overrides)
     messages = build_messages(history, message.strip(), placeholder_strings(loaded))
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    inputs = dict(processor(images=[image.convert("RGB")], text=[text], return_tensors="pt"))
+    inputs = dict(processor(images=[image.convert("RGB")], text=[text], return_tensors="pt",
+                            **hp.call_kwargs(preset.with_overrides(**overrides))))
     check_image_tokens(inputs["input_ids"][0], loaded.image_token_id, plan)
     return Prepared(inputs=inputs, plan=plan, prompt_len=int(inputs["input_ids"].shape[1]),
                     overrides=overrides, image=image,
@@ -747,6 +775,10 @@ def _capture(loaded: LoadedModel, prepared: Prepared, inputs: dict, answer, cach
     """(capture or None, note): attention from the answer to the image, reusing the cache."""
     if not answer:
         return None, "No answer tokens, so no attention to show."
+    if loaded.source.preset.strategy == "mllama":
+        return None, ("Llama 3.2 Vision reads its tiles only through cross-attention layers; its "
+                      "prompt holds a single <|image|> token, so there is no self-attention to "
+                      "image tokens to show, and cross-attention heatmaps are not recorded yet.")
     layers = _layers_within_budget(loaded, len(answer), prepared)
     try:
         result = cap.capture_from_cache(loaded.model, inputs, answer, cache,
@@ -768,7 +800,16 @@ def _run_generation(loaded: LoadedModel, inputs: dict, kwargs: dict, holder: dic
         streamer.end()
 
 
+LLAMA4_524_BUG = "object has no attribute 'image_outputs'"
+
+
 def _friendly(exc: BaseException) -> BaseException:
+    if LLAMA4_524_BUG in str(exc):
+        return RuntimeError(
+            "Llama 4 cannot generate with transformers 5.24: Llama4ForConditionalGeneration.forward "
+            "reads `outputs.image_outputs`, which its language model's output does not have. The "
+            "explorer's counts, crops and token map are unaffected; the chat needs a transformers "
+            "release with this fixed.")
     if "image features and image tokens do not match" in str(exc).lower():
         return TokenCountMismatch(
             "The model produced a different number of image features than the prompt has image "

@@ -124,9 +124,10 @@ def openai_messages(messages: list[dict], image) -> list[dict]:
 
 def processor_kwargs(preset: Preset, overrides: dict) -> dict:
     """The explorer's settings as Hugging Face processor call kwargs (what vLLM's
-    mm_processor_kwargs and transformers' processor_kwargs take). LLaVA canvas lists have no
-    per-request form: the model's config decides, so they are not sent (the prompt check
-    shows the difference)."""
+    mm_processor_kwargs and transformers' processor_kwargs take): Qwen's pixel budget and
+    InternVL's tile limits. LLaVA canvas lists have no per-request form (the model's config
+    decides) and the newer families' settings are not sent either; the prompt check shows
+    any difference they make."""
     s = preset.with_overrides(**overrides).settings
     out = {}
     if "max_pixels" in overrides or "min_pixels" in overrides:
@@ -317,7 +318,8 @@ def load_processor(source: chat.ModelSource) -> chat.LoadedModel:
         raise chat.ModelLoadError(chat.explain_load_error(exc, source)) from exc
     context = getattr(config.get_text_config(), "max_position_embeddings", None)
     return chat.LoadedModel(source=source, model=None, processor=processor, device="cpu",
-                            dtype=None, image_token_id=int(processor.image_token_id),
+                            dtype=None, image_token_id=chat._image_token_id(processor,
+                                                                            source.preset),
                             suppress_ids=(), context_len=int(context) if context else None)
 
 

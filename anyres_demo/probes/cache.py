@@ -22,10 +22,12 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..paths import assets_dir
+
 ENV_VAR = "ANYRES_CACHE_DIR"
 DEFAULT_DIR = Path("~/.cache/anyres_demo")
 # Precomputed results for the bundled examples, shipped with the app and always read last.
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "assets" / "probe_cache"
+SHIPPED_DIR = assets_dir() / "probe_cache"
 META = "__meta__"
 
 log = logging.getLogger(__name__)

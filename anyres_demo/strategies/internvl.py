@@ -23,20 +23,31 @@ def supported_grids(min_tiles: int, max_tiles: int) -> tuple[tuple[int, int], ..
     return tuple(sorted(grids, key=lambda g: g[0] * g[1]))
 
 
+@functools.lru_cache(maxsize=64)
+def original_grids(min_tiles: int, max_tiles: int) -> tuple[tuple[int, int], ...]:
+    """The original repo's order (InternVL `dynamic_preprocess`): a set of (cols, rows), then
+    sorted by tile count; within one count the set's iteration order decides."""
+    grids = set((i, j) for n in range(min_tiles, max_tiles + 1) for i in range(1, n + 1)
+                for j in range(1, n + 1) if min_tiles <= i * j <= max_tiles)
+    return tuple(sorted(grids, key=lambda g: g[0] * g[1]))
+
+
 CLOSER = "closer aspect ratio"
 TIE_MORE = "same aspect ratio, more tiles, image still covers over half the canvas"
 TIE_FEWER = "same aspect ratio, but the image would cover at most half the canvas"
 FURTHER = "aspect ratio further away"
 
 
-def optimal_grid(size_hw: Size, s: InternVLSettings, trace: list | None = None) -> tuple[int, int]:
-    """The (cols, rows) transformers picks. With a `trace` list, appends (grid, aspect_diff,
-    took, why) for every candidate, in scan order."""
+def optimal_grid(size_hw: Size, s: InternVLSettings, trace: list | None = None,
+                 original: bool = False) -> tuple[int, int]:
+    """The (cols, rows) transformers picks (original=True: the original repo's candidate order).
+    With a `trace` list, appends (grid, aspect_diff, took, why) for every candidate, in scan
+    order."""
     h, w = size_hw.hw
     aspect, area = w / h, w * h
     best_diff, best = float("inf"), (1, 1)
     half_tile_area = 0.5 * s.tile_size * s.tile_size
-    for grid in supported_grids(s.min_tiles, s.max_tiles):
+    for grid in (original_grids if original else supported_grids)(s.min_tiles, s.max_tiles):
         diff = abs(aspect - grid[0] / grid[1])
         if diff < best_diff:
             best_diff, best, took, why = diff, grid, True, CLOSER
@@ -132,20 +143,30 @@ def layout(plan: Plan) -> Layout:
                   box=np.concatenate([nan_row, *parts_box, nan_row]))
 
 
+def grid_many(h: np.ndarray, w: np.ndarray, preset: Preset, original: bool = False
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorized optimal_grid: (cols, rows) arrays; h, w >= 1."""
+    s: InternVLSettings = preset.settings
+    aspect, area = w / h, w * h
+    best_diff = np.full(h.shape, np.inf)
+    best_c, best_r = np.ones(h.shape, np.int64), np.ones(h.shape, np.int64)
+    for cols, rows in (original_grids if original else supported_grids)(s.min_tiles, s.max_tiles):
+        diff = np.abs(aspect - cols / rows)
+        closer = diff < best_diff
+        tie = ~closer & (diff == best_diff) & (area > 0.5 * s.tile_size * s.tile_size * cols * rows)
+        best_diff = np.where(closer, diff, best_diff)
+        take = closer | tie
+        best_c, best_r = np.where(take, cols, best_c), np.where(take, rows, best_r)
+    return best_c, best_r
+
+
 def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
     s: InternVLSettings = preset.settings
     valid = (h >= 1) & (w >= 1)
     h = np.where(valid, h, 1).astype(np.int64)
     w = np.where(valid, w, 1).astype(np.int64)
-    aspect, area = w / h, w * h
-    best_diff = np.full(h.shape, np.inf)
-    best_n = np.ones(h.shape, np.int64)
-    for cols, rows in supported_grids(s.min_tiles, s.max_tiles):
-        diff = np.abs(aspect - cols / rows)
-        closer = diff < best_diff
-        tie = ~closer & (diff == best_diff) & (area > 0.5 * s.tile_size * s.tile_size * cols * rows)
-        best_diff = np.where(closer, diff, best_diff)
-        best_n = np.where(closer | tie, cols * rows, best_n)
+    cols, rows = grid_many(h, w, preset)
+    best_n = cols * rows
     crops = best_n + np.where((best_n > 1) & s.use_thumbnail, 1, 0)
     return np.where(valid, crops * s.cells_per_side ** 2, -1)
 

@@ -123,16 +123,16 @@ def _tile_extents(n: int, tile: int, paste: int, scale: float, limit: int) -> li
 
 
 def _original_repo_tokens(size_hw: Size, settings: LlavaNextSettings) -> tuple[int, int, int]:
-    """(rows, cols, tokens) under the original LLaVA repo's reading: pinpoints as (w, h) and
-    int() truncation in unpad (spec 1.5)."""
+    """(rows, cols, tokens) under the original LLaVA / LLaVA-NeXT repo's reading: pinpoints as
+    (w, h), int() truncation in unpad (spec 1.5), then the same anyres_max_N downscale
+    (`int(h // times)`, llava_arch.py) for OneVision."""
     swapped = [(w, h) for h, w in settings.pinpoints_hw]
     ch, cw = swapped[select_best_resolution(size_hw, swapped)]
     n, tile = settings.features_per_side, settings.tile_size
     feats = Size(n * (ch // tile), n * (cw // tile))
     top, bottom, left, right = unpad_cells(size_hw, feats, exact_round=False)
-    h2, w2 = feats.height - top - bottom, feats.width - left - right
-    base = n * n
-    return ch // tile, cw // tile, base + h2 * w2 + h2
+    final = downscale_hw(Size(feats.height - top - bottom, feats.width - left - right), settings)
+    return ch // tile, cw // tile, n * n + final.area + final.height
 
 
 def plan(size_hw: Size, preset: Preset) -> Plan:
@@ -164,22 +164,23 @@ def plan(size_hw: Size, preset: Preset) -> Plan:
 
 
 def _divergences(size_hw: Size, preset: Preset, rows: int, cols: int, tokens: int) -> tuple[str, ...]:
-    if preset.strategy != "llava_next":
-        return ()  # OneVision: no grid or count differences (spec 2.5)
+    """Where the original repo's answer differs from transformers' for this image (the test
+    scans every size up to 3000 px per side against `original_count_many`)."""
     o_rows, o_cols, o_tokens = _original_repo_tokens(size_hw, preset.settings)
-    notes = []
+    repo = "LLaVA-NeXT repo (OneVision's training code)" if preset.settings.max_tiles_downscale \
+        else "LLaVA repo"
     if (o_rows, o_cols) != (rows, cols):
-        notes.append(
-            f"The original LLaVA repo reads each canvas pair as (width, height), transformers as "
+        return (
+            f"The original {repo} reads each canvas pair as (width, height), transformers as "
             f"(height, width). For this image the tie between canvases is broken by list order, so "
             f"the original picks a {o_rows}x{o_cols} grid ({o_tokens} tokens) where transformers "
-            f"picks {rows}x{cols} ({tokens} tokens). This explorer follows transformers.")
-    elif o_tokens != tokens:
-        notes.append(
-            f"The original LLaVA repo truncates with int() when unpadding; float error makes it "
-            f"drop one more feature row/column here ({o_tokens} tokens vs transformers' {tokens}). "
-            f"transformers rounds to 7 decimals first, which is the intended result.")
-    return tuple(notes)
+            f"picks {rows}x{cols} ({tokens} tokens). This explorer follows transformers.",)
+    if o_tokens != tokens:
+        return (
+            f"The original {repo} truncates with int() when unpadding; float error makes it "
+            f"drop more feature rows/columns here ({o_tokens} tokens vs transformers' {tokens}). "
+            f"transformers rounds to 7 decimals first, which is the intended result.",)
+    return ()
 
 
 # ----------------------------------------------------------------------------- layout
@@ -328,18 +329,21 @@ def _blend_columns(lay: Layout) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- sweeps
-def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
-    """Vectorized token counts (same arithmetic as plan(), float64 like Python floats)."""
+def count_many(h: np.ndarray, w: np.ndarray, preset: Preset, original: bool = False) -> np.ndarray:
+    """Vectorized token counts (same arithmetic as plan(), float64 like Python floats).
+    original=True: the original repo's answer (pinpoints read as (w, h), int() in unpad)."""
     s: LlavaNextSettings = preset.settings
     valid = (h >= 1) & (w >= 1)
     h = np.where(valid, h, 1).astype(np.int64)
     w = np.where(valid, w, 1).astype(np.int64)
-    best_ch, best_cw = _select_many(h, w, s.pinpoints_hw)
+    pinpoints = [(b, a) for a, b in s.pinpoints_hw] if original else s.pinpoints_hw
+    best_ch, best_cw = _select_many(h, w, pinpoints)
     n = s.features_per_side
     fh, fw = n * (best_ch // s.tile_size), n * (best_cw // s.tile_size)
     wide = (w / h) > (fw / fh)
-    new_h = np.round(h * (fw / w), 7).astype(np.int64)
-    new_w = np.round(w * (fh / h), 7).astype(np.int64)
+    cut = (lambda x: x) if original else (lambda x: np.round(x, 7))
+    new_h = cut(h * (fw / w)).astype(np.int64)
+    new_w = cut(w * (fh / h)).astype(np.int64)
     h2 = np.where(wide, fh - 2 * ((fh - new_h) // 2), fh)
     w2 = np.where(wide, fw, fw - 2 * ((fw - new_w) // 2))
     if s.max_tiles_downscale is not None:
@@ -349,6 +353,11 @@ def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
         h2 = np.where(big, np.floor_divide(h2, safe), h2).astype(np.int64)
         w2 = np.where(big, np.floor_divide(w2, safe), w2).astype(np.int64)
     return np.where(valid, n * n + h2 * w2 + h2, -1)
+
+
+def original_count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
+    """The original repo's token counts, vectorized (the divergence notes' reference)."""
+    return count_many(h, w, preset, original=True)
 
 
 def _select_many(h, w, pinpoints_hw):

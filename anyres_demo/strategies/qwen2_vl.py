@@ -119,7 +119,8 @@ def layout(plan: Plan) -> Layout:
     return Layout(plan=plan, kind=kind, crop=crop, row=row, col=col, box=box)
 
 
-def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
+def count_many(h: np.ndarray, w: np.ndarray, preset: Preset, original: bool = False) -> np.ndarray:
+    """Vectorized placeholder counts; original=True: qwen-vl-utils' clamped rounding."""
     s: QwenSettings = preset.settings
     f = s.factor
     valid = (h >= 1) & (w >= 1)
@@ -128,6 +129,8 @@ def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
     valid &= (np.maximum(h, w) / np.minimum(h, w)) <= s.max_aspect_ratio
     h_bar = np.rint(h / f).astype(np.int64) * f
     w_bar = np.rint(w / f).astype(np.int64) * f
+    if original:
+        h_bar, w_bar = np.maximum(h_bar, f), np.maximum(w_bar, f)
     over = h_bar * w_bar > s.max_pixels
     under = ~over & (h_bar * w_bar < s.min_pixels)
     beta_o = np.sqrt((h * w) / s.max_pixels)
@@ -139,6 +142,11 @@ def count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
     h_bar = np.where(over, h_o, np.where(under, h_u, h_bar))
     w_bar = np.where(over, w_o, np.where(under, w_u, w_bar))
     return np.where(valid, (h_bar // f) * (w_bar // f), -1)
+
+
+def original_count_many(h: np.ndarray, w: np.ndarray, preset: Preset) -> np.ndarray:
+    """qwen-vl-utils' counts, vectorized (the divergence notes' reference)."""
+    return count_many(h, w, preset, original=True)
 
 
 # ----------------------------------------------------------------------------- words and charts

@@ -19,6 +19,7 @@ from .. import attention as att
 from .. import security
 from ..backends import chat
 from ..backends import endpoint as ep
+from .. import images
 from ..images import load_image
 from ..layout import build_layout
 from ..overrides import collect_overrides
@@ -247,7 +248,8 @@ def _prepare(endpoint, model, image, history, message, settings, values, progres
     With a serving engine only the processor is loaded here (or the same model, when it is
     loaded already: its heatmaps then cover the engine's answers)."""
     source = _source(model)
-    pil = _as_pil(image)
+    with images.DECODES.hold():  # one limit with the explorer and the probes
+        pil = _as_pil(image)
     chat.check_turn_inputs(pil, message)
     if endpoint is not None:
         local = chat.BACKEND.loaded
@@ -258,7 +260,8 @@ def _prepare(endpoint, model, image, history, message, settings, values, progres
             if loaded is None:
                 yield line, None, None
     overrides = collect_overrides(source.preset, **(named_settings(values) if values else {}))
-    prepared = chat.prepare_turn(loaded, pil, history, message, overrides)
+    with images.DECODES.hold():
+        prepared = chat.prepare_turn(loaded, pil, history, message, overrides)
     chat.check_context(prepared, settings.max_new_tokens)
     yield "", loaded, prepared
 

@@ -8,8 +8,10 @@ the UI keeps only a small dict (model, overrides, image size) in gr.State.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import tempfile
+import traceback
 from typing import Any, Callable
 
 import gradio as gr
@@ -19,10 +21,12 @@ from .. import analysis, ledger, teaching
 from ..engine import plan_image
 from ..examples import EXAMPLES, get_example
 from ..export import snippet, write_exports
+from .. import images
 from ..images import load_image
+from ..overrides import parse_number
 from ..layout import build_layout
 from ..plots import candidates_chart
-from ..presets import FAMILY_DEFAULTS, OVERRIDABLE, get_preset, list_presets
+from ..presets import FAMILY_DEFAULTS, GEMMA_SOFT_TOKEN_BUDGETS, OVERRIDABLE, get_preset, list_presets
 from ..security import any_model_allowed
 from ..views import CROP_MAX_SIDE, display_source, overlay, resize_note
 from ..overrides import SETTING_SPECS
@@ -33,8 +37,10 @@ LARGE_IMAGE_PIXELS = 40_000_000  # above this, say that the analysis takes a mom
 SETTING_NAMES = tuple(SETTING_SPECS)  # one control each, in this order
 CHECKPOINT = "checkpoint"  # the on/off and choice controls' "use the checkpoint's value"
 # Events that decode the uploaded image share one queue: each holds up to one decoded image
-# (images.PEAK_MEMORY_BOUND for a 100 MP upload), so this caps the explorer's memory.
-IMAGE_QUEUE = {"concurrency_id": "explorer-image", "concurrency_limit": 4}
+# (images.PEAK_MEMORY_BOUND for a 100 MP upload). The queue keeps the explorer's workers few;
+# images.DECODES (held by `decodes`) is the one limit across the explorer, probes and chat.
+IMAGE_QUEUE = {"concurrency_id": "explorer-image", "concurrency_limit": images.DECODE_LIMIT}
+LOG = logging.getLogger("anyres_demo")
 
 
 def reads(strategy: str, setting: str) -> bool:
@@ -43,51 +49,108 @@ def reads(strategy: str, setting: str) -> bool:
 
 
 def guarded(fn: Callable) -> Callable:
-    """Run a handler; a ValueError (or running out of memory) reaches the user as gr.Error."""
+    """Run a handler; a ValueError (or running out of memory) reaches the user as gr.Error.
+
+    The gr.Error is raised outside the `except`, after the failed frames' locals are cleared:
+    gradio keeps the error it is given, and a chained traceback would keep the decoded image
+    (hundreds of MB) alive with it. The server log gets one line, not a traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
-        except MemoryError:
-            raise gr.Error("Not enough memory for this image; try a smaller one.") from None
+            message = str(exc)
+            traceback.clear_frames(exc.__traceback__)
+        except MemoryError as exc:
+            message = "Not enough memory for this image; try a smaller one."
+            traceback.clear_frames(exc.__traceback__)
+        raise user_error(message, fn.__name__)
     return wrapper
 
 
-def guard_uploads(image: gr.Image) -> gr.Image:
-    """Make `image`'s upload errors (not an image, truncated, too large) reach the user as a
-    clear gr.Error instead of gradio's bare "Error".
+def user_error(message: str, where: str = "") -> gr.Error:
+    """A gr.Error for a person's mistake: shown to them, one line in the server log."""
+    LOG.warning("refused%s: %s", f" ({where})" if where else "", " ".join(message.split())[:300])
+    return gr.Error(message, print_exception=False)
 
-    gr.Image opens every upload with Pillow before any handler runs, so its preprocess is
-    wrapped on this instance. (A subclass would do, but gradio writes a .pyi stub next to the
-    module of every component subclass.)
+
+def decodes(fn: Callable) -> Callable:
+    """Hold one of images.DECODES' slots for the whole handler (the decoded image lives that
+    long), so analyses, probes and chat together never decode more than DECODE_LIMIT."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with images.DECODES.hold():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+GUARDED_IMAGES: set[str] = set()  # elem_ids of the gr.Image inputs guard_uploads covers
+
+
+def guard_uploads(image: gr.Image) -> gr.Image:
+    """Hand the guarded images' uploads to the handlers as a path, without gradio opening them.
+
+    gr.Image's own preprocess opens every upload with Pillow (any format Pillow knows) before
+    any handler runs, and opening an ICO decodes its largest icon: a 657 KB file became 645 MB
+    before our loader could refuse it, and a failure there reached people as a bare "Error".
+    The loader (images.load_image) checks every container before Pillow and says what is
+    wrong, so the stored path is all the handlers need. The wrapper sits on the class, because
+    gradio rebuilds components for each browser session (an instance attribute would be lost),
+    and only acts for the elem_ids registered here (type="filepath" images). (A subclass would
+    do, but gradio writes a .pyi stub next to the module of every component subclass.)
     """
-    original = image.preprocess
+    if not image.elem_id:
+        raise ValueError("guard_uploads needs an image with an elem_id")
+    GUARDED_IMAGES.add(image.elem_id)
+    original = gr.Image.preprocess
+    if getattr(original, "anyres_guard", False):
+        return image
 
     @functools.wraps(original)
-    def preprocess(payload):
-        try:
-            return original(payload)
-        except gr.Error:
-            raise
-        except Exception as exc:  # Pillow raises many types on hostile input
-            raise gr.Error(upload_error_message(getattr(payload, "path", None), exc)) from None
+    def preprocess(self, payload):
+        if (self.elem_id not in GUARDED_IMAGES or payload is None
+                or (payload.url or "").startswith("data:")):
+            return original(self, payload)  # a pasted data: URI is written to a file, not decoded
+        if payload.path is None:
+            raise user_error("The upload did not arrive; try again.")
+        return str(payload.path)
 
-    image.preprocess = preprocess
+    preprocess.anyres_guard = True
+    gr.Image.preprocess = preprocess
     return image
 
 
-def upload_error_message(path: str | None, exc: Exception) -> str:
-    """The loader's own explanation when it has one, else a generic but clear message."""
-    if path:
+GUARDED_NUMBERS: dict[str, str] = {}  # elem_id -> the Settings field it sets
+
+
+def guard_number(number: gr.Number, field: str) -> gr.Number:
+    """Parse the guarded numbers with overrides.parse_number (bounds, NaN, "abc", 1e30)
+    instead of gr.Number's own preprocess, whose failures reach people as a bare "Error".
+    On the class, like guard_uploads, for the elem_ids registered here."""
+    if not number.elem_id:
+        raise ValueError("guard_number needs a number with an elem_id")
+    GUARDED_NUMBERS[number.elem_id] = field
+    original = gr.Number.preprocess
+    if getattr(original, "anyres_guard", False):
+        return number
+
+    @functools.wraps(original)
+    def preprocess(self, payload):
+        if self.elem_id not in GUARDED_NUMBERS:
+            return original(self, payload)
+        name = (self.elem_id or "").removeprefix("set-")
         try:
-            load_image(path)
-        except ValueError as reason:
-            return str(reason)
-        except Exception:
-            pass
-    return f"This upload could not be read as an image ({type(exc).__name__}); try a PNG or JPEG."
+            parsed = parse_number(GUARDED_NUMBERS[self.elem_id], payload, label=name,
+                                  whole=self.precision == 0)
+        except ValueError as exc:
+            raise user_error(str(exc), name) from None
+        if parsed is None and payload not in (None, ""):
+            return 0  # a typed 0: the handler says it means the checkpoint's value
+        return parsed
+
+    preprocess.anyres_guard = True
+    gr.Number.preprocess = preprocess
+    return number
 
 
 def load(path: str | None):
@@ -101,64 +164,98 @@ def load(path: str | None):
     return loaded
 
 
-def example_caption(path: str | None, size_hw) -> str:
-    """The bundled example's caption when the image is one (gradio keeps the file name)."""
+def example_caption(path: str | None, plan) -> str:
+    """The bundled example's caption when the image is one (gradio keeps the file name) and the
+    caption's numbers are about the model shown, with its checkpoint settings; otherwise a
+    short line naming the example, so no caption states another model's count."""
     try:
         example = get_example(os.path.basename(path or ""))
     except ValueError:
         return ""
-    return f"*Example: {example.caption}*" if example.size_hw == size_hw else ""
+    if example.size_hw != plan.image_hw:
+        return ""
+    claims = [c for c in example.claims if c.size_hw is None and c.preset_id == plan.preset.repo_id]
+    unchanged = plan.preset == get_preset(plan.preset.repo_id)
+    if not (claims and unchanged) or claims[0].num_image_tokens != plan.num_image_tokens:
+        label = get_preset(example.preset_id).label
+        return f"*Example: {example.title}. Its caption is about {label}; pick that model to read it.*"
+    special = plan.num_special_tokens
+    extra = (f" The caption counts image tokens; the total above adds {special} special "
+             f"token{'s' if special != 1 else ''}.") if special else ""
+    return f"*Example: {example.caption}*{extra}"
 
 
 def frame(headers: list[str], rows: list[list[Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=headers)
 
 
-def total_html(total: int | None) -> str:
-    """The headline count; tests read it from the element with id "token-total"."""
+def total_html(total: int | None, plan=None) -> str:
+    """The headline count: every token the image puts in the prompt ("tokens in total"), split
+    into image tokens and special tokens; tests read it from the element with id "token-total"."""
     number = "—" if total is None else f"{total:,}"
-    return f'<div class="token-total"><span class="token-total-number">{number}</span> visual tokens</div>'
-
+    split = ""
+    if plan is not None:
+        split = (f'<span class="token-total-split">{plan.num_image_tokens:,} image + '
+                 f'{plan.num_special_tokens:,} special</span>')
+    return (f'<div class="token-total"><span class="token-total-number">{number}</span> '
+            f'tokens in total {split}</div>')
 
 
 # ----------------------------------------------------------------------------- handlers
 @guarded
 def on_model(model: str) -> list[dict]:
     """Show the settings the chosen family reads, cleared, with the checkpoint's values as hints."""
-    strategy = get_preset(model).strategy
+    preset = get_preset(model)
     values = analysis.checkpoint_settings(model)
-    return [_control_update(SETTING_SPECS[name], values[name], reads(strategy, name))
-            for name in SETTING_NAMES]
+    return [_control_update(SETTING_SPECS[name], values[name], reads(preset.strategy, name),
+                            preset.settings) for name in SETTING_NAMES]
 
 
-def _hint(value: Any) -> str:
+def _hint(value: Any, spec=None, settings=None) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
+    if spec is not None and isinstance(value, int) and spec.name.endswith("pixels"):
+        return pixel_budget(value, settings)
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _control_update(spec, hint: Any, visible: bool) -> dict:
+def pixel_budget(pixels: int, settings=None) -> str:
+    """"16,384 x 28 x 28 = 12,845,056 px (up to 16,384 tokens)" for a family whose settings have
+    a resize `factor` (one token per factor x factor pixels), else "12,845,056 px"."""
+    factor = getattr(settings, "factor", None)
+    if not factor:
+        return f"{pixels:,} px"
+    tokens = pixels // (factor * factor)
+    exact = tokens * factor * factor == pixels
+    return (f"{tokens:,} x {factor} x {factor} = {pixels:,} px (up to {tokens:,} tokens)" if exact
+            else f"{pixels:,} px (up to {tokens:,} tokens of {factor} x {factor})")
+
+
+def _control_update(spec, hint: Any, visible: bool, settings=None) -> dict:
     """Cleared to "the checkpoint's value", with that value shown as the hint."""
-    shown = f"checkpoint: {_hint(hint)}" if hint is not None else None
+    shown = f"checkpoint: {_hint(hint, spec, settings)}" if hint is not None else None
     if spec.kind in ("bool", "choice"):
         return gr.update(visible=visible, value=CHECKPOINT, info=shown)
     return gr.update(visible=visible, value="" if spec.kind == "pinpoints" else None, placeholder=shown)
 
 
 @guarded
+@decodes
 def on_analyze(path: str | None, model: str, *values: Any) -> tuple:
     """Every view of the explorer tab, plus the small state the other events read. `values`:
-    one per overrides.SETTING_SPECS row."""
-    choice = analysis.choose(model, **named_settings(values))
+    one per overrides.SETTING_SPECS row. A bad image or setting raises gr.Error; the event's
+    `.failure` then clears every view (`failed_explorer`), so nothing stale stays."""
+    named = named_settings(values)
+    choice = analysis.choose(model, **named)
     if not path:
         return empty_explorer()
     loaded = load(path)
     a = analysis.analyze(loaded.image, choice)
     plan = a.plan
-    notes = "".join(f"\n\n*{n}.*" for n in loaded.notes)
+    notes = "".join(f"\n\n*{n}.*" for n in loaded.notes) + zero_notes(plan.preset, named)
     return (
-        total_html(a.total),
-        a.summary() + "\n\n" + example_caption(path, plan.image_hw) + notes,
+        total_html(a.total, plan),
+        a.summary() + "\n\n" + example_caption(path, plan) + notes,
         a.overlay, resize_note(plan),
         a.crops, crops_note(a),
         a.token_map, "Click a cell of the token map.",
@@ -169,6 +266,19 @@ def on_analyze(path: str | None, model: str, *values: Any) -> tuple:
         teaching.teaching("grid", plan.strategy), teaching.teaching("crops", plan.strategy),
         choice.to_state(plan.image_hw),
     )
+
+
+def zero_notes(preset, named: dict[str, Any]) -> str:
+    """A 0 typed into a number box means "the checkpoint's value": say so, not silently."""
+    notes = []
+    for name, value in named.items():
+        spec = SETTING_SPECS[name]
+        if spec.kind in ("int", "float") and not isinstance(value, bool) and value == 0 \
+                and reads(preset.strategy, name):
+            hint = _hint(getattr(preset.settings, spec.field), spec, preset.settings)
+            notes.append(f"\n\n*{spec.label}: 0 means the checkpoint's value, {hint}; leave the "
+                         "box empty for that.*")
+    return "".join(notes)
 
 
 def crops_note(a: analysis.Analysis) -> str:
@@ -182,47 +292,66 @@ def crops_note(a: analysis.Analysis) -> str:
     return note
 
 
-def empty_explorer() -> tuple:
+def empty_explorer(summary: str = "Upload an image, paste one or pick an example.") -> tuple:
     blank = frame(["part", "tokens", "how"], [])
-    return (total_html(None), "Upload an image, paste one or pick an example.", None, "", [], "",
-            None, "", blank, "", "", frame(["grid"], []), None, "", teaching.teaching("grid"),
-            teaching.teaching("crops"), None)
+    return (total_html(None), summary, None, "", [], "", None, "", blank, "", "",
+            frame(["grid"], []), None, "", teaching.teaching("grid"), teaching.teaching("crops"), None)
+
+
+FAILED = ("**Nothing to show:** this image or these settings could not be used; the message "
+          "in the corner says why. Fix it, or pick an example.")
+
+
+def failed_explorer() -> tuple:
+    """Every view cleared after a failed analysis, the reason pointed at in the summary."""
+    return empty_explorer(FAILED)
 
 
 @guarded
-def on_click(state: dict | None, evt: gr.SelectData) -> str:
-    """Which token is at the clicked pixel of the token map."""
+def on_click(state: dict | None, path: str | None, evt: gr.SelectData) -> tuple:
+    """Which token is at the clicked pixel of the token map, and the map with its cell marked."""
     if not state or evt is None or evt.index is None:
-        return "Analyse an image first."
+        return "Analyse an image first.", gr.update()
     x, y = evt.index[:2]
-    return analysis.click(state, float(x), float(y))
+    image = load_image(path).image if path else None
+    info, marked = analysis.click(state, float(x), float(y), image)
+    return info, marked if marked is not None else gr.update()
 
 
 @guarded
+@decodes
 def on_compare(path: str | None, state: dict | None) -> tuple:
     if not path or not state:
         return [], None, frame(analysis.COMPARE_HEADERS, [])
     choice, _ = analysis.Choice.from_state(state)
     gallery, fig, rows = analysis.compare(load_image(path).image, choice)
+    for row in rows:
+        if row[5] == "—":
+            gr.Warning(f"{row[0]}: {row[-1]}")
     return gallery, fig, frame(analysis.COMPARE_HEADERS, rows)
 
 
 @guarded
-def on_whatif(width: float, height: float, qwen_max_pixels: float, internvl_max_tiles: float) -> tuple:
-    scale_fig, aspect_fig, rows = analysis.whatif(width, height, qwen_max_pixels, internvl_max_tiles)
+def on_whatif(width: float, height: float, qwen_max_pixels: float, internvl_max_tiles: float,
+              gemma4_budget: Any = None) -> tuple:
+    scale_fig, aspect_fig, rows = analysis.whatif(width, height, qwen_max_pixels, internvl_max_tiles,
+                                                  gemma4_budget)
     return scale_fig, aspect_fig, frame(analysis.WHATIF_HEADERS, rows)
 
 
 @guarded
-def on_whatif_from_image(state: dict | None, qwen_max_pixels: float, internvl_max_tiles: float) -> tuple:
+def on_whatif_from_image(state: dict | None, qwen_max_pixels: float, internvl_max_tiles: float,
+                         gemma4_budget: Any = None) -> tuple:
     """Move the what-if sliders to the analysed image's size and redraw."""
     if not state:
-        return (gr.update(), gr.update()) + on_whatif(1920, 1080, qwen_max_pixels, internvl_max_tiles)
+        return (gr.update(), gr.update()) + on_whatif(1920, 1080, qwen_max_pixels, internvl_max_tiles,
+                                                      gemma4_budget)
     height, width = state["size_hw"]
-    return (width, height) + on_whatif(width, height, qwen_max_pixels, internvl_max_tiles)
+    return (width, height) + on_whatif(width, height, qwen_max_pixels, internvl_max_tiles, gemma4_budget)
 
 
 @guarded
+@decodes
 def on_export(path: str | None, state: dict | None) -> tuple:
     """Write plan.json, overlay.png and a reproducing script; return them for download."""
     if not path or not state:
@@ -233,8 +362,10 @@ def on_export(path: str | None, state: dict | None) -> tuple:
     layout = build_layout(plan)
     folder = tempfile.mkdtemp(prefix="anyres-export-")
     picture = overlay(display_source(image), plan, layout)
-    paths = write_exports(plan, layout, picture, folder, choice.model, choice.overrides)
-    return paths["json"], paths["png"], snippet(choice.model, plan.image_hw, choice.overrides)
+    name = os.path.basename(path)
+    paths = write_exports(plan, layout, picture, folder, choice.model, choice.overrides, image_name=name)
+    return (paths["json"], paths["png"], paths["py"],
+            snippet(choice.model, plan.image_hw, choice.overrides, image_path=name))
 
 
 # ----------------------------------------------------------------------------- layout
@@ -260,18 +391,19 @@ def build_inputs(initial_example: str | None, initial_model: str | None = None
         with gr.Column(scale=2):
             model = gr.Dropdown(model_choices(), value=model_id, label="Model (preset)",
                                 allow_custom_value=any_model_allowed(), elem_id="model-select")
-            controls = {name: setting_control(spec, hints[name], reads(strategy, name))
+            settings = get_preset(model_id).settings
+            controls = {name: setting_control(spec, hints[name], reads(strategy, name), settings)
                         for name, spec in SETTING_SPECS.items()}
             apply = gr.Button("Apply settings", size="sm")
             total = gr.HTML(total_html(None), elem_id="token-total")
-            summary = gr.Markdown()
+            summary = gr.Markdown(elem_id="analysis-summary")
     shared = Shared(image=image, model=model, controls=controls)
     return shared, {"total": total, "summary": summary, "apply": apply}
 
 
-def setting_control(spec, hint: Any, visible: bool):
+def setting_control(spec, hint: Any, visible: bool, settings=None):
     """One UI control for an overrides.SettingSpec, empty = the checkpoint's value."""
-    shown = f"checkpoint: {_hint(hint)}" if hint is not None else None
+    shown = f"checkpoint: {_hint(hint, spec, settings)}" if hint is not None else None
     common = dict(label=spec.label, visible=visible, elem_id=f"set-{spec.name}")
     if spec.kind == "pinpoints":
         return gr.Textbox(value="", lines=2, placeholder=shown, **common)
@@ -280,8 +412,8 @@ def setting_control(spec, hint: Any, visible: bool):
     if spec.kind == "choice":
         return gr.Dropdown([CHECKPOINT, *[str(c) for c in spec.choices]], value=CHECKPOINT,
                            info=shown, **common)
-    return gr.Number(value=None, precision=0 if spec.kind == "int" else None, minimum=0,
-                     placeholder=shown, **common)
+    return guard_number(gr.Number(value=None, precision=0 if spec.kind == "int" else None,
+                                  minimum=0, placeholder=shown, **common), spec.field)
 
 
 def submit_events(shared: Shared) -> list:
@@ -356,6 +488,7 @@ def build_whatif_tab() -> dict[str, Any]:
     c: dict[str, Any] = {}
     qwen = get_preset(FAMILY_DEFAULTS["qwen2_vl"]).settings
     intern = get_preset(FAMILY_DEFAULTS["internvl"]).settings
+    gemma4 = get_preset(FAMILY_DEFAULTS["gemma4"]).settings
     with gr.Tab("What-if", elem_id="tab-whatif"):
         _teach("whatif")
         with gr.Row():
@@ -365,6 +498,9 @@ def build_whatif_tab() -> dict[str, Any]:
             c["qwen_max"] = gr.Slider(qwen.factor ** 2 * 4, qwen.max_pixels, value=qwen.max_pixels,
                                       step=qwen.factor ** 2, label="Qwen2-VL max_pixels")
             c["intern_max"] = gr.Slider(1, 40, value=intern.max_tiles, step=1, label="InternVL max tiles")
+            c["gemma4_budget"] = gr.Radio([str(b) for b in GEMMA_SOFT_TOKEN_BUDGETS],
+                                          value=str(gemma4.max_soft_tokens), elem_id="whatif-gemma4-budget",
+                                          label="Gemma 4 image token budget (its five steps)")
             c["from_image"] = gr.Button("Use my image's size", size="sm")
         with gr.Row():
             c["scale_plot"] = gr.Plot(label="Tokens vs size")
@@ -381,6 +517,7 @@ def build_export_tab() -> dict[str, Any]:
         with gr.Row():
             c["json"] = gr.File(label="Plan and token layout (JSON)")
             c["png"] = gr.File(label="Overlay (PNG)")
+            c["py"] = gr.File(label="Python script", elem_id="export-py")
         c["code"] = gr.Code(language="python", label="Reproduce this view in Python")
     return c
 
@@ -395,7 +532,7 @@ def explorer_outputs(head: dict, ex: dict, state: gr.State) -> list:
 
 
 def clear_export() -> tuple:
-    return None, None, ""
+    return None, None, None, ""
 
 
 def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: dict, cmp: dict,
@@ -404,11 +541,15 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
     inputs = [shared.image, *shared.settings]
     outputs = explorer_outputs(head, ex, state)
 
+    export_out = [exp["json"], exp["png"], exp["py"], exp["code"]]
+
     def follow(dep) -> None:
-        dep.success(clear_export, None, [exp["json"], exp["png"], exp["code"]], api_visibility="private") \
+        # a failed analysis clears every view: no stale total, caption or pictures
+        dep.failure(failed_explorer, None, outputs, api_visibility="private")
+        dep.success(clear_export, None, export_out, api_visibility="private") \
            .success(on_compare, [shared.image, state], [cmp["gallery"], cmp["bars"], cmp["table"]],
                     api_name="compare", api_visibility="undocumented", **IMAGE_QUEUE) \
-           .success(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
+           .success(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]],
                     [wi["width"], wi["height"], wi["scale_plot"], wi["aspect_plot"], wi["table"]],
                     api_visibility="private")
 
@@ -418,12 +559,14 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
     settings = shared.setting_controls
     follow(shared.model.change(on_model, shared.model, settings, api_visibility="private")
            .success(on_analyze, inputs, outputs, api_visibility="private", **IMAGE_QUEUE))
-    ex["token_map"].select(on_click, state, ex["token_info"], api_visibility="private")
-    whatif_in = [wi["width"], wi["height"], wi["qwen_max"], wi["intern_max"]]
+    ex["token_map"].select(on_click, [state, shared.image], [ex["token_info"], ex["token_map"]],
+                           api_visibility="private", **IMAGE_QUEUE)
+    whatif_in = [wi["width"], wi["height"], wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]]
     whatif_out = [wi["scale_plot"], wi["aspect_plot"], wi["table"]]
-    gr.on([wi[k].release for k in ("width", "height", "qwen_max", "intern_max")], on_whatif,
+    gr.on([wi[k].release for k in ("width", "height", "qwen_max", "intern_max")]
+          + [wi["gemma4_budget"].change], on_whatif,
           whatif_in, whatif_out, api_name="whatif", trigger_mode="always_last")
-    wi["from_image"].click(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
+    wi["from_image"].click(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]],
                            [wi["width"], wi["height"], *whatif_out], api_visibility="private")
-    exp["button"].click(on_export, [shared.image, state], [exp["json"], exp["png"], exp["code"]],
+    exp["button"].click(on_export, [shared.image, state], export_out,
                         api_name="export", **IMAGE_QUEUE)

@@ -11,7 +11,7 @@ from gradio.context import Context
 
 from ..overrides import collect_overrides
 from ..presets import get_preset
-from .explorer import guarded, load
+from .explorer import decodes, guarded, load, user_error
 from .shared import Shared, named_settings
 
 INTRO = """\
@@ -38,6 +38,7 @@ def _overrides(model: str, values) -> dict:
 
 
 @guarded
+@decodes
 def on_attention(path: str | None, mode: str, model: str, progress=gr.Progress(), *values) -> tuple:
     from ..probes.encoder import EncoderSettings, attention_panels, compare_attention, crop_panels
 
@@ -89,6 +90,7 @@ def own_button() -> dict:
 
 
 @guarded
+@decodes
 def on_vlm_attention(path: str | None, model: str, progress=gr.Progress(), *values) -> tuple:
     """The chat's loaded VLM's own vision tower on its crops. With no model loaded: a
     warning, and the results already shown stay (every output skipped)."""
@@ -114,6 +116,7 @@ def on_vlm_attention(path: str | None, model: str, progress=gr.Progress(), *valu
 
 
 @guarded
+@decodes
 def on_legibility(path: str | None, progress=gr.Progress()) -> tuple:
     from ..probes.legibility import caption, compare_legibility, render_lost_words
 
@@ -129,6 +132,8 @@ def on_legibility(path: str | None, progress=gr.Progress()) -> tuple:
     n = len(comparison.reference.words)
     summary = (f"Reference: **{n} words** read at full resolution. Recall = share of those words "
                "each strategy's crops let the reader recover.")
+    for line in comparison.skipped:
+        summary += f"\n\n*Not shown: {line}*"
     return table, pictures, summary
 
 
