@@ -160,6 +160,14 @@ def _get(url: str) -> tuple[int, str]:
         return err.code, err.read().decode(errors="replace")
 
 
+def _checkpoint_settings() -> list:
+    """One "use the checkpoint's value" per settings control, in SETTING_SPECS order."""
+    from anyres_demo.overrides import SETTING_SPECS
+
+    empty = {"pinpoints": "", "bool": "checkpoint", "choice": "checkpoint"}
+    return [empty.get(spec.kind) for spec in SETTING_SPECS.values()]
+
+
 def _call(base: str, api: str, data: list) -> tuple[str, str]:
     """Run an API event through the queue (/gradio_api/call): (event, data) of the last message."""
     req = urllib.request.Request(f"{base}gradio_api/call/{api}",
@@ -216,7 +224,7 @@ def test_a_url_inside_the_chat_history_is_refused_not_fetched(watched):
     history = [{"role": "user", "content": [
         {"type": "file", "file": _file(f"http://127.0.0.4:{listener.port}/cat.png")}]}]
     data = ["what is this?", history, None, 8, 0.0, 0.9, False, 0, 1.0, "local", QWEN,
-            None, None, None, None, ""]
+            *_checkpoint_settings()]
     event, body = _call(served.url, "chat", data)
     assert event == "error" and security.URL_REFUSAL in json.loads(body)["error"]
     assert listener.seen() == []
@@ -409,7 +417,7 @@ def test_direct_posts_cannot_skip_the_queue(watched):
 def test_only_presets_reach_the_backend_through_the_api(watched, model):
     served, _ = watched
     event, data = _call(served.url, "chat", ["hi", [], None, 8, 0.0, 0.9, False, 0, 1.0, "local",
-                                             model, None, None, None, None, ""])
+                                             model, *_checkpoint_settings()])
     assert event == "error" and "not in the list of choices" in data
 
 
