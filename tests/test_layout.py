@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anyres_demo import KINDS, build_layout, count_tokens_many, list_presets, plan_image
+from anyres_demo import KINDS, build_layout, count_tokens_many, get_preset, list_presets, plan_image
 from anyres_demo.layout import KIND_CODE
 from anyres_demo.strategies import get_strategy
 
@@ -15,11 +15,13 @@ AWKWARD = [(1, 1), (1, 200), (200, 1), (1, 7999), (7999, 1), (14, 2800), (2000, 
 sizes_hw = st.tuples(st.integers(1, 9000), st.integers(1, 9000))
 
 
-def check_invariants(size_hw, repo_id):
+def check_invariants(size_hw, repo_id, **overrides):
+    if overrides:  # a preset with user settings (Gemma 3's pan-and-scan)
+        repo_id = get_preset(repo_id).with_overrides(**overrides)
     try:
         plan = plan_image(size_hw, repo_id)
     except ValueError as exc:  # only Qwen's aspect limit may raise for a positive size
-        assert repo_id.startswith("Qwen/") and "above 200:1" in str(exc)
+        assert str(repo_id).startswith("Qwen/") and "above 200:1" in str(exc)
         assert count_tokens_many([size_hw[0]], [size_hw[1]], repo_id)[0] == -1
         return
     lay = build_layout(plan)
@@ -93,6 +95,20 @@ def test_invariants_awkward_sizes(size_hw, repo_id):
 @given(size_hw=sizes_hw)
 def test_invariants_property(repo_id, size_hw):
     check_invariants(size_hw, repo_id)
+
+
+# Settings that change a family's layout structure: Gemma 3's pan-and-scan crops (with its
+# prompt words and a marker pair per view), up to 16 crops with a small minimum crop size.
+SETTINGS_CASES = [("google/gemma-3-4b-it", {"do_pan_and_scan": True}),
+                  ("google/gemma-3-4b-it", {"do_pan_and_scan": True, "pan_and_scan_max_num_crops": 16,
+                                            "pan_and_scan_min_crop_size": 16}),
+                  ("google/gemma-4-E2B-it", {"max_soft_tokens": 1120})]
+
+
+@pytest.mark.parametrize("repo_id,overrides", SETTINGS_CASES, ids=["pas", "pas-16", "budget-1120"])
+@pytest.mark.parametrize("size_hw", AWKWARD, ids=[f"{w}x{h}" for h, w in AWKWARD])
+def test_invariants_with_settings(size_hw, repo_id, overrides):
+    check_invariants(size_hw, repo_id, **overrides)
 
 
 def test_llava_order_base_then_rows_with_newlines():

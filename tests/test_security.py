@@ -160,14 +160,6 @@ def _get(url: str) -> tuple[int, str]:
         return err.code, err.read().decode(errors="replace")
 
 
-def _checkpoint_settings() -> list:
-    """One "use the checkpoint's value" per settings control, in SETTING_SPECS order."""
-    from anyres_demo.overrides import SETTING_SPECS
-
-    empty = {"pinpoints": "", "bool": "checkpoint", "choice": "checkpoint"}
-    return [empty.get(spec.kind) for spec in SETTING_SPECS.values()]
-
-
 def _call(base: str, api: str, data: list) -> tuple[str, str]:
     """Run an API event through the queue (/gradio_api/call): (event, data) of the last message."""
     req = urllib.request.Request(f"{base}gradio_api/call/{api}",
@@ -186,8 +178,19 @@ def _file(path: str) -> dict:
     return {"path": path, "meta": {"_type": "gradio.FileData"}}
 
 
+def _api_args(base: str, api: str, **given) -> list:
+    """The endpoint's data list from its own API description: `given` by parameter name, every
+    other parameter at its default (so the test follows the app's input order)."""
+    with urllib.request.urlopen(f"{base}gradio_api/info", timeout=60) as resp:
+        params = json.load(resp)["named_endpoints"][f"/{api}"]["parameters"]
+    return [given.pop(p["parameter_name"]) if p["parameter_name"] in given else p.get("parameter_default")
+            for p in params]
+
+
 def _analyze_args(image: dict) -> list:
-    return [image, QWEN, None, None, None, None, ""]
+    from anyres_demo.overrides import SETTING_SPECS
+
+    return [image, QWEN, *[None] * len(SETTING_SPECS)]  # every setting: the checkpoint's
 
 
 def _upload(base: str, name: str, payload: bytes) -> tuple[int, str]:
@@ -223,8 +226,8 @@ def test_a_url_inside_the_chat_history_is_refused_not_fetched(watched):
     served, listener = watched
     history = [{"role": "user", "content": [
         {"type": "file", "file": _file(f"http://127.0.0.4:{listener.port}/cat.png")}]}]
-    data = ["what is this?", history, None, 8, 0.0, 0.9, False, 0, 1.0, "local", QWEN,
-            *_checkpoint_settings()]
+    data = _api_args(served.url, "chat", message="what is this?", history=history, image=None,
+                     model=QWEN, max_new_tokens=8)
     event, body = _call(served.url, "chat", data)
     assert event == "error" and security.URL_REFUSAL in json.loads(body)["error"]
     assert listener.seen() == []
@@ -416,8 +419,8 @@ def test_direct_posts_cannot_skip_the_queue(watched):
 @pytest.mark.parametrize("model", ["/etc", "someone/llava-finetune"])
 def test_only_presets_reach_the_backend_through_the_api(watched, model):
     served, _ = watched
-    event, data = _call(served.url, "chat", ["hi", [], None, 8, 0.0, 0.9, False, 0, 1.0, "local",
-                                             model, *_checkpoint_settings()])
+    event, data = _call(served.url, "chat", _api_args(served.url, "chat", message="hi", history=[],
+                                                       image=None, model=model, max_new_tokens=8))
     assert event == "error" and "not in the list of choices" in data
 
 

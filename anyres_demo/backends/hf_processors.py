@@ -16,6 +16,7 @@ transformers is imported inside functions so that importing this module stays ch
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -510,12 +511,14 @@ def gemma3_pan_and_scan_boxes(processor, size_hw: Size, preset: Preset) -> list[
     return boxes
 
 
-def _expanded_counts(processor, preset: Preset, replacement: str) -> dict[str, int]:
-    """Soft tokens, markers and all tokens of the processor's own replacement string."""
+@functools.lru_cache(maxsize=4096)
+def _expanded_counts(processor, preset: Preset, replacement: str) -> tuple[tuple[str, int], ...]:
+    """Soft tokens, markers and all tokens of the processor's own replacement string (cached:
+    the string depends only on the crop count / soft-token count)."""
     ids = processor.tokenizer(replacement, add_special_tokens=False)["input_ids"]
     wrappers = set(_wrapper_ids(processor, preset))
-    return {"num_image_tokens": ids.count(soft_token_id(processor, preset)),
-            "num_wrapper_tokens": sum(i in wrappers for i in ids), "num_tokens": len(ids)}
+    return (("num_image_tokens", ids.count(soft_token_id(processor, preset))),
+            ("num_wrapper_tokens", sum(i in wrappers for i in ids)), ("num_tokens", len(ids)))
 
 
 def _gemma_counts_from_size(processor, size_hw: Size, preset: Preset) -> dict[str, Any]:
@@ -533,12 +536,12 @@ def _gemma_counts_from_size(processor, size_hw: Size, preset: Preset) -> dict[st
             max_patches=ip.max_soft_tokens * ip.pooling_kernel_size ** 2)
         m = ip.patch_size * ip.pooling_kernel_size
         replacement = processor.replace_image_token({"num_soft_tokens_per_image": [n]}, 0)
-        return {**_expanded_counts(processor, preset, replacement), "num_crops": 1,
+        return {**dict(_expanded_counts(processor, preset, replacement)), "num_crops": 1,
                 "grid": (th // m, tw // m), "canvas_hw": (th, tw)}
     k = len(gemma3_pan_and_scan_boxes(processor, size_hw, preset))
     replacement = processor.replace_image_token({"num_crops": [k]}, 0)
     size = processor.image_processor.size
-    return {**_expanded_counts(processor, preset, replacement), "num_crops": 1 + k,
+    return {**dict(_expanded_counts(processor, preset, replacement)), "num_crops": 1 + k,
             "grid": _gemma3_grid(k, size_hw), "canvas_hw": (size.height, size.width)}
 
 
