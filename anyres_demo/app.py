@@ -2,8 +2,9 @@
 
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (or --host / --port) choose the address; Hugging Face
 Spaces sets them. --model (or ANYRES_MODEL) picks the model the app starts on and the chat
-loads. Only the explorer's light dependencies load here: models and transformers load lazily
-inside the tabs that use them, so the first page appears quickly. Nothing phones home:
+loads. On a ZeroGPU Space that model is loaded at start-up, in the main thread (spaces'
+pattern); elsewhere only the explorer's light dependencies load here: models and transformers
+load lazily inside the tabs that use them, so the first page appears quickly. Nothing phones home:
 gradio's analytics and the hub's telemetry are off unless the host turns them on.
 """
 from __future__ import annotations
@@ -13,9 +14,8 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # onnxruntime (the probes) phones home
 
-from .backends.chat import ENV_MODEL, default_model  # noqa: E402
+from .backends.chat import ENV_MODEL, default_model, preload_for_zero_gpu  # noqa: E402
 from .security import return_freed_memory  # noqa: E402
 
 
@@ -35,6 +35,7 @@ def build_app(args: argparse.Namespace):
     return_freed_memory()  # a room of 100 MP uploads must not leave the server holding gigabytes
     if args.model:
         os.environ[ENV_MODEL] = args.model
+    preload_for_zero_gpu()  # ZeroGPU: onto (emulated) cuda now, in the main thread; else no-op
     return build_demo(extra_tabs=app_tabs(),
                       initial_model=default_model() if args.model else None).queue(**QUEUE)
 

@@ -10,6 +10,12 @@ tiles, 2,928 image tokens), all in one run on one machine:
 
 Memory is torch's peak allocation on CUDA, else the process's peak RSS (VmHWM, reset through
 /proc/self/clear_refs, freed memory trimmed back to the OS first).
+
+Then the serving engine (`transformers serve`, started here on 127.0.0.1 with a tiny
+random-weight Qwen2-VL, CPU or CUDA as present) against the same model in-process: time to
+first token and decode tokens/s for one chat, then 4 chats at once through the endpoint
+(a report; no target).
+
 `python -m anyres_demo.bench_chat` prints the lines; `run_chat_bench()` returns them.
 """
 from __future__ import annotations
@@ -132,7 +138,7 @@ def run_chat_bench(wide: bool | None = None) -> list[str]:
     lines = _bench_one(None)
     if torch.cuda.is_available() if wide is None else wide:
         lines += _bench_one(WIDE_TEXT)
-    return lines
+    return lines + run_endpoint_bench()
 
 
 def _bench_one(text_overrides: dict | None) -> list[str]:
@@ -223,6 +229,119 @@ def _report(model, inputs, n_image, device, dtype, times, peaks) -> list[str]:
         f"{cap_extra / eager_extra:.1%} of output_attentions' extra ({eager_extra:.1f} MB; "
         f"target <= 5%); the capture pass alone peaks {p['alone']:.2f} MB above the "
         f"post-generate level = {p['alone'] / eager_extra:.2%}",
+    ]
+
+
+# ----------------------------------------------------------------------------- endpoint
+ENDPOINT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
+ENDPOINT_HW = (300, 500)
+ENDPOINT_TOKENS = 48
+CONCURRENT = 4
+
+
+def _serve(folder: str):
+    """(process, base URL) of `transformers serve` on a free port, once /health answers."""
+    import shutil
+    import socket
+    import subprocess
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = shutil.which("transformers") or "transformers"
+    proc = subprocess.Popen([exe, "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--log-level", "error"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return proc, url + "/v1"
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("transformers serve did not start")
+
+
+def _in_process(loaded, prepared, settings) -> tuple[float, float, int]:
+    """(time to first token, decode tokens/s, tokens) of one in-process streamed turn."""
+    from .backends import chat
+
+    start, first = time.perf_counter(), None
+    for text, result in chat.stream_turn(loaded, prepared, settings):
+        if result is None and first is None:
+            first = time.perf_counter() - start
+    n = len(result.answer_ids)
+    return first, (n - 1) / max(1e-9, result.seconds - first), n
+
+
+def _through(endpoint, prepared, settings) -> tuple[float, float, int]:
+    import json
+
+    from .backends import endpoint as ep
+
+    body = ep.request_body(endpoint, ep.openai_messages(prepared.messages, prepared.image),
+                           settings, {})
+    config = json.loads(body["generation_config"])
+    body["generation_config"] = json.dumps({**config, "min_new_tokens": settings.max_new_tokens})
+    *_, (_, result) = ep.stream_chat(endpoint, body)
+    n = result.completion_tokens or 0
+    return result.first_token_s, (n - 1) / max(1e-9, result.seconds - result.first_token_s), n
+
+
+def run_endpoint_bench(repeat: int = 3) -> list[str]:
+    import tempfile
+    import threading
+
+    from .backends import chat, tiny_models
+    from .backends import endpoint as ep
+    from .bench import test_image
+    from .presets import get_preset
+
+    folder = tempfile.mkdtemp(prefix="anyres-bench-serve-")
+    tiny_models.build_tiny_model(get_preset(ENDPOINT_MODEL), folder)
+    loaded = chat.load_model(chat.resolve_source(folder))
+    loaded.model.generation_config.min_new_tokens = ENDPOINT_TOKENS
+    prepared = chat.prepare_turn(loaded, test_image(ENDPOINT_HW), [], "describe the image")
+    settings = chat.GenerationSettings(ENDPOINT_TOKENS, capture_attention=False)
+    proc, url = _serve(folder)
+    try:
+        endpoint = ep.Endpoint(url=url, model=folder, engine="transformers", timeout_s=600)
+        _through(endpoint, prepared, settings)  # the server loads the model on first use
+        _in_process(loaded, prepared, settings)
+        local = [_in_process(loaded, prepared, settings) for _ in range(repeat)]
+        remote = [_through(endpoint, prepared, settings) for _ in range(repeat)]
+        many: list = []
+        start = time.perf_counter()
+        threads = [threading.Thread(target=lambda: many.append(
+            _through(endpoint, prepared, settings))) for _ in range(CONCURRENT)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - start
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return _endpoint_report(loaded, prepared, local, remote, many, wall)
+
+
+def _endpoint_report(loaded, prepared, local, remote, many, wall) -> list[str]:
+    med = statistics.median
+    ttft = sorted(m[0] for m in many)
+    tokens = sum(m[2] for m in many)
+    return [
+        f"chat through a serving engine: transformers serve (127.0.0.1) vs in-process, the same "
+        f"random-weight Qwen2-VL, prompt {prepared.prompt_len} tokens, {ENDPOINT_TOKENS} new "
+        f"tokens, {loaded.device}, median of {len(local)}",
+        f"  in-process: first token {med(m[0] for m in local) * 1e3:.0f} ms, decode "
+        f"{med(m[1] for m in local):.0f} tokens/s | endpoint: first token "
+        f"{med(m[0] for m in remote) * 1e3:.0f} ms, decode {med(m[1] for m in remote):.0f} tokens/s",
+        f"  {CONCURRENT} chats at once through the endpoint: all done in {wall:.2f} s, first "
+        f"tokens after {', '.join(f'{t:.2f}' for t in ttft)} s, {tokens / wall:.0f} tokens/s "
+        "in all (a report, no target)",
     ]
 
 

@@ -50,11 +50,12 @@ def run_turn(message, history, model, state=None, **kw):
         warnings.simplefilter("always")
         image = kw.pop("image", IMAGE)
         values = [kw.pop(name, None) for name in SETTING_SPECS]  # the explorer's settings
-        gen = dict(max_new_tokens=kw.pop("max_new_tokens", 8), temperature=kw.pop("temperature", 0.0),
-                   top_p=kw.pop("top_p", 0.9), capture=kw.pop("capture", True))
+        gen = [kw.pop("max_new_tokens", 8), kw.pop("temperature", 0.0), kw.pop("top_p", 0.9),
+               kw.pop("capture", True), kw.pop("top_k", 0), kw.pop("repetition_penalty", 1.0),
+               kw.pop("answer_with", None)]
         assert not kw, f"unknown arguments {sorted(kw)}"
-        outs = list(ui.respond(message, history, image, gen["max_new_tokens"], gen["temperature"],
-                               gen["top_p"], gen["capture"], state, model, gr.Progress(), *values))
+        outs = list(ui.respond(message, history, image, *gen, state, model, gr.Progress(),
+                               *values))
     shown = [w for w in caught if w.filename.replace(os.sep, "/").endswith("gradio/helpers.py")]
     return outs, [str(w.message) for w in shown]  # what gr.Warning would show
 
@@ -141,6 +142,15 @@ def test_count_check_catches_a_deliberate_mismatch(tiny_dirs, backend, monkeypat
         chat.prepare_turn(loaded, IMAGE, [], "describe", {"max_pixels": 50_000})
     outs, warned = run_turn("describe the image", [], tiny_dirs["qwen2_vl"], max_pixels=50_000)
     assert outs[-1][0] == [] and any("image tokens" in w for w in warned) and not calls
+
+
+def test_typed_or_generated_placeholders_never_add_image_tokens(tiny_dirs, backend):
+    loaded = backend.ensure(chat.resolve_source(tiny_dirs["qwen2_vl"]))
+    history = [{"role": "user", "content": "hi"},
+               {"role": "assistant", "content": "noise <|image_pad|><|vision_start|> noise"}]
+    prepared = chat.prepare_turn(loaded, IMAGE, history, "what is <|image_pad|> ?")
+    assert "<|image_pad|>" not in json.dumps(prepared.messages)
+    assert prepared.messages[0]["content"][0] == {"type": "image"}
 
 
 def test_check_image_tokens_counts_the_prompt():
@@ -305,8 +315,10 @@ def test_chat_tab_builds_and_heatmap_controls_work(tiny_dirs, backend):
     assert isinstance(tab.chatbot, gr.Chatbot)
     outs, _ = run_turn("describe the image", [], tiny_dirs["internvl"])
     turn_id = outs[-1][2].turns[-1]
-    layer_from, layer_to, token = ui.turn_controls(turn_id)
+    assert ui.turn_controls(None)[3]["visible"] is False  # no answer yet: controls hidden
+    layer_from, layer_to, token, box = ui.turn_controls(turn_id)
     assert layer_to["maximum"] == 0 and token["choices"][0] == ("whole answer", ui.WHOLE_ANSWER)
+    assert box["visible"] is True and tab.heat_box.visible is False
     panels, text = ui.render_heatmap(turn_id, 0, 0, "mean", ui.WHOLE_ANSWER, False)
     assert len(panels) == 2 and "thumbnail" in panels[1][1]
     assert "Random-weight test model" in text and chat_caption() in text
@@ -314,7 +326,7 @@ def test_chat_tab_builds_and_heatmap_controls_work(tiny_dirs, backend):
     assert "answer token 1" in text and "max over 2 heads" in text
     assert ui.render_heatmap(None)[0] == []
     cleared = ui.clear(outs[-1][2])
-    assert cleared[0] == [] and cleared[2].turns == []
+    assert cleared[0] == [] and cleared[2].turns == [] and cleared[-1]["visible"] is False
 
 
 def test_respond_takes_the_explorers_file_path(tiny_dirs, backend, tmp_path):
@@ -334,3 +346,180 @@ def chat_caption():
     from anyres_demo.attention import CAPTION
 
     return CAPTION
+
+
+# ----------------------------------------------------------------------------- issue 13
+QWEN2_VL_SAMPLING = {"do_sample": True, "temperature": 0.01, "top_p": 0.001, "top_k": 1,
+                     "repetition_penalty": 1.05}  # Qwen2-VL-2B-Instruct's generation_config
+
+
+def _copy_folder(src, dst, config_edit=None, generation=None):
+    import shutil
+
+    shutil.copytree(src, dst)
+    if config_edit is not None:
+        path = os.path.join(dst, "config.json")
+        with open(path) as f:
+            config = json.load(f)
+        config_edit(config)
+        with open(path, "w") as f:
+            json.dump(config, f)
+    if generation is not None:
+        with open(os.path.join(dst, "generation_config.json"), "w") as f:
+            json.dump(generation, f)
+    return str(dst)
+
+
+@pytest.fixture
+def qwen_sampling_dir(tiny_dirs, tmp_path):
+    return _copy_folder(tiny_dirs["qwen2_vl"], tmp_path / "qwen-sampling",
+                        generation={**QWEN2_VL_SAMPLING, "eos_token_id": 2})
+
+
+def test_every_sampling_value_is_passed_and_the_checkpoint_defaults_are_shown(
+        qwen_sampling_dir, backend):
+    import torch
+
+    loaded = backend.ensure(chat.resolve_source(qwen_sampling_dir))
+    assert loaded.checkpoint_sampling == QWEN2_VL_SAMPLING
+    status = ui.model_status(qwen_sampling_dir)
+    assert "temperature 0.01, top_p 0.001, top_k 1, repetition_penalty 1.05" in status
+    settings = chat.GenerationSettings(12, temperature=1.0, top_p=1.0, capture_attention=False)
+    config, _ = loaded.model._prepare_generation_config(None, **chat.sampling_kwargs(settings))
+    assert (config.temperature, config.top_p, config.top_k, config.repetition_penalty) == \
+        (1.0, 1.0, None, 1.0)
+    prepared = chat.prepare_turn(loaded, IMAGE, [], "describe the image")
+    answers = set()
+    for seed in range(3):  # with the checkpoint's top_k=1 kept, all three would be identical
+        torch.manual_seed(seed)
+        *_, (_, result) = chat.stream_turn(loaded, prepared, settings)
+        answers.add(result.answer_ids)
+    assert len(answers) > 1
+    greedy = chat.sampling_kwargs(chat.GenerationSettings(8, temperature=0.0))
+    config, _ = loaded.model._prepare_generation_config(None, **greedy)
+    assert not config.do_sample and config.top_k is None and config.repetition_penalty == 1.0
+    topk = chat.sampling_kwargs(chat.GenerationSettings(8, 0.7, 0.8, top_k=5,
+                                                        repetition_penalty=1.2))
+    assert (topk["top_k"], topk["repetition_penalty"], topk["do_sample"]) == (5, 1.2, True)
+
+
+ONEVISION_7B_CONFIG = {  # llava-hf/llava-onevision-qwen2-7b-ov-hf config.json (the sizes)
+    "model_type": "llava_onevision", "tie_word_embeddings": False,
+    "text_config": {"model_type": "qwen2", "hidden_size": 3584, "num_hidden_layers": 28,
+                    "intermediate_size": 18944, "vocab_size": 152128,
+                    "num_attention_heads": 28, "num_key_value_heads": 4},
+    "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 1152,
+                      "num_hidden_layers": 26, "intermediate_size": 4304}}
+
+
+def test_a_folder_is_sized_from_its_own_files_not_its_family(tiny_dirs, tmp_path, monkeypatch):
+    import torch
+
+    tiny = chat.resolve_source(tiny_dirs["llava_onevision"])
+    model = chat.load_model(tiny).model
+    assert tiny.params_b * 1e9 == sum(p.numel() for p in model.parameters())  # exact: headers
+    folder = tmp_path / "onevision-7b"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(ONEVISION_7B_CONFIG))
+    big = chat.resolve_source(str(folder))
+    assert big.preset.label == "LLaVA-OneVision 0.5B"  # the family's preset (its geometry) ...
+    assert 7.5 < big.size_b < 8.5 and "LLaVA-OneVision 8B from" in big.label  # ... not its size
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {"total_size": 16_063_000_000}, "weight_map": {}}))
+    (folder / "config.json").write_text(json.dumps({**ONEVISION_7B_CONFIG, "dtype": "bfloat16"}))
+    assert chat.resolve_source(str(folder)).size_b == pytest.approx(8.0315)
+    monkeypatch.setattr(chat, "_free_memory_bytes", lambda device: 12e9)
+    with pytest.raises(chat.ModelLoadError, match="8B parameters in float32"):
+        chat._check_memory(big, "cpu", torch.float32)
+    small = chat.resolve_source("llava-onevision")
+    assert not small.local and small.size_b == small.preset.params_b
+    chat._check_memory(small, "cpu", torch.float32)  # 0.9B fits in the same 12 GB
+    plan = plan_image((1080, 1920), small.preset)
+    turn = dict(inputs={}, plan=plan, prompt_len=plan.num_tokens + 40, overrides={}, image=None)
+    settings = chat.GenerationSettings(256)
+    assert chat.gpu_seconds(chat.Prepared(**turn, params_b=big.size_b), settings) > \
+        chat.gpu_seconds(chat.Prepared(**turn), settings)
+
+
+def test_prompt_plus_answer_must_fit_the_context(tiny_dirs, tmp_path, backend):
+    def vicuna_context(config):
+        config["text_config"]["max_position_embeddings"] = 4096  # LLaVA-v1.6-Vicuna's
+
+    folder = _copy_folder(tiny_dirs["llava_next"], tmp_path / "vicuna", vicuna_context)
+    image = noise_image((672, 672), seed=1)  # 2,928 image tokens
+    loaded = backend.ensure(chat.resolve_source(folder))
+    assert loaded.context_len == 4096
+    prepared = chat.prepare_turn(loaded, image, [], "describe the image")
+    chat.check_context(prepared, 4096 - prepared.prompt_len)  # exactly full: allowed
+    with pytest.raises(chat.ContextTooLong, match="trained on 4,096"):
+        chat.check_context(prepared, 4096 - prepared.prompt_len + 1)
+    calls = []
+    loaded.model.generate = lambda *a, **k: calls.append(1)
+    outs, warned = run_turn("describe the image", [], folder, image=image, max_new_tokens=1500)
+    assert outs[-1][0] == [] and outs[-1][1] == "describe the image" and not calls
+    message = next(w for w in warned if "context" in w)
+    assert "2,928" in message and f"max new tokens to {4096 - prepared.prompt_len}" in message
+    assert "max pixels / max tiles" in message and "clear the conversation" in message
+
+
+def test_bf16_only_where_the_gpu_has_it(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert chat._pick_device() == ("cuda", torch.float16)  # a T4 / V100
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert chat._pick_device() == ("cuda", torch.bfloat16)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert chat._pick_device() == ("cpu", torch.float32)
+
+
+def test_free_memory_is_the_cgroup_limit_when_there_is_one(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal: 1056000000 kB\nMemAvailable: 1000000000 kB\n")  # the host
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "memory.max").write_text("17179869184\n")  # a 16 GiB Space
+    (v2 / "memory.current").write_text("4294967296\n")
+    assert chat._free_memory_bytes("cpu", str(v2), str(meminfo)) == 12 * 2 ** 30
+    (v2 / "memory.max").write_text("max\n")  # no limit: the host's figure
+    assert chat._free_memory_bytes("cpu", str(v2), str(meminfo)) == 1000000000 * 1024
+    v1 = tmp_path / "v1" / "memory"
+    v1.mkdir(parents=True)
+    (v1 / "memory.limit_in_bytes").write_text(str(8 * 2 ** 30))
+    (v1 / "memory.usage_in_bytes").write_text(str(2 ** 30))
+    assert chat._free_memory_bytes("cpu", str(tmp_path / "v1"), str(meminfo)) == 7 * 2 ** 30
+    assert chat._free_memory_bytes("cpu", str(tmp_path / "none"), str(tmp_path / "x")) is None
+
+
+# ----------------------------------------------------------------------------- issue 10.14
+def test_the_question_shows_at_once_with_the_loading_progress(tiny_dirs, monkeypatch):
+    import time
+
+    def slow_loader(source, progress=None):
+        progress(0.3, "loading the weights")
+        time.sleep(3 * ui.POLL_SECONDS)
+        return chat.load_model(source, None)
+
+    monkeypatch.setattr(chat, "BACKEND", chat.ChatBackend(loader=slow_loader))
+    monkeypatch.setenv(security.ENV_ALLOW_ANY_MODEL, "1")
+    outs, warned = run_turn("what is this ?", [], tiny_dirs["qwen2_vl"])
+    first = outs[0][0]
+    assert first[0] == {"role": "user", "content": "what is this ?"}  # before the model loaded
+    assert first[1]["content"].startswith("⏳ Loading") and outs[0][1] == ""
+    assert any("30% (loading the weights)" in o[0][-1]["content"] for o in outs[:-1])
+    assert not warned and outs[-1][0][1]["content"].startswith(chat.RANDOM_LABEL)
+
+
+def test_the_chat_starts_on_the_small_default_not_the_explorers_model(monkeypatch):
+    monkeypatch.delenv(chat.ENV_MODEL, raising=False)
+    monkeypatch.setattr(chat, "BACKEND", chat.ChatBackend())
+    with gr.Blocks():
+        shared = Shared(image=gr.Image(type="filepath"),
+                        model=gr.Dropdown(choices=["llava-hf/llava-v1.6-mistral-7b-hf"],
+                                          value="llava-hf/llava-v1.6-mistral-7b-hf"),
+                        controls={name: gr.Textbox() for name in SETTING_SPECS})
+        tab = ui.build_chat_tab(shared)
+    assert tab.model.value == chat.DEFAULT_MODEL == "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"
+    assert chat.DEFAULT_MODEL in dict((v, k) for k, v in tab.model.choices)
+    assert tab.heat_box.visible is False

@@ -101,6 +101,14 @@ def test_a_bundled_example_probe_comes_from_the_shipped_cache(offline):
     assert "from the cache" in note and panels and crops
 
 
+def _checkpoint_settings() -> list:
+    """One "use the checkpoint's value" per settings control, in SETTING_SPECS order."""
+    from anyres_demo.overrides import SETTING_SPECS
+
+    empty = {"pinpoints": "", "bool": "checkpoint", "choice": "checkpoint"}
+    return [empty.get(spec.kind) for spec in SETTING_SPECS.values()]
+
+
 def test_a_chat_turn_fails_clearly_and_keeps_the_conversation(offline):
     _, client, _ = offline
     example = get_example(EXAMPLE)
@@ -108,7 +116,7 @@ def test_a_chat_turn_fails_clearly_and_keeps_the_conversation(offline):
                {"role": "assistant", "content": [{"type": "text", "text": "hi there"}]}]
     chatbot, box, status, _ = client.predict(
         "what does the page say?", history, handle_file(str(example.path)), 8, 0.0, 0.9, False,
-        CHAT_MODEL, None, None, None, None, "", api_name="/chat")
+        0, 1.0, "local", CHAT_MODEL, *_checkpoint_settings(), api_name="/chat")
     assert [(m["role"], [_text(p) for p in m["content"]]) for m in chatbot] == \
         [("user", ["hello"]), ("assistant", ["hi there"])]  # the failed turn added nothing
     assert box == "what does the page say?"  # the question stays, ready to resend

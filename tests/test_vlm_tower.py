@@ -256,10 +256,23 @@ def image_path(tmp_path_factory):
 
 
 def test_ui_without_a_loaded_model_says_load_one_first(backend, image_path):
-    with pytest.raises(gr.Error, match="Load a model in the Chat tab first"):
-        ui_probes.on_vlm_attention(image_path, FAMILY_REPOS["qwen2_vl"])
-    with pytest.raises(vt.NoModelLoaded, match="Load a model in the Chat tab first"):
+    # issue 10.14: a warning in plain words, and the encoder results already shown stay
+    with pytest.warns(UserWarning) as shown:  # what gr.Warning shows
+        outputs = ui_probes.on_vlm_attention(image_path, FAMILY_REPOS["qwen2_vl"])
+    message = str(shown[0].message)
+    assert message == vt.NO_MODEL and "needs a chat model" in message
+    assert not message.startswith(("'", "\"")) and "'" not in message  # no literal quotes
+    assert outputs == (gr.skip(),) * 4  # gallery, crops, note, table: all left as they were
+    button = ui_probes.own_button()
+    assert button["interactive"] is False and "needs a model" in button["value"]
+    with pytest.raises(vt.NoModelLoaded, match="needs a chat model"):
         vt.loaded_tower_attention(IMAGE)
+
+
+def test_the_own_tower_button_is_clickable_once_a_model_is_loaded(backend, dirs):
+    backend.ensure(chat.resolve_source(dirs["qwen2_vl"]))
+    assert ui_probes.own_button() == {"__type__": "update", "value": ui_probes.OWN_READY,
+                                      "interactive": True}
 
 
 def test_ui_shows_the_loaded_models_tower_labelled_as_random_weights(backend, dirs, image_path):
@@ -272,4 +285,5 @@ def test_ui_shows_the_loaded_models_tower_labelled_as_random_weights(backend, di
     assert "but the Chat tab has" not in note
     with pytest.warns(UserWarning, match="but the Chat tab has"):  # what gr.Warning shows
         _, _, note, _ = ui_probes.on_vlm_attention(image_path, FAMILY_REPOS["qwen2_vl"])
-    assert "but the Chat tab has InternVL3 1B loaded" in note
+
+    assert "but the Chat tab has InternVL from " in note  # the folder, not the family's 1B

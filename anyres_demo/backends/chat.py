@@ -4,13 +4,20 @@
   AutoProcessor + AutoModelForImageTextToText, never with trust_remote_code. The checkpoint is
   a preset's repo id (UI dropdown, `--model`, or $ANYRES_MODEL), found in $ANYRES_MODEL_DIR
   when pre-downloaded there, else in the Hugging Face cache / hub.
-* Device: CUDA in bfloat16 when present, else CPU in float32. Loaded lazily, one model at a
-  time. A failed load raises ModelLoadError saying why and how to fix it.
+* Device: CUDA in bfloat16 where the GPU supports it (else float16), else CPU in float32.
+  Loaded lazily, one model at a time, except on ZeroGPU Spaces: there the host's model is
+  placed on cuda at start-up in the main thread (`preload_for_zero_gpu`, spaces' documented
+  pattern) and stays the only one. A failed load raises ModelLoadError saying why and how to
+  fix it. Sizes come from the checkpoint's own files (safetensors headers, index or config),
+  never from the family.
 * Before generating, the processor (copied, with the explorer's max pixels / max tiles /
   pinpoints) must insert exactly as many image tokens as the engine's layout holds, so the
   numbers on screen are the numbers the model used; otherwise TokenCountMismatch.
 * Generation streams through TextIteratorStreamer from a worker thread, can be stopped, and
   ends with an attention capture (capture.py) reusing the KV cache.
+* Every sampling parameter is passed to `generate` (a checkpoint's generation_config, e.g.
+  Qwen2-VL's top_k=1, would otherwise silently win); prompt + max_new_tokens must fit the
+  model's context before anything is generated.
 * GPU work runs inside `spaces.GPU`, a no-op off Hugging Face ZeroGPU Spaces.
 
 torch and transformers are imported inside functions.
@@ -19,9 +26,12 @@ from __future__ import annotations
 
 import copy
 import gc
+import glob
 import json
+import math
 import os
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -82,6 +92,12 @@ class TokenCountMismatch(ValueError):
 
 
 # ----------------------------------------------------------------------------- sources
+FAMILY_NAMES = {"llava_next": "LLaVA-NeXT", "llava_onevision": "LLaVA-OneVision",
+                "qwen2_vl": "Qwen2-VL", "qwen2_5_vl": "Qwen2.5-VL", "internvl": "InternVL",
+                "gemma3": "Gemma 3", "gemma4": "Gemma 4", "smolvlm": "SmolVLM",
+                "idefics3": "Idefics3", "llama4": "Llama 4", "mllama": "Llama 3.2 Vision"}
+
+
 @dataclass(frozen=True)
 class ModelSource:
     """Which weights to load and which preset (geometry) describes them."""
@@ -90,11 +106,24 @@ class ModelSource:
     weights: str  # repo id or local folder for from_pretrained
     local: bool
     random_weights: bool  # test model: its output must never be shown as an answer
+    params_b: float | None = None  # from the folder's own files; None: the preset's (hub id)
+
+    @property
+    def size_b(self) -> float:
+        """Billions of parameters of THESE weights (0.0: unknown). A folder is never sized
+        as its family's preset: a 7B OneVision folder is not the 0.5B checkpoint."""
+        if self.params_b is not None:
+            return self.params_b
+        return 0.0 if self.local else self.preset.params_b
 
     @property
     def label(self) -> str:
-        where = f" from {self.weights}" if self.local else ""
-        return f"{self.preset.label}{where}" + (" [random weights]" if self.random_weights else "")
+        if not self.local:
+            return self.preset.label
+        family = FAMILY_NAMES.get(_model_type(self.weights), self.preset.strategy)
+        size = f" {self.size_b:.2g}B" if self.size_b >= 0.01 else ""
+        random = " [random weights]" if self.random_weights else ""
+        return f"{family}{size} from {self.weights}{random}"
 
 
 def _read_config(folder: str) -> dict:
@@ -114,6 +143,69 @@ def is_random_weights(folder: str) -> bool:
     config = _read_config(folder)
     hidden = (config.get("text_config") or {}).get("hidden_size", config.get("hidden_size"))
     return hidden is not None and int(hidden) < TINY_HIDDEN_SIZE
+
+
+def _model_type(folder: str) -> str | None:
+    try:
+        return _read_config(folder).get("model_type")
+    except ModelLoadError:
+        return None
+
+
+# ----------------------------------------------------------------------------- sizing
+def _safetensors_count(path: str) -> int:
+    """Parameters in one .safetensors file, from its JSON header alone (no weights read)."""
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))
+    return sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+
+
+def _index_count(folder: str, config: dict) -> int | None:
+    """From model.safetensors.index.json's total_size (bytes) and the config's dtype."""
+    path = os.path.join(folder, "model.safetensors.index.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        total = (json.load(f).get("metadata") or {}).get("total_size")
+    dtype = str(config.get("dtype") or config.get("torch_dtype") or "bfloat16")
+    return int(total) // DTYPE_BYTES.get(dtype, 2) if total else None
+
+
+def _config_count(config: dict) -> int | None:
+    """An estimate from the config's widths and depths (language model + vision tower)."""
+    text = config.get("text_config") or config
+    try:
+        h, layers = int(text["hidden_size"]), int(text["num_hidden_layers"])
+        inter, vocab = int(text["intermediate_size"]), int(text["vocab_size"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    heads = int(text.get("num_attention_heads") or 1)
+    kv = int(text.get("num_key_value_heads") or heads)
+    head_dim = int(text.get("head_dim") or h // heads)
+    tied = bool(text.get("tie_word_embeddings", config.get("tie_word_embeddings", False)))
+    lm = layers * (h * head_dim * (2 * heads + 2 * kv) + 3 * h * inter) + vocab * h * (2 - tied)
+    vision = config.get("vision_config") or {}
+    vh = int(vision.get("hidden_size") or vision.get("embed_dim") or 0)
+    vl = int(vision.get("num_hidden_layers") or vision.get("depth") or 0)
+    vi = int(vision.get("intermediate_size") or vh * float(vision.get("mlp_ratio") or 4))
+    return lm + vl * (4 * vh * vh + 2 * vh * vi)
+
+
+def folder_params(folder: str) -> int | None:
+    """Parameter count of a checkpoint folder: exact from its safetensors headers, else from
+    the safetensors index's byte total, else estimated from config.json; None if unknown."""
+    files = sorted(glob.glob(os.path.join(folder, "*.safetensors")))
+    if files:
+        try:
+            return sum(_safetensors_count(f) for f in files)
+        except (OSError, ValueError, KeyError, struct.error):
+            pass
+    config = _read_config(folder)
+    return _index_count(folder, config) or _config_count(config)
 
 
 def _preset_for_folder(folder: str) -> Preset:
@@ -157,8 +249,10 @@ def resolve_source(model: str | Preset | None = None, weights: str | None = None
         preset = model if isinstance(model, Preset) else get_preset(model)
     target = weights or _env_folder_for(preset) or _in_model_dir(preset.repo_id) or preset.repo_id
     local = os.path.isdir(target)
+    params = folder_params(target) if local else None
     return ModelSource(preset=preset, weights=target, local=local,
-                       random_weights=local and is_random_weights(target))
+                       random_weights=local and is_random_weights(target),
+                       params_b=None if params is None else params / 1e9)
 
 
 def _env_folder_for(preset: Preset) -> str | None:
@@ -190,6 +284,8 @@ class LoadedModel:
     dtype: Any
     image_token_id: int
     suppress_ids: tuple[int, ...]  # never generated: image / video / wrapper placeholders
+    context_len: int | None = None  # the language model's trained context (positions)
+    checkpoint_sampling: dict = field(default_factory=dict)  # its generation_config's values
 
     @property
     def random_weights(self) -> bool:
@@ -204,43 +300,85 @@ ProgressFn = Callable[[float, str], None]
 
 
 def _pick_device():
+    """cuda in bfloat16 where the GPU has it (Ampere and newer), float16 on older GPUs (a T4,
+    a V100: bf16 there is emulated or refused), else the CPU in float32."""
     import torch
 
     if torch.cuda.is_available():
-        return "cuda", torch.bfloat16
+        return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return "cpu", torch.float32
 
 
-def _free_memory_bytes(device: str) -> int | None:
-    try:
-        if device == "cuda":
-            import torch
+CGROUP_ROOT = "/sys/fs/cgroup"
+MEMINFO = "/proc/meminfo"
 
-            return int(torch.cuda.mem_get_info()[0])
-        with open("/proc/meminfo", encoding="ascii") as f:
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None  # cgroup v2 writes "max" for no limit
+
+
+def _cgroup_free_bytes(root: str = CGROUP_ROOT) -> int | None:
+    """Memory left under this container's cgroup limit (v2, else v1); None without a limit.
+    On Spaces /proc/meminfo shows the whole host, not what this Space may use."""
+    for limit_file, usage_file in (("memory.max", "memory.current"),
+                                   ("memory/memory.limit_in_bytes",
+                                    "memory/memory.usage_in_bytes")):
+        limit = _read_int(os.path.join(root, limit_file))
+        usage = _read_int(os.path.join(root, usage_file))
+        if limit is not None and usage is not None and limit < 1 << 60:  # v1: "no limit" ~2^63
+            return max(0, limit - usage)
+    return None
+
+
+def _meminfo_available(path: str = MEMINFO) -> int | None:
+    try:
+        with open(path, encoding="ascii") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except Exception:  # noqa: BLE001 -- unknown memory: let from_pretrained try
+    except OSError:
         return None
     return None
+
+
+def _free_memory_bytes(device: str, cgroup_root: str = CGROUP_ROOT,
+                       meminfo: str = MEMINFO) -> int | None:
+    """Free memory for the weights: the GPU's, else the cgroup's room when a limit is set
+    (the smaller of it and MemAvailable), else MemAvailable; None when unknown."""
+    if device == "cuda":
+        try:
+            import torch
+
+            return int(torch.cuda.mem_get_info()[0])
+        except Exception:  # noqa: BLE001 -- unknown memory (ZeroGPU's emulation): let it try
+            return None
+    cgroup = _cgroup_free_bytes(cgroup_root)
+    host = _meminfo_available(meminfo)
+    if cgroup is not None:
+        return cgroup if host is None else min(cgroup, host)
+    return host
 
 
 def _check_memory(source: ModelSource, device: str, dtype) -> None:
     """Refuse before loading when the weights cannot fit: an out-of-memory kill would take
     the whole app (and the explorer) down with it."""
-    if source.random_weights or not source.preset.params_b:
+    if source.random_weights or not source.size_b:
         return
     import torch
 
     bytes_per = torch.finfo(dtype).bits // 8
-    need = source.preset.params_b * 1e9 * bytes_per * MEMORY_HEADROOM
+    need = source.size_b * 1e9 * bytes_per * MEMORY_HEADROOM
     free = _free_memory_bytes(device)
     if free is not None and need > free:
         where = "GPU" if device == "cuda" else "RAM"
         raise ModelLoadError(
-            f"Not enough memory for {source.preset.label}: it needs about {need / 1e9:.1f} GB "
-            f"({source.preset.params_b:g}B parameters in {str(dtype).replace('torch.', '')}) but "
+            f"Not enough memory for {source.label}: it needs about {need / 1e9:.1f} GB "
+            f"({source.size_b:.2g}B parameters in {str(dtype).replace('torch.', '')}) but "
             f"only {free / 1e9:.1f} GB of {where} is free. Pick a smaller model (LLaVA-OneVision "
             "0.5B, InternVL3 1B), close other programs, or run on a GPU Space. The explorer "
             "keeps working without a model.")
@@ -307,7 +445,7 @@ def load_model(source: ModelSource, progress: ProgressFn | None = None) -> Loade
 
         progress(0.15, "loading the processor")
         processor = AutoProcessor.from_pretrained(source.weights, trust_remote_code=False)
-        progress(0.3, f"loading the weights ({source.preset.params_b:g}B parameters)"
+        progress(0.3, f"loading the weights ({source.size_b:.2g}B parameters)"
                  if not source.random_weights else "loading the test weights")
         model = AutoModelForImageTextToText.from_pretrained(
             source.weights, dtype=dtype, trust_remote_code=False, attn_implementation="sdpa")
@@ -344,8 +482,31 @@ def _wrap(source, model, processor, device, dtype) -> LoadedModel:
     for name in ("start_image_token_id", "end_image_token_id", "video_token_id"):
         if getattr(processor, name, None) is not None:
             suppress.add(int(getattr(processor, name)))
+    context = getattr(model.config.get_text_config(), "max_position_embeddings", None)
     return LoadedModel(source=source, model=model, processor=processor, device=device,
-                       dtype=dtype, image_token_id=token_id, suppress_ids=tuple(sorted(suppress)))
+                       dtype=dtype, image_token_id=token_id, suppress_ids=tuple(sorted(suppress)),
+                       context_len=int(context) if context else None,
+                       checkpoint_sampling=checkpoint_sampling(model.generation_config))
+
+
+SAMPLING_FIELDS = ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty")
+
+
+def checkpoint_sampling(generation_config) -> dict:
+    """The sampling values a checkpoint's generation_config sets (shown in the settings:
+    generate() would apply any of them the caller leaves out)."""
+    config = generation_config.to_diff_dict() if generation_config is not None else {}
+    return {k: config[k] for k in SAMPLING_FIELDS if config.get(k) is not None}
+
+
+def sampling_note(values: dict) -> str:
+    """'temperature 0.01, top_p 0.001, top_k 1' -> a line for the generation settings."""
+    if not values:
+        return "The checkpoint sets no sampling defaults; the values below are used as shown."
+    shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in values.items())
+    return (f"The checkpoint's own defaults: {shown}. The app passes every value below "
+            "explicitly, so these defaults never override your settings.")
 
 
 # ----------------------------------------------------------------------------- prompts
@@ -365,9 +526,12 @@ def clean_reply(text: str) -> str:
     return text[len(RANDOM_LABEL):] if text.startswith(RANDOM_LABEL) else text
 
 
-def build_messages(history: list[dict], message: str) -> list[dict]:
+def build_messages(history: list[dict], message: str,
+                   placeholders: tuple[str, ...] = ()) -> list[dict]:
     """Chatbot history (messages format) + the new message -> chat-template messages, with the
-    image attached to the first user turn."""
+    image attached to the first user turn. Each of `placeholders` (the image / video token
+    strings) is removed from the text: typed, or written by a model into an earlier answer, it
+    would otherwise become an extra image token in the prompt."""
     turns = [(h.get("role"), _text_of(h.get("content"))) for h in history or []]
     turns = [(r, t) for r, t in turns if r in ("user", "assistant") and t]
     turns.append(("user", message))
@@ -375,6 +539,8 @@ def build_messages(history: list[dict], message: str) -> list[dict]:
     for role, text in turns:
         if role == "assistant":
             text = clean_reply(text)
+        for placeholder in placeholders:
+            text = text.replace(placeholder, "")
         content = [{"type": "text", "text": text}]
         if role == "user" and not image_placed:
             content.insert(0, {"type": "image"})
@@ -434,8 +600,8 @@ def check_image_tokens(input_ids, image_token_id: int, plan: Plan) -> int:
 def model_config_patch(loaded: LoadedModel, processor) -> dict:
     """LLaVA models tile and unpad with their own config's canvases, not the processor's: give
     the model the processor's (overridden) list for the turn, or it would count differently."""
-    if getattr(loaded.model.config, "image_grid_pinpoints", None) is None:
-        return {}
+    if getattr(getattr(loaded.model, "config", None), "image_grid_pinpoints", None) is None:
+        return {}  # not LLaVA, or a processor without its model (a serving engine's turn)
     canvases = processor.image_processor.image_grid_pinpoints
     return {"image_grid_pinpoints": [list(p) for p in canvases]}
 
@@ -454,10 +620,14 @@ def _patched_config(config, patch: dict) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class GenerationSettings:
+    """What generate() gets, every sampling value explicit (see _generate_kwargs)."""
+
     max_new_tokens: int = 256
     temperature: float = 0.0  # 0: greedy (deterministic)
     top_p: float = 0.9
     capture_attention: bool = True
+    top_k: int = 0  # 0: no top-k cut
+    repetition_penalty: float = 1.0  # 1.0: none
 
 
 @dataclass
@@ -470,27 +640,70 @@ class Prepared:
     overrides: dict
     image: Any
     config_patch: dict = field(default_factory=dict)  # model config values for this turn
+    source: ModelSource | None = None  # the model the prompt was made for
+    messages: list = field(default_factory=list)  # the chat-template messages (image part first)
+    context_len: int | None = None  # that model's trained context
+    params_b: float | None = None  # its size (for the ZeroGPU duration); None: the preset's
+
+
+class ContextTooLong(ValueError):
+    """Prompt + max_new_tokens would run past the model's trained context."""
+
+
+def check_context(prepared: Prepared, max_new_tokens: int) -> None:
+    """Refuse a turn that cannot fit the context, with what to lower. Past its trained
+    context a model does not fail: it goes on producing text of silently worse quality."""
+    limit = prepared.context_len
+    if not limit or prepared.prompt_len + int(max_new_tokens) <= limit:
+        return
+    image = prepared.plan.num_tokens
+    room = limit - prepared.prompt_len
+    fixes = [f"lower max new tokens to {room} or less" if room > 0 else None,
+             "lower the explorer's max pixels / max tiles, or pick fewer or smaller canvases, "
+             f"so the image takes fewer than its {image:,} tokens",
+             "clear the conversation (earlier turns are part of every prompt)"]
+    raise ContextTooLong(
+        f"This turn does not fit the model's context: the prompt is {prepared.prompt_len:,} "
+        f"tokens (the image alone {image:,}) and up to {int(max_new_tokens):,} new tokens make "
+        f"{prepared.prompt_len + int(max_new_tokens):,}, but the model was trained on "
+        f"{limit:,}. Nothing was sent. To fit: " + "; ".join(f for f in fixes if f) + ".")
+
+
+def placeholder_strings(loaded: LoadedModel) -> tuple[str, ...]:
+    """The strings the processor expands or wraps images and videos with."""
+    names = ("image_token", "video_token", "start_image_token", "end_image_token",
+             "vision_start_token", "vision_end_token", "boi_token", "eoi_token")
+    found = {getattr(loaded.processor, n, None) for n in names}
+    found |= set(loaded.source.preset.wrapper_tokens or ()) | {loaded.source.preset.image_token}
+    return tuple(sorted(t for t in found if isinstance(t, str) and t))
+
+
+def check_turn_inputs(image, message: str | None) -> None:
+    """A turn needs an image and a question (checked before any model is loaded)."""
+    if image is None:
+        raise ValueError("Upload an image first: the chat is about the image in the explorer.")
+    if not (message or "").strip():
+        raise ValueError("Type a question about the image.")
 
 
 def prepare_turn(loaded: LoadedModel, image, history: list[dict], message: str,
                  overrides: dict | None = None) -> Prepared:
     """Prompt through the chat template, processor with the explorer's settings, count check."""
-    if image is None:
-        raise ValueError("Upload an image first: the chat is about the image in the explorer.")
-    if not (message or "").strip():
-        raise ValueError("Type a question about the image.")
+    check_turn_inputs(image, message)
     preset = loaded.source.preset
     overrides = dict(overrides or {})
     plan = plan_image(image, preset, **overrides)
     processor = processor_with_overrides(loaded.processor, preset, overrides)
-    text = processor.apply_chat_template(build_messages(history, message.strip()),
-                                         add_generation_prompt=True, tokenize=False)
+    messages = build_messages(history, message.strip(), placeholder_strings(loaded))
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     inputs = dict(processor(images=[image.convert("RGB")], text=[text], return_tensors="pt",
                             **hp.call_kwargs(preset.with_overrides(**overrides))))
     check_image_tokens(inputs["input_ids"][0], loaded.image_token_id, plan)
     return Prepared(inputs=inputs, plan=plan, prompt_len=int(inputs["input_ids"].shape[1]),
                     overrides=overrides, image=image,
-                    config_patch=model_config_patch(loaded, processor))
+                    config_patch=model_config_patch(loaded, processor), source=loaded.source,
+                    messages=messages,
+                    context_len=loaded.context_len, params_b=loaded.source.size_b or None)
 
 
 # ----------------------------------------------------------------------------- generation
@@ -508,6 +721,8 @@ class TurnResult:
     capture: cap.AttentionCapture | None = None
     capture_note: str = ""
     turn_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    prompt_check_ok: bool | None = None  # serving engine: its prompt length equalled ours
+    prompt_check: str = ""  # ... and that, in words
 
 
 class _StopOnEvent:
@@ -541,12 +756,20 @@ def _generate_kwargs(loaded: LoadedModel, settings: GenerationSettings, streamer
           "stopping_criteria": StoppingCriteriaList([_StopOnEvent(stop)]),
           "return_dict_in_generate": True, "suppress_tokens": list(loaded.suppress_ids),
           "pad_token_id": loaded.processor.tokenizer.pad_token_id}
-    if settings.temperature > 0:
-        kw.update(do_sample=True, temperature=float(settings.temperature),
-                  top_p=float(settings.top_p))
-    else:
-        kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-    return kw
+    return {**kw, **sampling_kwargs(settings)}
+
+
+def sampling_kwargs(settings: GenerationSettings) -> dict:
+    """Every sampling parameter, explicit: generate() keeps each value of the checkpoint's
+    generation_config the caller leaves out (Qwen2-VL ships top_k=1, top_p=0.001,
+    temperature=0.01, which would make any temperature greedy). None switches a warper off."""
+    penalty = float(settings.repetition_penalty or 1.0)
+    if settings.temperature <= 0:
+        return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None,
+                "repetition_penalty": penalty}
+    return {"do_sample": True, "temperature": float(settings.temperature),
+            "top_p": float(settings.top_p), "top_k": int(settings.top_k) or None,
+            "repetition_penalty": penalty}
 
 
 def _layers_within_budget(loaded: LoadedModel, n_answer: int, prepared: Prepared) -> tuple | None:
@@ -665,6 +888,7 @@ class ChatBackend:
         self._load_lock = threading.Lock()
         self.run_lock = threading.Lock()  # one generation + capture at a time on the model
         self.last_error: str | None = None
+        self.pinned = False  # ZeroGPU: the start-up model is the only one (see pin)
 
     @property
     def loaded(self) -> LoadedModel | None:
@@ -685,6 +909,9 @@ class ChatBackend:
             current = self._loaded
             if current is not None and current.source == source:
                 return current
+            if self.pinned:
+                self.last_error = None
+                raise ModelLoadError(pinned_message(current, source))
             try:
                 self._preflight(source)  # fast checks first: a doomed load keeps the old model
                 self.unload()
@@ -694,6 +921,18 @@ class ChatBackend:
                 raise
             self.last_error = None
             return self._loaded
+
+    def pin(self, source: ModelSource, progress: ProgressFn | None = None) -> LoadedModel:
+        """Load `source` now and keep it as the only model (ZeroGPU start-up, main thread).
+
+        spaces emulates CUDA only in the thread that imported it, so a later load from a
+        gradio worker thread cannot place weights on cuda; and the GPU worker process spaces
+        forks once and reuses keeps the module state of its fork, so a model swapped in after
+        that would not be the one it runs. One model, loaded before the first request, avoids
+        both."""
+        loaded = self.ensure(source, progress)
+        self.pinned = True
+        return loaded
 
     def unload(self) -> None:
         if self._loaded is None:
@@ -735,6 +974,38 @@ class TurnStore:
         return sum(r.capture.nbytes() for r, _ in self._items.values() if r.capture is not None)
 
 
+def pinned_message(current: LoadedModel | None, wanted: ModelSource) -> str:
+    have = current.source.label if current is not None else "no model"
+    return (f"This Space runs on ZeroGPU, where the chat model is loaded onto the GPU once at "
+            f"start-up: it has {have}, so {wanted.label} cannot be loaded here. Pick the loaded "
+            f"model, or ask the host to set {ENV_MODEL} (or `--model`) to the one you want "
+            "and restart the Space. The explorer works with every model.")
+
+
+def zero_gpu() -> bool:
+    """True on a Hugging Face ZeroGPU Space (spaces reads SPACES_ZERO_GPU at import)."""
+    return bool(spaces.config.Config.zero_gpu)
+
+
+def preload_for_zero_gpu(model: str | None = None, backend: ChatBackend | None = None
+                         ) -> LoadedModel | None:
+    """On ZeroGPU: load the host's model onto (emulated) cuda now, in the calling (main)
+    thread, and pin it; elsewhere: nothing (models load lazily on first use). A failure is
+    kept as the backend's last error for the status line, never raised: the explorer must
+    start whatever happens to the chat."""
+    if not zero_gpu():
+        return None
+    backend = backend or BACKEND
+    try:
+        source = resolve_source(model)
+        check_available(source)
+        return backend.pin(source)
+    except (ValueError, ModelLoadError) as exc:
+        backend.last_error = str(exc)
+        backend.pinned = True  # a load from a worker thread would fail with a CUDA error
+        return None
+
+
 BACKEND = ChatBackend()
 TURNS = TurnStore()
 _STOPS: dict[str, threading.Event] = {}
@@ -759,7 +1030,7 @@ def gpu_seconds(prepared: Prepared, settings: GenerationSettings, stop_key: str 
     the prompt plus decoding at a per-token rate that grows with the model size, plus the
     attention-capture pass, within [GPU_MIN_SECONDS, GPU_SECONDS].
     """
-    params_b = prepared.plan.preset.params_b or 8.0
+    params_b = prepared.params_b or prepared.plan.preset.params_b or 8.0
     per_token = 0.02 + 0.006 * params_b  # seconds per new token in bf16 on one A100/H100 slice
     prefill = 2.0 + prepared.prompt_len / 4000.0 * (1.0 + params_b / 4.0)
     capture = prefill if settings.capture_attention else 0.0
@@ -775,7 +1046,41 @@ def gpu_stream(prepared: Prepared, settings: GenerationSettings, stop_key: str,
     loaded = backend.loaded
     if loaded is None:
         raise ModelLoadError("The model was unloaded before generation started; send again.")
+    if prepared.source is not None and loaded.source != prepared.source:
+        # a reused ZeroGPU worker holds the model of its fork time, not the one just loaded
+        raise ModelLoadError(f"The GPU worker holds {loaded.source.label}, but this turn was "
+                             f"prepared for {prepared.source.label}; nothing was generated. "
+                             "Send again, or restart the Space after changing its model.")
     stop = stop_event(stop_key)
     stop.clear()
     with backend.run_lock:
         yield from stream_turn(loaded, prepared, settings, stop)
+
+
+def _capture_seconds(prepared: Prepared, answer_ids, backend: ChatBackend | None = None) -> int:
+    return gpu_seconds(prepared, GenerationSettings(max_new_tokens=0))
+
+
+@spaces.GPU(duration=_capture_seconds)
+def gpu_capture(prepared: Prepared, answer_ids: list[int], backend: ChatBackend | None = None
+                ) -> tuple[cap.AttentionCapture | None, str]:
+    """(capture, note) for an answer written elsewhere (a serving engine), from one pass of
+    the loaded model over prompt + answer: the heatmap for an answer this app did not
+    generate. The loaded model must be the one the turn was prepared for."""
+    import torch
+
+    backend = backend or BACKEND
+    with backend.run_lock:
+        loaded = backend.loaded
+        if loaded is None or loaded.source != prepared.source:
+            return None, "The local model changed, so this answer has no heatmap."
+        inputs = _to_device(prepared.inputs, loaded.device, loaded.dtype)
+        layers = _layers_within_budget(loaded, len(answer_ids), prepared)
+        try:
+            with _patched_config(loaded.model.config, prepared.config_patch), \
+                    torch.inference_mode():
+                result = cap.capture_full(loaded.model, inputs, answer_ids,
+                                          loaded.image_token_id, layers=layers)
+        except Exception as exc:  # noqa: BLE001 -- the answer stands; only the heatmap is lost
+            return None, f"Attention could not be recorded: {type(exc).__name__}: {exc}"
+    return result, ("Heatmap from this app's copy of the model, over the server's answer.")

@@ -47,8 +47,9 @@ _CHUNK_ELEMENTS = 1 << 25  # softmax scores held at once: heads x rows x keys (1
 _REGISTER_LOCK = threading.Lock()
 
 LABEL = "the VLM's own vision encoder (last layer)"
-NO_MODEL = ("Load a model in the Chat tab first (its 'Load model now' button, or send a "
-            "message): this probe runs that model's own vision tower.")
+NO_MODEL = ("This probe needs a chat model: load one in the Chat tab first (the Load model "
+            "now button, or send a message there), then come back. It runs the vision tower of "
+            "that model. The encoder results above are kept.")
 RANDOM_NOTE = ("⚠️ RANDOM WEIGHTS: the loaded model is a tiny random-weight TEST model, so this "
                "map is noise from untrained weights and means nothing.")
 TOWER_NAMES = {  # transformers model_type -> the vision tower's name in captions

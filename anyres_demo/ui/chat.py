@@ -7,6 +7,7 @@ failed turn leaves the conversation as it was with the question back in the text
 """
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -17,6 +18,7 @@ import spaces
 from .. import attention as att
 from .. import security
 from ..backends import chat
+from ..backends import endpoint as ep
 from .. import images
 from ..images import load_image
 from ..layout import build_layout
@@ -25,15 +27,19 @@ from . import formats
 from .shared import Shared, named_settings
 
 WHOLE_ANSWER = -1
+ENDPOINT, LOCAL = "endpoint", "local"  # where the answers come from
 PRIVATE = "private"  # api_visibility of the events that are not part of the public API
 # One model request at a time (load or answer); waiting users see their place in the queue.
 CHAT_QUEUE = {"concurrency_id": "chat-model", "concurrency_limit": 1}
 HEAD_AGGS = ("mean", "max")
 INTRO = (
-    "Ask about the image in the explorer. The model sees it with the explorer's settings "
-    "(max pixels, max tiles, canvases); before anything is sent, the app checks that the "
-    "processor puts exactly the explorer's number of image tokens in the prompt. Models load "
-    "on first use (a 7B model needs a GPU or about 30 GB of RAM).")
+    "Ask about the image in the explorer. The chat has its own model (below; it starts on a "
+    "small one, LLaVA-OneVision 0.5B, unless the host chose another) and sees the image with "
+    "the explorer's settings (max pixels, max tiles, canvases) where they apply to its family; "
+    "before anything is sent, the app checks that the processor puts exactly the explorer's "
+    "number of image tokens in the prompt. A model loads on first use (a 7B model needs a GPU "
+    "or about 30 GB of RAM).")
+POLL_SECONDS = 0.5  # how often the chat window's loading line is refreshed
 HEAT_HELP = (
     "**Reading the map.** For each answer token the app records, in every layer, the attention "
     "weights from that token to each image token (one extra pass after generation, no full "
@@ -60,6 +66,8 @@ class ChatTab:
     status: gr.Markdown
     gallery: gr.Gallery
     heat_summary: gr.Markdown
+    model: gr.Dropdown  # the chat's own model (not the explorer's)
+    heat_box: gr.Column  # the heatmap controls, shown once an answer has attention
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -73,9 +81,32 @@ def _source(model: str | None) -> chat.ModelSource:
     return chat.resolve_source(None if model is None else security.allowed_model(model))
 
 
-def model_status(model: str | None) -> str:
+def _endpoint(answer_with: str | None) -> ep.Endpoint | None:
+    """The host's serving engine when the answers should come from it (the default when one
+    is configured), else None."""
+    return ep.configured() if answer_with != LOCAL else None
+
+
+def endpoint_status(answer_with: str | None = None) -> str:
+    """The serving engine's part of the status line ('' when none is configured)."""
+    problem = ep.config_error()
+    if problem:
+        return f"⚠️ The serving engine is misconfigured: {problem}"
+    endpoint = ep.configured()
+    if endpoint is None:
+        return ""
+    if answer_with == LOCAL:
+        return f"Answers come from the model loaded here, not from {endpoint.label}."
+    return (f"Answers come from the serving engine **{endpoint.label}**; this app's processor "
+            "for the model chosen here checks the prompt length it reports. " + ep.NO_HEATMAP)
+
+
+def model_status(model: str | None, answer_with: str | None = None) -> str:
     """Status line: what is loaded, and what the next message would load."""
-    line = chat.BACKEND.status()
+    served = endpoint_status(answer_with)
+    if served and _endpoint(answer_with) is not None:
+        return served
+    line = chat.BACKEND.status() + (f"\n\n{served}" if served else "")
     try:
         source = _source(model)
     except (ValueError, chat.ModelLoadError) as exc:
@@ -83,6 +114,8 @@ def model_status(model: str | None) -> str:
     loaded = chat.BACKEND.loaded
     if loaded is None or loaded.source != source:
         line += f"\n\nThe next message loads **{source.label}**."
+    elif loaded is not None:
+        line += "\n\n" + chat.sampling_note(loaded.checkpoint_sampling)
     if source.random_weights:
         line += "\n\n⚠️ This is a random-weight test model: its replies are noise."
     return line
@@ -114,50 +147,134 @@ def _as_pil(image):
     return load_image(image).image
 
 
-def _settings(max_new_tokens, temperature, top_p, capture) -> chat.GenerationSettings:
+def _settings(max_new_tokens, temperature, top_p, capture, top_k=0,
+              repetition_penalty=1.0) -> chat.GenerationSettings:
     return chat.GenerationSettings(max_new_tokens=int(max_new_tokens or 1),
                                    temperature=float(temperature or 0.0),
-                                   top_p=float(top_p or 1.0), capture_attention=bool(capture))
+                                   top_p=float(top_p or 1.0), capture_attention=bool(capture),
+                                   top_k=int(top_k or 0),
+                                   repetition_penalty=float(repetition_penalty or 1.0))
+
+
+def _loading_line(source: chat.ModelSource, fraction: float, desc: str) -> str:
+    return f"⏳ Loading {source.label}: {fraction:.0%} ({desc}). Your question is kept."
+
+
+def _ensure_streaming(source: chat.ModelSource, progress) -> Iterator[tuple[str, Any]]:
+    """Load `source` in a thread; yield (line, None) every POLL_SECONDS with its progress, then
+    ("", loaded). A failure is raised here, in the handler's thread."""
+    if chat.BACKEND.loaded is not None and chat.BACKEND.loaded.source == source:
+        yield "", chat.BACKEND.loaded
+        return
+    latest = [0.0, "starting"]
+    report = _progress_fn(progress)
+
+    def on_progress(fraction: float, desc: str) -> None:
+        latest[:] = [fraction, desc]
+        report(fraction, desc)
+
+    box: dict = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["loaded"] = chat.BACKEND.ensure(source, on_progress)
+        except BaseException as exc:  # noqa: BLE001 -- re-raised in the handler's thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, daemon=True).start()
+    while not done.wait(POLL_SECONDS):
+        yield _loading_line(source, *latest), None
+    if "error" in box:
+        raise box["error"]
+    yield "", box["loaded"]
 
 
 def respond(message: str, history: list[dict] | None, image, max_new_tokens=256, temperature=0.0,
-            top_p=0.9, capture=True, state: ChatState | None = None, model: str = "",
+            top_p=0.9, capture=True, top_k=0, repetition_penalty=1.0,
+            answer_with: str | None = None, state: ChatState | None = None, model: str = "",
             progress=gr.Progress(), *values) -> Iterator[tuple]:
     """Stream one turn. Yields (history, textbox, state, status, turn picker update). `values`:
-    the explorer's settings, one per overrides.SETTING_SPECS row (empty: the checkpoint's)."""
+    the explorer's settings, one per overrides.SETTING_SPECS row (empty: the checkpoint's).
+
+    The question shows in the chat window at once, with the model's loading progress under
+    it; a failure puts the conversation back as it was and the question back in the box."""
     history = list(history or [])
     state = state or ChatState()
+    text_in = (message or "").strip()
+    asked = history + [{"role": "user", "content": text_in}] if text_in else history
+
+    def failed(exc: BaseException, prefix: str = "") -> tuple:
+        _warn(f"{prefix}{exc}")
+        status = model_status(model, answer_with) + f"\n\n❌ {exc}"
+        return history, message, state, status, gr.skip()
+
+    settings = _settings(max_new_tokens, temperature, top_p, capture, top_k, repetition_penalty)
+    endpoint = _endpoint(answer_with)
     try:
-        source = _source(model)
-        loaded = chat.BACKEND.ensure(source, _progress_fn(progress))
-        overrides = collect_overrides(source.preset, **(named_settings(values) if values else {}))
-        with images.DECODES.hold():  # one limit with the explorer and the probes
-            prepared = chat.prepare_turn(loaded, _as_pil(image), history, message, overrides)
+        for line, loaded, prepared in _prepare(endpoint, model, image, history, message,
+                                               settings, values, progress):
+            if prepared is None:
+                yield (asked + [{"role": "assistant", "content": line}], "", state, line,
+                       gr.skip())
     except (ValueError, chat.ModelLoadError) as exc:
-        _warn(str(exc))
-        yield history, message, state, model_status(model) + f"\n\n❌ {exc}", gr.skip()
+        yield failed(exc)
         return
     label = chat.RANDOM_LABEL if loaded.random_weights else ""
-    asked = history + [{"role": "user", "content": message.strip()}]
 
     def with_reply(text: str) -> list[dict]:  # a new list per yield
         return asked + [{"role": "assistant", "content": label + text}]
 
-    yield with_reply("…"), "", state, model_status(model), gr.skip()
+    yield with_reply("…"), "", state, model_status(model, answer_with), gr.skip()
     try:
-        for text, result in chat.gpu_stream(prepared, _settings(max_new_tokens, temperature,
-                                                                top_p, capture), state.key):
+        for text, result in _answer(endpoint, loaded, prepared, settings, state):
             if result is None:
                 yield with_reply(text), "", state, gr.skip(), gr.skip()
     except Exception as exc:  # noqa: BLE001 -- keep the conversation, report the failure
-        _warn(f"The answer failed and was discarded: {exc}")
-        yield history, message, state, model_status(model) + f"\n\n❌ {exc}", gr.skip()
+        yield failed(exc, "The answer failed and was discarded: ")
         return
     state.turns.append(chat.TURNS.put(result, prepared.image))
-    status = model_status(model) + f"\n\nAnswered in {result.seconds:.1f} s" + \
+    if result.prompt_check_ok is False:
+        _warn(result.prompt_check)
+    status = model_status(model, answer_with) + f"\n\nAnswered in {result.seconds:.1f} s" + \
         (" (stopped)" if result.stopped else "") + \
         (f". {result.capture_note}" if result.capture_note else "")
     yield with_reply(result.text), "", state, status, turn_picker(state)
+
+
+def _prepare(endpoint, model, image, history, message, settings, values, progress):
+    """Yield (loading line, None, None) while the model loads, then ("", loaded, prepared).
+    With a serving engine only the processor is loaded here (or the same model, when it is
+    loaded already: its heatmaps then cover the engine's answers)."""
+    source = _source(model)
+    with images.DECODES.hold():  # one limit with the explorer and the probes
+        pil = _as_pil(image)
+    chat.check_turn_inputs(pil, message)
+    if endpoint is not None:
+        local = chat.BACKEND.loaded
+        loaded = local if local is not None and local.source == source \
+            else ep.PROCESSORS.get(source)
+    else:
+        for line, loaded in _ensure_streaming(source, progress):
+            if loaded is None:
+                yield line, None, None
+    overrides = collect_overrides(source.preset, **(named_settings(values) if values else {}))
+    with images.DECODES.hold():
+        prepared = chat.prepare_turn(loaded, pil, history, message, overrides)
+    chat.check_context(prepared, settings.max_new_tokens)
+    yield "", loaded, prepared
+
+
+def _answer(endpoint, loaded, prepared, settings, state):
+    """The turn's stream: from the serving engine, or from the model loaded here."""
+    if endpoint is None:
+        return chat.gpu_stream(prepared, settings, state.key)
+    stop_flag = chat.stop_event(state.key)
+    stop_flag.clear()
+    local = loaded if loaded.model is not None else None
+    return ep.stream_turn(endpoint, prepared, settings, stop_flag, local)
 
 
 def stop(state: ChatState | None) -> None:
@@ -167,11 +284,13 @@ def stop(state: ChatState | None) -> None:
 
 
 def clear(state: ChatState | None) -> tuple:
-    """Clear the conversation and its heatmaps (the model stays loaded)."""
+    """Clear the conversation and its heatmaps (the model stays loaded); the heatmap
+    controls hide until the next answer."""
     if state is not None:
         stop(state)
         chat.forget_stop(state.key)
-    return [], "", ChatState(), gr.update(choices=[], value=None), [], ""
+    return ([], "", ChatState(), gr.update(choices=[], value=None), [], "",
+            gr.update(visible=False))
 
 
 def turn_picker(state: ChatState):
@@ -185,17 +304,18 @@ def turn_picker(state: ChatState):
 
 
 def turn_controls(turn_id: str | None) -> tuple:
-    """Layer sliders and the token picker for the chosen answer."""
+    """Layer sliders, the token picker and the heatmap box's visibility for the chosen
+    answer: the controls stay hidden until an answer has recorded attention."""
     stored = chat.TURNS.get(turn_id) if turn_id else None
     if stored is None or stored[0].capture is None:
-        return gr.update(), gr.update(), gr.update(choices=[("whole answer", WHOLE_ANSWER)],
-                                                   value=WHOLE_ANSWER)
+        return (gr.update(), gr.update(), gr.update(choices=[("whole answer", WHOLE_ANSWER)],
+                                                    value=WHOLE_ANSWER), gr.update(visible=False))
     result = stored[0]
     last = result.capture.num_layers - 1
     tokens = [("whole answer", WHOLE_ANSWER)] + [
         (f"{i}: {tok!r}", i) for i, tok in enumerate(result.answer_tokens)]
     return (gr.update(maximum=last, value=0), gr.update(maximum=last, value=last),
-            gr.update(choices=tokens, value=WHOLE_ANSWER))
+            gr.update(choices=tokens, value=WHOLE_ANSWER), gr.update(visible=True))
 
 
 def render_heatmap(turn_id: str | None, layer_from=0, layer_to=None, head_agg: str = "mean",
@@ -243,13 +363,18 @@ def _header(result, capture, lo, hi, head_agg, token) -> str:
 # ----------------------------------------------------------------------------- layout
 def _settings_controls():
     with gr.Accordion("Generation settings", open=False):
+        gr.Markdown("Every value here is passed to the model explicitly; the loaded "
+                    "checkpoint's own defaults are listed in the status line above.")
         max_new = gr.Slider(1, 1024, value=256, step=1, label="Max new tokens")
         temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05,
                                 label="Temperature (0 = greedy, the same answer every time)")
         top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p (with temperature > 0)")
+        top_k = gr.Slider(0, 200, value=0, step=1, label="Top-k (0 = off; with temperature > 0)")
+        penalty = gr.Slider(1.0, 2.0, value=1.0, step=0.01,
+                            label="Repetition penalty (1 = none)")
         capture = gr.Checkbox(value=True, label="Record attention for the heatmap "
                               "(one short extra pass after each answer)")
-    return max_new, temperature, top_p, capture
+    return max_new, temperature, top_p, capture, top_k, penalty  # respond's argument order
 
 
 def _heat_controls():
@@ -266,20 +391,38 @@ def _heat_controls():
 
 
 def build_chat_tab(shared: Shared) -> ChatTab:
-    """The chat + attention tab; call inside a `gr.Tab`. Uses the explorer's image, model and
-    budget settings from `shared`."""
+    """The chat + attention tab; call inside a `gr.Tab`. Uses the explorer's image and
+    budget settings from `shared`; the model is the chat's own."""
     c = _components(shared)
     _wire_chat(shared, c)
     _wire_heatmap(c)
     return ChatTab(chatbot=c["chatbot"], message=c["message"], status=c["status"],
-                   gallery=c["gallery"], heat_summary=c["heat_summary"])
+                   gallery=c["gallery"], heat_summary=c["heat_summary"], model=c["model"],
+                   heat_box=c["heat_box"])
+
+
+def start_model() -> str:
+    """The chat's first model: the loaded one (ZeroGPU loads it at start-up), else the host's
+    default ($ANYRES_MODEL, else the small DEFAULT_MODEL), never the explorer's."""
+    loaded = chat.BACKEND.loaded
+    return loaded.source.preset.repo_id if loaded is not None else chat.default_model()
 
 
 def _components(shared: Shared) -> dict[str, Any]:
     c: dict[str, Any] = {"state": gr.State(None)}
     gr.Markdown(INTRO)
-    c["status"] = gr.Markdown(model_status(shared.model.value))
-    c["load"] = gr.Button("Load model now", size="sm")
+    first = start_model()
+    with gr.Row():
+        c["model"] = gr.Dropdown(model_choices(), value=first, label="Chat model", scale=4,
+                                 allow_custom_value=security.any_model_allowed(),
+                                 elem_id="chat-model")
+        c["load"] = gr.Button("Load model now", size="sm", scale=1)
+    served = ep.configured()
+    c["answer_with"] = gr.Radio(
+        [(f"the serving engine ({served.label})" if served else "the serving engine", ENDPOINT),
+         ("the model loaded in this app", LOCAL)], value=ENDPOINT if served else LOCAL,
+        label="Answers come from", visible=served is not None, elem_id="chat-answer-with")
+    c["status"] = gr.Markdown(model_status(first, c["answer_with"].value))
     c["chatbot"] = gr.Chatbot(label="Chat about the image", height=420, buttons=["copy"])
     with gr.Row():
         c["message"] = gr.Textbox(placeholder="Ask about the image…", show_label=False, scale=6)
@@ -287,35 +430,45 @@ def _components(shared: Shared) -> dict[str, Any]:
         c["stop"] = gr.Button("Stop", variant="stop", scale=1)
         c["clear"] = gr.Button("Clear", scale=1)
     c["generation"] = list(_settings_controls())
-    with gr.Accordion("Where did the answer look? (attention heatmap)", open=True):
-        (c["turn"], c["token"], c["head_agg"], c["layer_from"], c["layer_to"],
-         c["hide_sinks"]) = _heat_controls()
-        c["gallery"] = gr.Gallery(label="Attention on the original image", columns=2, height=420,
-                                  format=formats.DISPLAY)
-        c["heat_summary"] = gr.Markdown()
-        gr.Markdown(HEAT_HELP)
+    with gr.Column(visible=False) as c["heat_box"]:
+        with gr.Accordion("Where did the answer look? (attention heatmap)", open=True):
+            (c["turn"], c["token"], c["head_agg"], c["layer_from"], c["layer_to"],
+             c["hide_sinks"]) = _heat_controls()
+            c["gallery"] = gr.Gallery(label="Attention on the original image", columns=2,
+                                      height=420, format=formats.DISPLAY)
+            c["heat_summary"] = gr.Markdown()
+            gr.Markdown(HEAT_HELP)
     return c
 
 
+def model_choices() -> list[tuple[str, str]]:
+    from ..presets import list_presets
+
+    return [(f"{p.label}  ·  {p.repo_id}", p.repo_id) for p in list_presets()]
+
+
 def _wire_chat(shared: Shared, c: dict[str, Any]) -> None:
-    inputs = [c["message"], c["chatbot"], shared.image, *c["generation"], c["state"],
-              *shared.settings]
+    inputs = [c["message"], c["chatbot"], shared.image, *c["generation"], c["answer_with"],
+              c["state"], c["model"], *shared.setting_controls]  # the chat's own model
     outputs = [c["chatbot"], c["message"], c["state"], c["status"], c["turn"]]
+    controls = [c["layer_from"], c["layer_to"], c["token"], c["heat_box"]]
     events = [c["send"].click(respond, inputs, outputs, api_name="chat", **CHAT_QUEUE),
               c["message"].submit(respond, inputs, outputs, api_visibility=PRIVATE, **CHAT_QUEUE)]
     for event in events:
-        event.then(turn_controls, c["turn"], [c["layer_from"], c["layer_to"], c["token"]],
-                   api_visibility=PRIVATE) \
+        event.then(turn_controls, c["turn"], controls, api_visibility=PRIVATE) \
             .then(render_heatmap, _heat_inputs(c), [c["gallery"], c["heat_summary"]],
                   api_visibility=PRIVATE)
     cancels = events if spaces.config.Config.zero_gpu else None  # no shared stop flag there
     c["stop"].click(stop, c["state"], None, cancels=cancels, queue=False,
                     api_visibility=PRIVATE)
-    cleared = [c["chatbot"], c["message"], c["state"], c["turn"], c["gallery"], c["heat_summary"]]
+    cleared = [c["chatbot"], c["message"], c["state"], c["turn"], c["gallery"], c["heat_summary"],
+               c["heat_box"]]
     c["clear"].click(clear, c["state"], cleared, api_visibility=PRIVATE)
     shared.image.change(clear, c["state"], cleared, api_visibility=PRIVATE)
-    c["load"].click(load_model, shared.model, c["status"], api_visibility=PRIVATE, **CHAT_QUEUE)
-    shared.model.change(model_status, shared.model, c["status"], api_visibility=PRIVATE)
+    c["load"].click(load_model, c["model"], c["status"], api_visibility=PRIVATE, **CHAT_QUEUE)
+    for picker in (c["model"], c["answer_with"]):
+        picker.change(model_status, [c["model"], c["answer_with"]], c["status"],
+                      api_visibility=PRIVATE)
 
 
 def _heat_inputs(c: dict[str, Any]) -> list:
@@ -324,8 +477,8 @@ def _heat_inputs(c: dict[str, Any]) -> list:
 
 def _wire_heatmap(c: dict[str, Any]) -> None:
     out = [c["gallery"], c["heat_summary"]]
-    c["turn"].input(turn_controls, c["turn"], [c["layer_from"], c["layer_to"], c["token"]],
-                    api_visibility=PRIVATE) \
+    controls = [c["layer_from"], c["layer_to"], c["token"], c["heat_box"]]
+    c["turn"].input(turn_controls, c["turn"], controls, api_visibility=PRIVATE) \
         .then(render_heatmap, _heat_inputs(c), out, api_visibility=PRIVATE)
     c["head_agg"].input(render_heatmap, _heat_inputs(c), out, api_name="heatmap")
     for name in ("layer_from", "layer_to", "token", "hide_sinks"):

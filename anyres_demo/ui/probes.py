@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import gradio as gr
 import pandas as pd
+from gradio.context import Context
 
 from ..overrides import collect_overrides
 from ..presets import get_preset
 from . import formats
-from .explorer import decodes, guarded, load, user_error
+from .explorer import decodes, guarded, load
 from .shared import Shared, named_settings
 
 INTRO = """\
@@ -59,12 +60,12 @@ def on_attention(path: str | None, mode: str, model: str, progress=gr.Progress()
     return panels, crops, note, rows
 
 
-def _other_model_note(explorer_model: str | None, loaded_preset) -> str:
+def _other_model_note(explorer_model: str | None, loaded_source) -> str:
     """A line when the explorer's model is not the one the Chat tab loaded ('' otherwise)."""
-    if not explorer_model or explorer_model == loaded_preset.repo_id:
+    if not explorer_model or explorer_model == loaded_source.preset.repo_id:
         return ""
     return (f"The explorer shows {get_preset(explorer_model).label}, but the Chat tab has "
-            f"{loaded_preset.label} loaded: these are the loaded model's crops.")
+            f"{loaded_source.label} loaded: these are the loaded model's crops.")
 
 
 def _vlm_note(result, other: str) -> str:
@@ -76,23 +77,38 @@ def _vlm_note(result, other: str) -> str:
     return "\n\n".join(parts)
 
 
+OWN_READY = "Attention of the loaded VLM's own vision tower"
+OWN_NEEDS_MODEL = "Own vision tower: needs a model loaded in the Chat tab"
+
+
+def own_button() -> dict:
+    """The own-tower button as it should be now: clickable only with a chat model loaded,
+    and saying so when there is none."""
+    from ..backends import chat
+
+    ready = chat.BACKEND.loaded is not None
+    return gr.update(value=OWN_READY if ready else OWN_NEEDS_MODEL, interactive=ready)
+
+
 @guarded
 @decodes
 def on_vlm_attention(path: str | None, model: str, progress=gr.Progress(), *values) -> tuple:
-    """The chat's loaded VLM's own vision tower on its crops (no model: a clear gr.Error)."""
+    """The chat's loaded VLM's own vision tower on its crops. With no model loaded: a
+    warning, and the results already shown stay (every output skipped)."""
     from ..backends import chat
     from ..probes.encoder import attention_panels, crop_panels
     from ..probes.vlm_tower import NO_MODEL, loaded_tower_attention
 
     current = chat.BACKEND.loaded
     if current is None:
-        raise user_error(NO_MODEL)
+        gr.Warning(NO_MODEL)
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     preset = current.source.preset
     loaded = load(path)
     overrides = collect_overrides(preset, **named_settings(values))
     progress(0.0, desc=f"{preset.label}'s own vision tower on its crops")
     result = loaded_tower_attention(loaded.image, overrides)
-    other = _other_model_note(model, preset)
+    other = _other_model_note(model, current.source)
     if other:
         gr.Warning(other)
     rows = pd.DataFrame(result.rows) if result.rows else pd.DataFrame()
@@ -152,7 +168,7 @@ def build_probes_tab(shared: Shared) -> None:
         attend = gr.Button("Encoder attention for this model", variant="primary")
         read = gr.Button("Can it read this? (all strategies)", variant="primary")
         stop = gr.Button("Stop reading", variant="stop", elem_id="probe-stop")
-        own = gr.Button("Attention of the loaded VLM's own vision tower")
+        own = gr.Button(**_own_button_args(), elem_id="probe-own-tower")
     att_note = gr.Markdown()
     att_panels = gr.Gallery(label="Stitched onto your image: tiles | global view | 336 squash",
                             columns=3, height=420, format=formats.DISPLAY, elem_id="probe-attention")
@@ -174,6 +190,14 @@ def build_probes_tab(shared: Shared) -> None:
                          [leg_table, leg_pictures, leg_summary], concurrency_limit=1,
                          concurrency_id="probes")
     stop.click(None, None, None, cancels=[reading])
+    tab = Context.block  # this builder runs inside its gr.Tab: refresh the button on opening it
+    if isinstance(tab, gr.Tab):
+        tab.select(own_button, None, own, queue=False, api_visibility="private")
+
+
+def _own_button_args() -> dict:
+    state = own_button()
+    return {"value": state["value"], "interactive": state["interactive"]}
 
 
 build_probes_tab.tab_label = "Can it read this?"
