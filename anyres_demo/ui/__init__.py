@@ -23,6 +23,21 @@ CSS = """
 .token-total { font-size: 1.15rem; padding: 6px 0; }
 .token-total-number { font-size: 2rem; font-weight: 700; }
 """
+# Keyboard: gradio's dropdown opens its list on focus and leaves it open when Tab moves on,
+# over the settings below. When focus lands outside the model menu, its list gets the Escape
+# that closes it (Escape inside the menu closes it already).
+JS = """
+() => {
+  document.addEventListener('focusin', (e) => {
+    const box = document.querySelector('#model-select');
+    if (!box || box.contains(e.target)) return;
+    const input = box.querySelector('input');
+    const list = document.querySelector('#model-select ~ * [role=listbox], ul.options, [role=listbox]');
+    if (!input || !list) return;
+    input.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', code: 'Escape', bubbles: true}));
+  });
+}
+"""
 INITIAL_EXAMPLE = "photo_scene.png"
 # The queue, for a room of people on one server. Events without their own limit are cheap CPU
 # work (what-if plots, clicks, settings); image-decoding events share explorer.IMAGE_QUEUE;
@@ -73,7 +88,7 @@ def launch_kwargs() -> dict:
     """What app.py passes to launch(): theme and css live there in Gradio 6; uploads over the
     loader's own limit are refused by the server before they are stored; hardening's
     request guard and blocked paths."""
-    return {"theme": gr.themes.Soft(), "css": CSS, "max_file_size": MAX_UPLOAD_BYTES,
+    return {"theme": gr.themes.Soft(), "css": CSS, "js": JS, "max_file_size": MAX_UPLOAD_BYTES,
             **hardening.server_kwargs()}
 
 

@@ -446,7 +446,8 @@ def build_whatif_tab() -> dict[str, Any]:
         with gr.Row():
             c["scale_plot"] = gr.Plot(label="Tokens vs size")
             c["aspect_plot"] = gr.Plot(label="Tokens vs aspect ratio")
-        c["table"] = gr.Dataframe(label="At this size", interactive=False, wrap=True)
+        c["table"] = gr.Dataframe(label="At this size", interactive=False, wrap=True,
+                                  elem_id="whatif-table")
     return c
 
 
@@ -504,7 +505,9 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
                            api_visibility="private", **IMAGE_QUEUE)
     whatif_in = [wi["width"], wi["height"], wi["qwen_max"], wi["intern_max"]]
     whatif_out = [wi["scale_plot"], wi["aspect_plot"], wi["table"]]
-    gr.on([wi[k].release for k in ("width", "height", "qwen_max", "intern_max")], on_whatif,
+    # .change: a drag's release and a typed value (Enter or leaving the box) alike, and always
+    # with every slider's current value ("always_last": the latest wins, none is dropped)
+    gr.on([wi[k].change for k in ("width", "height", "qwen_max", "intern_max")], on_whatif,
           whatif_in, whatif_out, api_name="whatif", trigger_mode="always_last")
     wi["from_image"].click(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
                            [wi["width"], wi["height"], *whatif_out], api_visibility="private")
