@@ -22,6 +22,26 @@ HEADER = (
 CSS = """
 .token-total { font-size: 1.15rem; padding: 6px 0; }
 .token-total-number { font-size: 2rem; font-weight: 700; }
+.token-total-split { font-size: 0.95rem; opacity: 0.75; margin-left: 0.4em; white-space: nowrap; }
+/* tables: break lines between words only, never inside a word or a number */
+.table-wrap th span, .table-wrap td span { word-break: normal !important;
+  overflow-wrap: normal !important; hyphens: none; }
+/* gallery captions: the whole caption, wrapped, not cut with an ellipsis */
+.caption-label { white-space: normal !important; text-overflow: clip !important;
+  max-width: calc(100% - 2 * var(--block-label-margin)) !important; }
+@media (max-width: 640px) {
+  /* every tab reachable on a phone: wrap the tab buttons instead of hiding them */
+  .tab-wrapper, .tab-container { flex-wrap: wrap !important; height: auto !important;
+    overflow: visible !important; }
+  .tab-container button, .tab-wrapper button { display: inline-flex !important; }
+  .overflow-menu { display: none !important; }
+  /* the crops gallery as tall as its pictures, not a fixed block */
+  #crops .grid-wrap { height: auto !important; max-height: none !important; }
+  /* the token map at its own size (cells big enough to tap), scrolled sideways */
+  #token-map .image-container, #token-map .image-frame { overflow-x: auto !important; }
+  #token-map img { max-width: none !important; width: auto !important; height: auto !important;
+    max-height: none !important; }
+}
 """
 # Keyboard: gradio's dropdown opens its list on focus and leaves it open when Tab moves on,
 # over the settings below. When focus lands outside the model menu, its list gets the Escape
