@@ -29,7 +29,7 @@ MIN_SIDE = 8  # px: the smallest side the sweeps draw
 MAX_LONG_SIDE = 8000  # px
 
 
-def _layout(fig: go.Figure, title: str, xaxis: str, yaxis: str = "visual tokens") -> go.Figure:
+def _layout(fig: go.Figure, title: str, xaxis: str, yaxis: str = "tokens in total") -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)),
                       height=HEIGHT, margin=dict(l=60, r=20, t=50, b=50), xaxis_title=xaxis,
                       yaxis_title=yaxis, legend=dict(orientation="h", y=-0.22), hovermode="closest")
@@ -56,7 +56,7 @@ def compare_bars(plans: list[Plan]) -> go.Figure:
     for label, p in zip(labels, plans):
         fig.add_annotation(x=label, y=p.num_tokens, text=f"<b>{p.num_tokens:,}</b>", showarrow=False,
                            yshift=10)
-    return _layout(fig, "Visual tokens by kind, same image, every family", "")
+    return _layout(fig, "Tokens in total, by kind: same image, every family", "")
 
 
 # ----------------------------------------------------------------------------- staircases

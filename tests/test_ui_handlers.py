@@ -178,18 +178,18 @@ def test_compare_uses_the_chosen_model_for_its_family():
     assert table["model"].tolist() == ["LLaVA-NeXT (v1.6) Mistral-7B", "LLaVA-OneVision 0.5B",
                                        "Qwen2.5-VL 7B", "InternVL3 1B"]
     qwen_row = table.iloc[2]
-    assert qwen_row["tokens"] == plan_image((600, 1600), "Qwen/Qwen2.5-VL-7B-Instruct",
+    assert qwen_row["tokens in total"] == plan_image((600, 1600), "Qwen/Qwen2.5-VL-7B-Instruct",
                                             max_pixels=100_000).num_tokens
     assert ui.on_compare(None, state)[0] == []
 
 
 def test_whatif_tables_and_sync_with_the_image():
     scale_fig, aspect_fig, table = ui.on_whatif(1920, 1080, 12845056, 12)
-    assert table["tokens"].tolist() == [1948, 7269, 2693, 2306]
+    assert table["tokens in total"].tolist() == [1948, 7269, 2693, 2306]
     assert len(scale_fig.data) == 8 and len(aspect_fig.data) == 8  # 4 lines + 4 stars
     budget = 28 * 28 * 256
     small = ui.on_whatif(1920, 1080, budget, 4)[2]
-    assert small["tokens"].tolist()[2:] == [plan_image((1080, 1920), QWEN, max_pixels=budget).num_tokens,
+    assert small["tokens in total"].tolist()[2:] == [plan_image((1080, 1920), QWEN, max_pixels=budget).num_tokens,
                                             plan_image((1080, 1920), INTERNVL, max_tiles=4).num_tokens]
     width, height, *_ = ui.on_whatif_from_image({"model": LLAVA, "overrides": {}, "size_hw": [600, 1600]},
                                                 12845056, 12)

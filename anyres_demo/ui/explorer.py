@@ -423,9 +423,11 @@ def build_compare_tab() -> dict[str, Any]:
     with gr.Tab("Compare families", elem_id="tab-compare"):
         _teach("compare")
         c["gallery"] = gr.Gallery(label="Every family on your image", columns=4, height=360,
-                                  format="png", object_fit="contain")
+                                  format="png", object_fit="contain", elem_id="compare-gallery")
         c["bars"] = gr.Plot(label="Tokens by kind")
-        c["table"] = gr.Dataframe(label="Side by side", interactive=False, wrap=True)
+        c["table"] = gr.Dataframe(headers=analysis.COMPARE_HEADERS, label="Side by side",
+                                  interactive=False, wrap=True, column_widths=analysis.COMPARE_WIDTHS,
+                                  elem_id="compare-table")
     return c
 
 
@@ -446,7 +448,8 @@ def build_whatif_tab() -> dict[str, Any]:
         with gr.Row():
             c["scale_plot"] = gr.Plot(label="Tokens vs size")
             c["aspect_plot"] = gr.Plot(label="Tokens vs aspect ratio")
-        c["table"] = gr.Dataframe(label="At this size", interactive=False, wrap=True,
+        c["table"] = gr.Dataframe(headers=analysis.WHATIF_HEADERS, label="At this size",
+                                  interactive=False, wrap=True, column_widths=["25%", "12%", "63%"],
                                   elem_id="whatif-table")
     return c
 
