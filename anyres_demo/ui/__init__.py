@@ -30,11 +30,16 @@ CSS = """
 .caption-label { white-space: normal !important; text-overflow: clip !important;
   max-width: calc(100% - 2 * var(--block-label-margin)) !important; }
 @media (max-width: 640px) {
-  /* every tab reachable on a phone: wrap the tab buttons instead of hiding them */
-  .tab-wrapper, .tab-container { flex-wrap: wrap !important; height: auto !important;
-    overflow: visible !important; }
-  .tab-container button, .tab-wrapper button { display: inline-flex !important; }
-  .overflow-menu { display: none !important; }
+  /* every tab visible on a phone: the tabs gradio moves into its "more" menu are shown
+     inline, wrapped, and the menu button itself is hidden */
+  .tab-wrapper { flex-wrap: wrap !important; height: auto !important; }
+  .tab-wrapper .overflow-menu { display: contents !important; }
+  .tab-wrapper .overflow-menu > button { display: none !important; }
+  .tab-wrapper .overflow-dropdown, .tab-wrapper .overflow-dropdown.hide {
+    display: flex !important; flex-direction: row !important; position: static !important;
+    flex-wrap: wrap !important;
+    box-shadow: none !important; border: none !important; background: none !important;
+    padding: 0 !important; min-width: 0 !important; }
   /* the crops gallery as tall as its pictures, not a fixed block */
   #crops .grid-wrap { height: auto !important; max-height: none !important; }
   /* the token map at its own size (cells big enough to tap), scrolled sideways */

@@ -341,7 +341,7 @@ def build_inputs(initial_example: str | None, initial_model: str | None = None
                         for name, spec in SETTING_SPECS.items()}
             apply = gr.Button("Apply settings", size="sm")
             total = gr.HTML(total_html(None), elem_id="token-total")
-            summary = gr.Markdown()
+            summary = gr.Markdown(elem_id="summary")
     shared = Shared(image=image, model=model, controls=controls)
     return shared, {"total": total, "summary": summary, "apply": apply}
 
@@ -411,7 +411,7 @@ def build_explorer_tab() -> dict[str, Any]:
                 c["why_md"] = gr.Markdown()
                 c["why"] = gr.Dataframe(label="Why this grid: every candidate", interactive=False,
                                         wrap=True, max_height=320, elem_id="why-grid")
-                c["candidates"] = gr.Plot(label="Candidates' scores")
+                c["candidates"] = gr.Plot(label="Candidates' scores", elem_id="candidates")
                 _teach("why")
         c["divergence"] = gr.Markdown(elem_id="divergence")
         _teach("divergence")
