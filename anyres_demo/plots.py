@@ -155,7 +155,7 @@ def candidates_chart(plan: Plan) -> go.Figure:
     fig = _layout(fig, spec.title, spec.x_title, spec.y_title)
     if len(spec.labels) > MANY_LABELS:
         # every label readable: angled, with room below, and the legend above the plot
-        fig.update_xaxes(tickangle=-60, automargin=True, tickfont=dict(size=10))
+        fig.update_xaxes(tickangle=-90, automargin=True, tickfont=dict(size=10))
         fig.update_layout(height=HEIGHT + 80, margin=dict(b=110, t=80),
                           legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
     return fig

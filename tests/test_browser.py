@@ -131,6 +131,11 @@ sel => [...document.querySelectorAll(sel)].filter(e => e.offsetParent !== null
 
 
 def _not_cut(page, selector: str, min_count: int = 1) -> None:
+    container = selector.split()[0]  # tables render their rows once scrolled into view
+    page.locator(container).first.scroll_into_view_if_needed()
+    page.wait_for_function("([sel, n]) => [...document.querySelectorAll(sel)]"
+                           ".filter(e => (e.innerText || '').trim()).length >= n",
+                           arg=[selector, min_count], timeout=TIMEOUT_MS)
     report = page.evaluate(CUT_REPORT, selector)
     assert len(report) >= min_count, (selector, report)
     bad = [r for r in report if r["cut"] or r["broken"]]
@@ -253,12 +258,10 @@ def test_model_menu_closes_when_tab_moves_on_and_on_escape(page):
 def test_tables_captions_and_charts_are_not_cut_off(page):
     _wait_pictures(page, plan_image(PHOTO_HW, LLAVA).num_crops)
     _not_cut(page, "#crops .caption-label", 5)
-    _not_cut(page, "#ledger th span.header, #ledger td", 6)
+    _not_cut(page, "#ledger th span.header, #ledger [role=gridcell] span", 6)
     page.get_by_role("tab", name="Compare families").click()
-    page.wait_for_function("() => document.querySelectorAll('#compare-table td').length >= 28",
-                           timeout=TIMEOUT_MS)
     _not_cut(page, "#compare-table th span.header", 7)
-    _not_cut(page, "#compare-table td", 28)  # the formula column included
+    _not_cut(page, "#compare-table [role=gridcell] span", 28)  # the formula column included
     _not_cut(page, "#compare-gallery .caption-label", 4)
     wide = page.evaluate("() => { const t = document.querySelector('#compare-table table');"
                          " return t.getBoundingClientRect().width - "
@@ -302,6 +305,8 @@ def test_phone_width_390(browser, app_url):
         phone.goto(app_url, timeout=TIMEOUT_MS)
         photo = plan_image(PHOTO_HW, LLAVA)
         _wait_total(phone, photo.num_tokens)
+        # lazy pictures load once on screen: bring the whole gallery into view
+        phone.evaluate("() => document.querySelector('#crops').scrollIntoView({block: 'end'})")
         _wait_pictures(phone, photo.num_crops)
         # the tab buttons people can see and press (gradio moves some into a "more" menu)
         tabs = phone.evaluate("() => [...document.querySelectorAll('.tab-wrapper button')].map(b => {"
@@ -311,7 +316,7 @@ def test_phone_width_390(browser, app_url):
                  "Can it read this?"}
         visible = {t["text"].strip() for t in tabs if t["w"] > 0 and t["right"] <= 391}
         assert names <= visible, tabs
-        _not_cut(phone, "#ledger td", 6)  # numbers in one piece
+        _not_cut(phone, "#ledger [role=gridcell] span", 6)  # numbers in one piece
         # the crops gallery is about as tall as its pictures, not a fixed block with a hole
         gap = phone.evaluate("""() => { const g = document.querySelector('#crops');
             const imgs = [...g.querySelectorAll('img')].map(i => i.getBoundingClientRect());

@@ -108,7 +108,7 @@ def test_candidates_chart_winner_with_score_0_is_marked():
 def test_candidates_chart_with_36_canvases_angles_labels_and_lifts_the_legend():
     fig = candidates_chart(plan_image((1080, 1920), ONEVISION))
     assert len(fig.data[0].x) == 36
-    assert fig.layout.xaxis.tickangle == -60 and fig.layout.xaxis.automargin
+    assert fig.layout.xaxis.tickangle == -90 and fig.layout.xaxis.automargin
     assert fig.layout.legend.y >= 1 and fig.layout.legend.yanchor == "bottom"
 
 

@@ -24,7 +24,7 @@ CSS = """
 .token-total-number { font-size: 2rem; font-weight: 700; }
 .token-total-split { font-size: 0.95rem; opacity: 0.75; margin-left: 0.4em; white-space: nowrap; }
 /* tables: break lines between words only, never inside a word or a number */
-.table-wrap th span, .table-wrap td span { word-break: normal !important;
+.header-cell span, .body-cell span { word-break: normal !important;
   overflow-wrap: normal !important; hyphens: none; }
 /* gallery captions: the whole caption, wrapped, not cut with an ellipsis */
 .caption-label { white-space: normal !important; text-overflow: clip !important;
@@ -40,8 +40,11 @@ CSS = """
     flex-wrap: wrap !important;
     box-shadow: none !important; border: none !important; background: none !important;
     padding: 0 !important; min-width: 0 !important; }
+  /* tables: a smaller font, so numbers and words fit their columns */
+  .header-cell span, .body-cell span { font-size: 0.8rem !important; }
   /* the crops gallery as tall as its pictures, not a fixed block */
-  #crops .grid-wrap { height: auto !important; max-height: none !important; }
+  #crops, #crops .grid-wrap { height: auto !important; max-height: none !important; }
+  #crops .grid-container { --grid-cols: 2 !important; }
   /* the token map at its own size (cells big enough to tap), scrolled sideways */
   #token-map .image-container, #token-map .image-frame { overflow-x: auto !important; }
   #token-map img { max-width: none !important; width: auto !important; height: auto !important;

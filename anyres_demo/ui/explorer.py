@@ -404,7 +404,7 @@ def build_explorer_tab() -> dict[str, Any]:
         with gr.Row():
             with gr.Column():
                 c["ledger"] = gr.Dataframe(label="Token ledger", interactive=False, wrap=True,
-                                           column_widths=["22%", "14%", "64%"], elem_id="ledger")
+                                           column_widths=["28%", "17%", "55%"], elem_id="ledger")
                 c["formula"] = gr.Markdown(elem_id="formula")
                 _teach("ledger")
             with gr.Column():
