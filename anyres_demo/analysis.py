@@ -21,7 +21,7 @@ from .export import snippet
 from .geometry import Size
 from .layout import Layout, build_layout
 from .overrides import SETTING_SPECS, collect_overrides, format_pinpoints
-from .presets import FAMILY_DEFAULTS, Preset, get_preset
+from .presets import FAMILY_DEFAULTS, Preset, get_preset, unusual_settings
 from .strategies import STRATEGY_LABELS
 from .strategies.base import Plan
 
@@ -97,8 +97,11 @@ class Analysis:
     def summary(self) -> str:
         p = self.plan
         counts = ", ".join(f"{n:,} {ledger.PART_NAMES[k]}" for k, n in self.layout.counts_by_kind().items())
+        notes = "".join(f"\n\n*Unusual setting: {n}.*"
+                        for n in unusual_settings(p.preset.settings, p.preset.strategy))
+        details = ("\n\n*Preset details: " + " ".join(p.preset.notes) + "*") if p.preset.notes else ""
         return (f"**{p.preset.label}**, {STRATEGY_LABELS[p.strategy]}: {p.image_hw} image -> "
-                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.")
+                f"{p.num_crops} crop{'s' if p.num_crops > 1 else ''} -> {counts}.{notes}{details}")
 
     def snippet(self, choice: Choice) -> str:
         return snippet(choice.model, self.plan.image_hw, choice.overrides)
@@ -152,7 +155,13 @@ def compare(image: Image.Image, choice: Choice) -> tuple[list[tuple[Image.Image,
     display = views.display_source(image, COMPARE_SIDE)
     plans, gallery, rows = [], [], []
     for c in family_choices(choice):
-        plan = plan_image(image, c.preset)
+        try:
+            plan = plan_image(image, c.preset)
+        except ValueError as exc:  # Qwen2-VL above 200:1: the other families still answer
+            preset = c.preset
+            rows.append([preset.label, STRATEGY_LABELS[preset.strategy], "—", "—", "—", "—",
+                         f"cannot process this image: {exc}"])
+            continue
         layout = build_layout(plan)
         plans.append(plan)
         gallery.append((views.overlay(display, plan, layout, COMPARE_SIDE, caption=False),
@@ -168,21 +177,24 @@ COMPARE_WIDTHS = ["15%", "19%", "6%", "9%", "6%", "8%", "37%"]
 
 
 # ----------------------------------------------------------------------------- what-if
-def whatif_presets(qwen_max_pixels: Any = None, internvl_max_tiles: Any = None) -> list[Preset]:
-    """The family defaults with the what-if budgets applied where they belong."""
+def whatif_presets(qwen_max_pixels: Any = None, internvl_max_tiles: Any = None,
+                   gemma4_max_soft_tokens: Any = None) -> list[Preset]:
+    """The family defaults with the what-if budgets applied where they belong (Gemma 4's
+    soft-token budget is its own control: a ladder of five values, not a slider)."""
     out = []
     for strategy, repo in FAMILY_DEFAULTS.items():
         preset = get_preset(repo)
-        overrides = collect_overrides(preset, max_pixels=qwen_max_pixels, max_tiles=internvl_max_tiles)
+        overrides = collect_overrides(preset, max_pixels=qwen_max_pixels, max_tiles=internvl_max_tiles,
+                                      max_soft_tokens=gemma4_max_soft_tokens)
         out.append(preset.with_overrides(**overrides))
     return out
 
 
-def whatif(width: Any, height: Any, qwen_max_pixels: Any = None, internvl_max_tiles: Any = None
-           ) -> tuple[go.Figure, go.Figure, list[list[Any]]]:
+def whatif(width: Any, height: Any, qwen_max_pixels: Any = None, internvl_max_tiles: Any = None,
+           gemma4_max_soft_tokens: Any = None) -> tuple[go.Figure, go.Figure, list[list[Any]]]:
     """Staircases for every family around a (width, height) point, and the counts there."""
     size_hw = Size(_side("height", height), _side("width", width))
-    presets = whatif_presets(qwen_max_pixels, internvl_max_tiles)
+    presets = whatif_presets(qwen_max_pixels, internvl_max_tiles, gemma4_max_soft_tokens)
     rows = []
     for preset in presets:
         try:

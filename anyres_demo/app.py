@@ -13,6 +13,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # onnxruntime (the probes) phones home
 
 from .backends.chat import ENV_MODEL, default_model  # noqa: E402
 from .security import return_freed_memory  # noqa: E402

@@ -26,13 +26,29 @@ def _parser() -> argparse.ArgumentParser:
                    help="HF repo id or alias (" + ", ".join(ALIASES) + "); repeatable")
     t.add_argument("--size", "-s", action="append", default=[], help="WIDTHxHEIGHT; repeatable")
     t.add_argument("--image", "-i", action="append", default=[], help="image file; repeatable")
-    for spec in SETTING_SPECS.values():  # one flag per user setting; the engine validates it
-        t.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, default=None,
-                       metavar="on|off" if spec.kind == "bool" else None,
-                       help=f"{spec.label}: {spec.help}" if spec.help else spec.label)
+    _setting_flags(t)
     t.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    t.add_argument("--engines", action="store_true",
+                   help="also the image tokens under vLLM, SGLang, llama.cpp and Ollama defaults")
     sub.add_parser("models", help="list the presets")
+    c = sub.add_parser("cost", help="compute, KV-cache memory and context share of an image")
+    c.add_argument("--model", "-m", action="append", required=True, help="HF repo id or alias; repeatable")
+    c.add_argument("--size", "-s", action="append", default=[], help="WIDTHxHEIGHT; repeatable")
+    c.add_argument("--image", "-i", action="append", default=[], help="image file; repeatable")
+    c.add_argument("--prompt-tokens", type=int, default=0,
+                   help="text tokens before the image (the prefill attends to them); default 0")
+    _setting_flags(c)
+    c.add_argument("--json", action="store_true", help="print a JSON list instead of text")
+    c.add_argument("--summary", action="store_true",
+                   help="one line per model and image (the other two ways as FLOP ratios)")
     return ap
+
+
+def _setting_flags(parser: argparse.ArgumentParser) -> None:
+    for spec in SETTING_SPECS.values():  # one flag per user setting; the engine validates it
+        switch = {"nargs": "?", "const": "on", "metavar": "on|off"} if spec.kind == "bool" else {}
+        parser.add_argument("--" + spec.name.replace("_", "-"), dest=spec.name, default=None, **switch,
+                            help=f"{spec.label}: {spec.help}" if spec.help else spec.label)
 
 
 def plan_record(model: str, size_hw: Size, source: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -92,6 +108,14 @@ def _table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _with_engines(rec: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    if "error" in rec:
+        return rec
+    from .cost_report import engine_records
+    rec["engines"] = engine_records(rec["model"], Size(rec["height"], rec["width"]), settings)
+    return rec
+
+
 def run_tokens(args) -> int:
     settings = {name: getattr(args, name) for name in SETTING_SPECS}
     sources = _sources(args)
@@ -104,11 +128,44 @@ def run_tokens(args) -> int:
             if isinstance(size, str):
                 records.append({"model": model, "source": label, "error": size})
             else:
-                records.append(plan_record(model, size, label, settings))
+                rec = plan_record(model, size, label, settings)
+                records.append(_with_engines(rec, settings) if args.engines else rec)
     if args.json:
         print(json.dumps(records, indent=2))
     else:
         print(_table([r if "width" in r else {**r, "width": "?", "height": "?"} for r in records]))
+        if args.engines:
+            from .cost_report import engines_text
+            for r in records:
+                if "engines" in r:
+                    print(f"\n{r['model']}  {r['width']}x{r['height']}: image tokens per engine")
+                    print(engines_text(r["engines"]))
+    return 1 if any("error" in r for r in records) else 0
+
+
+def run_cost(args) -> int:
+    from .cost_report import SUMMARY_HEAD, cost_report, format_report, summary_line
+    settings = {name: getattr(args, name) for name in SETTING_SPECS}
+    sources = _sources(args)
+    if not sources:
+        print("error: give at least one --size WxH or --image PATH", file=sys.stderr)
+        return 2
+    records = []
+    for model in args.model:
+        for label, size in sources:
+            if isinstance(size, str):
+                records.append({"model": model, "source": label, "error": size})
+            else:
+                records.append({**cost_report(model, size, settings, args.prompt_tokens), "source": label})
+    if args.json:
+        print(json.dumps(records, indent=2))
+    elif args.summary:
+        print("\n".join([SUMMARY_HEAD, "-" * len(SUMMARY_HEAD)]
+                        + [summary_line(r if "width" in r else {**r, "width": "?", "height": "?"})
+                           for r in records]))
+    else:
+        print("\n\n".join(format_report(r) if "width" in r else f"{r['model']}  {r['source']}\n  error: "
+                           f"{r['error']}" for r in records))
     return 1 if any("error" in r for r in records) else 0
 
 
@@ -121,4 +178,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for p in PRESETS.values():
             print(f"{p.repo_id:46} {p.strategy:16} {p.label}")
         return 0
+    if args.command == "cost":
+        return run_cost(args)
     return run_tokens(args)

@@ -19,10 +19,12 @@ Only Pillow and numpy; never imports gradio or torch.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import struct
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import BinaryIO, Union
@@ -44,6 +46,13 @@ PEAK_MEMORY_BOUND = MAX_PIXELS * PEAK_BYTES_PER_PIXEL + PEAK_SLACK_BYTES  # 912 
 # Deflate cannot compress better than 1032:1, so a PNG smaller than raw/1032 cannot hold the
 # pixels its header claims: it is truncated or crafted. 1100 leaves room for rounding.
 DEFLATE_MAX_RATIO = 1100
+# A TIFF is walked page by page (Pillow's own page count is superlinear: 40,000 pages took 71 s);
+# files with more pages than this are refused after reading only this many page headers.
+MAX_TIFF_PAGES = 100
+# GIF frames are counted for the note only up to this many (a 50 MB GIF can hold millions).
+MAX_COUNTED_FRAMES = 1000
+# Deep (16/32-bit, float) images are converted to 8 bits this many pixels at a time.
+_BAND_PIXELS = 1_000_000
 BACKGROUND_RGB = (255, 255, 255)  # transformers' convert_to_rgb and qwen-vl-utils use white
 _HEAD_BYTES = 4096  # enough to recognise SVG / HTML / HEIC / PDF and to read a PNG's IHDR
 
@@ -68,6 +77,38 @@ _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
                (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"RIFF", "WEBP"))
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1")
+
+# How many uploads may be decoded and in use at once in one process, across every place that
+# decodes one (the explorer's events, the probes, the chat): the memory bound is this times
+# PEAK_MEMORY_BOUND above the idle server.
+DECODE_LIMIT = 4
+
+
+class DecodeSlots:
+    """A process-wide limit on decoded images in use; `hold()` blocks while all are taken.
+    `active` and `peak` are kept for the tests and the bench."""
+
+    def __init__(self, limit: int = DECODE_LIMIT) -> None:
+        self.limit = limit
+        self._free = threading.BoundedSemaphore(limit)
+        self._lock = threading.Lock()
+        self.active = 0
+        self.peak = 0
+
+    @contextlib.contextmanager
+    def hold(self):
+        with self._free:
+            with self._lock:
+                self.active += 1
+                self.peak = max(self.peak, self.active)
+            try:
+                yield
+            finally:
+                with self._lock:
+                    self.active -= 1
+
+
+DECODES = DecodeSlots()
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Image.Image]
 
@@ -134,12 +175,122 @@ def _check_byte_count(nbytes: int, name: str) -> None:
 
 
 def _decode(fp: BinaryIO, nbytes: int, head: bytes, name: str) -> LoadedImage:
-    """Open (header only), check caps, then decode the first frame and normalise it."""
+    """Check the container (embedded sizes, page and frame counts) without Pillow, open the
+    header, check caps, then decode the first frame and normalise it. On any failure the
+    decoded pixels are released at once (not when a traceback holding them is collected)."""
+    frames = _inspect_container(fp, head, nbytes, name)
+    fp.seek(0)
     im = _open_header(fp, head, name)
-    _check_png_size(head, nbytes, name)
-    notes = []
-    _use_first_frame(im, notes)
-    return _normalise(im, notes, fmt=im.format, owned=True, head=head)
+    try:
+        _check_png_size(head, nbytes, name)
+        notes = []
+        _use_first_frame(im, notes, frames)
+        return _normalise(im, notes, fmt=im.format, owned=True, head=head)
+    except BaseException:
+        im.close()
+        raise
+
+
+# ----------------------------------------------------------------------------- containers
+def _inspect_container(fp: BinaryIO, head: bytes, nbytes: int, name: str) -> int | None:
+    """What Pillow would decode or walk while merely opening the file, checked first: every
+    icon of an ICO (Pillow decodes the largest on open), the pages of a TIFF and the frames of
+    a GIF (Pillow walks them all to count). Returns the frame count when it was read here."""
+    if head[:4] == b"\x00\x00\x01\x00":
+        _check_icons(fp, head, name)
+    elif head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return _tiff_pages(fp, head, name)
+    elif head[:4] == b"GIF8":
+        return _gif_frames(fp, head)
+    return None
+
+
+def _check_icons(fp: BinaryIO, head: bytes, name: str) -> None:
+    """Each ICO entry's real size (an embedded PNG's IHDR, a BMP's header), not the directory's
+    one-byte sizes, which cannot say more than 256."""
+    (count,) = struct.unpack("<H", head[4:6])
+    fp.seek(6)
+    directory = fp.read(16 * count)
+    for i in range(len(directory) // 16):
+        size, offset = struct.unpack("<II", directory[16 * i + 8:16 * i + 16])
+        fp.seek(offset)
+        sub = fp.read(32)
+        what = f"{name} (icon {i + 1} of {count})"
+        if sub.startswith(b"\x89PNG\r\n\x1a\n") and len(sub) >= 24:
+            width, height = struct.unpack(">II", sub[16:24])
+            _check_png_size(sub, max(size, 1), what)
+        elif len(sub) >= 12:
+            width, height = struct.unpack("<ii", sub[4:12])
+            width, height = abs(width), abs(height) // 2  # BMP icons store image + mask
+        else:
+            continue  # Pillow reports the broken entry itself
+        _check_pixels(Size(max(height, 1), max(width, 1)), what)
+
+
+def _tiff_pages(fp: BinaryIO, head: bytes, name: str) -> int:
+    """Walk the page (IFD) chain, at most MAX_TIFF_PAGES + 1 headers, and refuse longer files."""
+    order = "<" if head[:2] == b"II" else ">"
+    big = struct.unpack(order + "H", head[2:4])[0] == 43  # BigTIFF: 8-byte offsets
+    count_fmt, off_fmt, entry = ("Q", "Q", 20) if big else ("H", "I", 12)
+    count_size, off_size = struct.calcsize(count_fmt), struct.calcsize(off_fmt)
+    start = 8 if big else 4
+    (offset,) = struct.unpack(order + off_fmt, head[start:start + off_size])
+    pages, seen = 0, set()
+    while offset and offset not in seen:
+        if pages == MAX_TIFF_PAGES:
+            raise ValueError(
+                f"{name} is a TIFF with more than {MAX_TIFF_PAGES} pages; this app reads one "
+                "image, so save the page you want as PNG or JPEG; not decoded")
+        seen.add(offset)
+        pages += 1
+        fp.seek(offset)
+        raw = fp.read(count_size)
+        if len(raw) < count_size:
+            break
+        (entries,) = struct.unpack(order + count_fmt, raw)
+        fp.seek(offset + count_size + entries * entry)
+        raw = fp.read(off_size)
+        if len(raw) < off_size:
+            break
+        (offset,) = struct.unpack(order + off_fmt, raw)
+    return max(pages, 1)
+
+
+def _gif_frames(fp: BinaryIO, head: bytes) -> int:
+    """Count image descriptors by skipping data sub-blocks, up to MAX_COUNTED_FRAMES + 1."""
+    if len(head) < 13:
+        return 1
+    flags = head[10]
+    position = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    frames = 0
+    fp.seek(position)
+    while frames <= MAX_COUNTED_FRAMES:
+        kind = fp.read(1)
+        if kind == b"\x2c":  # image descriptor (+ local colour table), then LZW data
+            desc = fp.read(9)
+            if len(desc) < 9:
+                break
+            frames += 1
+            if desc[8] & 0x80:
+                fp.seek(3 << ((desc[8] & 7) + 1), 1)
+            fp.seek(1, 1)  # LZW minimum code size
+        elif kind == b"\x21":  # extension: a label, then sub-blocks
+            fp.seek(1, 1)
+        else:  # trailer, or damage: Pillow decides about the rest
+            break
+        if not _skip_sub_blocks(fp):
+            break
+    return max(frames, 1)
+
+
+def _skip_sub_blocks(fp: BinaryIO) -> bool:
+    while True:
+        size = fp.read(1)
+        if not size:
+            return False
+        if size == b"\x00":
+            return True
+        fp.seek(size[0], 1)
 
 
 def _open_header(fp: BinaryIO, head: bytes, name: str) -> Image.Image:
@@ -202,17 +353,21 @@ def _check_png_size(head: bytes, nbytes: int, name: str) -> None:
             "(a decompression bomb); not decoded")
 
 
-def _use_first_frame(im: Image.Image, notes: list[str]) -> None:
+def _use_first_frame(im: Image.Image, notes: list[str], frames: int | None = None) -> None:
+    """Use frame 0; say how many there were (counted by `_inspect_container` for TIFF and GIF,
+    whose Pillow counts walk the whole file; read from the header for the others)."""
     try:
-        frames = int(getattr(im, "n_frames", 1))
+        if frames is None and im.format not in ("TIFF", "GIF"):
+            frames = int(getattr(im, "n_frames", 1))
         im.seek(0)
     except Exception:  # a broken later frame must not stop us using the first
         notes.append(f"{im.format} may hold more frames; the first is used")
         return
-    if frames > 1:
+    if frames and frames > 1:
         kind = "multi-page TIFF" if im.format == "TIFF" else f"animated {im.format}"
         unit = "pages" if im.format == "TIFF" else "frames"
-        notes.append(f"{kind}: using the first of {frames} {unit}")
+        count = f"more than {MAX_COUNTED_FRAMES:,}" if frames > MAX_COUNTED_FRAMES else f"{frames}"
+        notes.append(f"{kind}: using the first of {count} {unit}")
 
 
 def _normalise(im: Image.Image, notes: list[str], fmt: str | None, owned: bool,
@@ -220,10 +375,20 @@ def _normalise(im: Image.Image, notes: list[str], fmt: str | None, owned: bool,
     """Cap check, decode, RGB conversion, EXIF orientation. `owned`: we may modify `im`."""
     stored = Size.from_pil(im.size)
     _check_pixels(stored)
+    _check_decode_cost(im, stored)
     depth = _bit_depth(im, head)
     _load_pixels(im, fmt)
     orientation = _read_orientation(im, notes)
-    rgb = _to_rgb(im, depth, notes)
+    if _is_deep(im):  # 8-bit greyscale first, then the source goes, then RGB: 5 B/px, not 8
+        eight = _deep_to_eight(im, notes)
+        if owned:
+            im.close()
+        rgb = eight.convert("RGB")
+        del eight
+    else:
+        rgb = _to_rgb(im, depth, notes)
+        if owned and rgb is not im:
+            im.close()  # the source's pixels go before the rotated copy is made
     if orientation in _ORIENTATIONS:
         method, words = _ORIENTATIONS[orientation]
         rgb = rgb.transpose(method)
@@ -235,13 +400,36 @@ def _normalise(im: Image.Image, notes: list[str], fmt: str | None, owned: bool,
     return LoadedImage(rgb, Size.from_pil(rgb.size), tuple(notes), fmt)
 
 
-def _check_pixels(size_hw: Size) -> None:
+def _check_pixels(size_hw: Size, what: str = "the image") -> None:
     if size_hw.height < 1 or size_hw.width < 1:
         raise ValueError(f"the image header says {size_hw}, which has no pixels")
     if size_hw.area > MAX_PIXELS:
         raise ValueError(
-            f"the image is {size_hw} ({_mp(size_hw.area)}), over the {_mp(MAX_PIXELS)} limit; "
+            f"{what} is {size_hw} ({_mp(size_hw.area)}), over the {_mp(MAX_PIXELS)} limit; "
             "not decoded (a possible decompression bomb). Resize it below the limit first")
+
+
+# Bytes per pixel Pillow stores for each mode it decodes to (RGB is padded to 4 bytes).
+_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+
+
+def decode_cost_bytes(mode: str, pixels: int, transparency: bool = False) -> int:
+    """Peak bytes `load_image` needs for an image Pillow decodes to `mode`: the stored pixels,
+    the RGB result (4 B/px) and, for palette / PA transparency, an RGBA copy before
+    flattening; at least two RGB images (an EXIF rotation makes a copy). Deep modes (16/32-bit,
+    float) are converted in bands, so they cost what they store plus the RGB result."""
+    stored = _STORED_BYTES.get(mode, 4)
+    rgba_copy = 4 if mode == "PA" or (mode in ("P", "L", "1", "RGB") and transparency) else 0
+    return pixels * max(stored + 4 + rgba_copy, 8) + PEAK_SLACK_BYTES
+
+
+def _check_decode_cost(im: Image.Image, size_hw: Size) -> None:
+    cost = decode_cost_bytes(im.mode, size_hw.area, "transparency" in im.info)
+    if cost > PEAK_MEMORY_BOUND:
+        raise ValueError(
+            f"the image is {size_hw} in mode {im.mode}; decoding it would take about "
+            f"{cost / 1e6:,.0f} MB, over the {PEAK_MEMORY_BOUND / 1e6:,.0f} MB per-image bound; "
+            "not decoded. Save it as an ordinary RGB PNG or JPEG, or smaller")
 
 
 def _mp(pixels: int) -> str:
@@ -287,8 +475,8 @@ def _read_orientation(im: Image.Image, notes: list[str]) -> int:
 
 def _to_rgb(im: Image.Image, depth: int, notes: list[str]) -> Image.Image:
     """Mode -> RGB, saying what changed. Returns `im` itself when it already is plain RGB."""
-    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
-        return _deep_to_rgb(im, notes)
+    if _is_deep(im):
+        return _deep_to_eight(im, notes).convert("RGB")
     if depth > 8:
         notes.append(f"{depth}-bit {im.format or 'image'} reduced to 8 bits")
     if im.mode in _ALPHA_MODES or "transparency" in im.info:
@@ -319,27 +507,55 @@ def _flatten(im: Image.Image, notes: list[str]) -> Image.Image:
     return canvas
 
 
-def _deep_to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
-    """16-bit / 32-bit greyscale -> 8-bit RGB by scaling.
+def _is_deep(im: Image.Image) -> bool:
+    return im.mode in ("I", "F") or im.mode.startswith("I;16")
+
+
+def _deep_to_eight(im: Image.Image, notes: list[str]) -> Image.Image:
+    """16-bit / 32-bit greyscale -> 8-bit greyscale ("L") by scaling, in bands of rows (the
+    1 B/px result and one band alive beside the decoded image, instead of four full-size
+    arrays).
 
     Pillow's plain convert("RGB") (what transformers' load_image calls) clips values above 255,
     turning most 16-bit images white; we keep the top 8 bits instead.
     """
-    values = np.asarray(im)
+    width, height = im.size
+    rows = max(1, _BAND_PIXELS // max(width, 1))
+    bands = [(y, min(height, y + rows)) for y in range(0, height, rows)]
+
+    def band(y0: int, y1: int) -> np.ndarray:
+        return np.asarray(im.crop((0, y0, width, y1)))
+
     if im.mode == "F":
-        peak = float(np.nanmax(values)) if values.size else 0.0
-        scale = 255.0 if peak <= 1.0 else 1.0
-        eight = np.clip(np.nan_to_num(values) * scale, 0, 255).astype(np.uint8)
+        peaks = [_finite_max(band(*b)) for b in bands]
+        scale = 255.0 if max(peaks) <= 1.0 else 1.0
+        to_eight = lambda v: np.clip(np.nan_to_num(v) * scale, 0, 255).astype(np.uint8)  # noqa: E731
         notes.append("32-bit float image converted to 8 bits")
-    elif im.mode == "I" and values.size and int(values.max()) <= 255 and int(values.min()) >= 0:
-        eight = values.astype(np.uint8)
+    elif im.mode == "I" and _fits_a_byte(band, bands):
+        to_eight = lambda v: v.astype(np.uint8)  # noqa: E731
         notes.append("32-bit integer image converted to 8 bits")
     else:
-        if values.dtype != np.uint16:  # "I": signed 32-bit holding 16-bit data
-            values = np.clip(values, 0, 65535)
-        eight = (values >> 8).astype(np.uint8)
+        to_eight = lambda v: (np.clip(v, 0, 65535) >> 8).astype(np.uint8)  # noqa: E731
         source = f"16-bit {im.format}" if im.mode.startswith("I;16") else "32-bit integer image"
         notes.append(f"{source} reduced to 8 bits (top byte kept; a plain PIL "
                      "convert('RGB') would clip it to near-white)")
-    del values
-    return Image.fromarray(eight).convert("RGB")
+    eight = Image.new("L", im.size)
+    for y0, y1 in bands:
+        eight.paste(Image.fromarray(to_eight(band(y0, y1))), (0, y0))
+    return eight
+
+
+def _finite_max(values: np.ndarray) -> float:
+    """nanmax of a band (-inf for an empty or all-NaN band; inf counts, as before banding)."""
+    if not values.size or np.isnan(values).all():
+        return float("-inf")
+    return float(np.nanmax(values))
+
+
+def _fits_a_byte(band, bands) -> bool:
+    """Every value of the image in 0..255 (then it is used as it is)."""
+    for y0, y1 in bands:
+        values = band(y0, y1)
+        if values.size and (int(values.max()) > 255 or int(values.min()) < 0):
+            return False
+    return True

@@ -57,6 +57,34 @@ KIND_INFO: dict[str, KindInfo] = {
     "image": KindInfo("native-resolution patch (2x2 merged)", "image patches", (86, 180, 233), True,
                       "detail"),
     "wrapper": KindInfo("image start/end marker", "start/end markers", (120, 120, 120), False, "special"),
+    # Gemma 3 (its whole-image 896 view reuses "base") and Gemma 4
+    "pas_crop": KindInfo("pan-and-scan crop (squashed to 896x896)", "pan-and-scan crops",
+                         (213, 94, 0), True, "detail"),
+    "pas_text": KindInfo("pan-and-scan prompt word the processor writes", "pan-and-scan prompt words",
+                         (150, 150, 150), False, "special"),
+    "break": KindInfo('blank line "\\n\\n" the processor writes around a view', "blank lines",
+                      (190, 190, 190), False, "special"),
+    "pooled": KindInfo("soft token: one 48x48 block (3x3 pooled 16-px patches)", "soft tokens",
+                       (86, 180, 233), True, "detail"),
+    # SmolVLM2 / SmolVLM / Idefics3 (tiles and the global image reuse "tile" and "thumbnail")
+    "fake_token": KindInfo("<fake_token_around_image> (tile boundary)", "boundary tokens",
+                           (150, 150, 150), False, "special"),
+    "tile_marker": KindInfo("<row_i_col_j> tile position marker", "tile markers", (240, 228, 66),
+                            False, "special"),
+    "global_marker": KindInfo("<global-img> marker", "global-image marker", (0, 90, 60), False,
+                              "special"),
+    "text_newline": KindInfo('"\\n" text token after a row of tiles', "newlines (text)",
+                             (90, 90, 90), False, "special"),
+    # Llama 4 (tiles and the global tile reuse "tile" and "thumbnail")
+    "tile_x_sep": KindInfo("<|tile_x_separator|> between the tiles of a row", "x separators",
+                           (240, 228, 66), False, "special"),
+    "tile_y_sep": KindInfo("<|tile_y_separator|> after a row of tiles", "y separators",
+                           (213, 94, 0), False, "special"),
+    "image_marker": KindInfo("<|image|> marker before the global tile", "image marker",
+                             (0, 90, 60), False, "special"),
+    # Llama 3.2 Vision: the one prompt token; its tiles are read through cross-attention
+    "cross_image": KindInfo("<|image|> (its tiles are read through cross-attention)", "image token",
+                            (86, 180, 233), True, "global"),
 }
 KINDS = tuple(KIND_INFO)
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}

@@ -1,6 +1,8 @@
 """User overrides as typed in the UI or CLI -> keyword arguments for Preset.with_overrides.
 
-Pure: no gradio. Empty / None / 0 fields mean "use the checkpoint's value".
+Pure: no gradio. Empty / None / 0 fields mean "use the checkpoint's value". Every value is
+checked against `presets.SETTING_BOUNDS` while it is parsed, before it becomes an int or a
+list, so a 20-digit number, 1e30, NaN or a megabyte of canvases costs nothing.
 """
 from __future__ import annotations
 
@@ -9,20 +11,32 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .presets import OVERRIDABLE, Preset
+from .presets import OVERRIDABLE, Preset, bound_for, check_bound
+
+_CANVAS = re.compile(r"(\d{1,7})[xX*](\d{1,7})")
+
+
+def _check_length(name: str, text: str, what: str) -> None:
+    bound = bound_for(name)
+    if len(text) > bound.high:
+        raise ValueError(f"{what} is {len(text):,} characters long, above this app's limit of "
+                         f"{bound.high:,} ({bound.why})")
 
 
 def parse_pinpoints(text: str | None) -> tuple[tuple[int, int], ...] | None:
     """'672x336, 336x672' (width x height, as people write sizes) -> ((336, 672), (672, 336)) (h, w)."""
     if text is None or not str(text).strip():
         return None
+    text = str(text).strip()
+    _check_length("canvas_list_chars", text, "the canvas list")
+    parts = [p for p in re.split(r"[,;\s]+", text) if p]
+    check_bound("pinpoints_hw", len(parts), label="the canvas list's length")
     out = []
-    for part in re.split(r"[,;\s]+", str(text).strip()):
-        if not part:
-            continue
-        m = re.fullmatch(r"(\d+)[xX*](\d+)", part)
+    for part in parts:
+        m = _CANVAS.fullmatch(part)
         if not m:
-            raise ValueError(f"canvas {part!r} is not of the form WIDTHxHEIGHT, e.g. 672x336")
+            raise ValueError(f"canvas {part[:40]!r} is not of the form WIDTHxHEIGHT with sides of "
+                             "at most 7 digits, e.g. 672x336")
         out.append((int(m.group(2)), int(m.group(1))))
     return tuple(out)
 
@@ -31,28 +45,31 @@ def format_pinpoints(pinpoints_hw) -> str:
     return ", ".join(f"{w}x{h}" for h, w in pinpoints_hw)
 
 
-def _positive_int(name: str, value: Any) -> int | None:
-    if value is None or value == "" or value == 0:
+def parse_number(name: str, value: Any, label: str | None = None, whole: bool = True,
+                 strategy: str | None = None) -> int | float | None:
+    """A number setting (`name`: its Settings field) as typed or sent ("abc", 1e30, NaN,
+    "Infinity", and 12.5 for a whole number refused with a message naming the value and the
+    limit); None/""/0 -> None (the checkpoint's)."""
+    what = label or name
+    kind = "whole number" if whole else "number"
+    if value is None or isinstance(value, bool):
         return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
-    if number != int(number) or number < 1:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
-    return int(number)
-
-
-def _positive_float(name: str, value: Any) -> float | None:
-    if value is None or value == "" or value == 0:
+    text = str(value).strip()
+    if text == "":
         return None
+    _check_length("number_chars", text, what)
     try:
-        number = float(value)
+        number = float(text)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return number
+        raise ValueError(f"{what} must be a {kind}, got {text[:40]!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be a finite {kind}, got {text!r}")
+    if number == 0:
+        return None
+    if whole and number != math.floor(number):
+        raise ValueError(f"{what} must be a whole number, got {text!r}")
+    check_bound(name, number, strategy, label=what)
+    return int(number) if whole else number
 
 
 def _switch(name: str, value: Any) -> bool | None:
@@ -72,12 +89,16 @@ def _switch(name: str, value: Any) -> bool | None:
 def _pinpoints(name: str, value: Any):
     if value is None or isinstance(value, str):
         return parse_pinpoints(value)
-    return tuple(tuple(int(v) for v in p) for p in value)
+    pairs = tuple(value)  # (h, w) pairs from code: bounded like typed text
+    check_bound("pinpoints_hw", len(pairs), label="the canvas list's length")
+    return tuple(tuple(int(v) for v in p) for p in pairs)  # validate_settings bounds each
 
 
 def _choice(spec: "SettingSpec", value: Any):
     if value is None or value == "" or value == 0:
         return None
+    if isinstance(value, str) and value.strip().lower() in ("checkpoint", "default", "checkpoint default"):
+        return None  # the UI's "checkpoint" entry, as for on/off switches
     for option in spec.choices:
         if str(option) == str(value).strip() or (isinstance(option, int) and _same_int(option, value)):
             return option
@@ -102,12 +123,12 @@ class SettingSpec:
     help: str = ""
     choices: tuple = ()  # for "choice"
 
-    def parse(self, value: Any) -> Any:
-        """The typed value, or None for "use the checkpoint's value"; ValueError with a message."""
-        if self.kind == "int":
-            return _positive_int(self.name.replace("_", " "), value)
-        if self.kind == "float":
-            return _positive_float(self.name.replace("_", " "), value)
+    def parse(self, value: Any, strategy: str | None = None) -> Any:
+        """The typed value, or None for "use the checkpoint's value"; ValueError with a message
+        (bounds from presets.SETTING_BOUNDS, `strategy`'s own rows first)."""
+        if self.kind in ("int", "float"):
+            return parse_number(self.field, value, label=self.name, whole=self.kind == "int",
+                                strategy=strategy)
         if self.kind == "bool":
             return _switch(self.name.replace("_", " "), value)
         if self.kind == "pinpoints":
@@ -124,10 +145,28 @@ SETTING_SPECS: dict[str, SettingSpec] = {s.name: s for s in (
                 "largest image area after resizing, in pixels"),
     SettingSpec("min_pixels", "min_pixels", "min pixels (Qwen)", "int",
                 "smallest image area after resizing; smaller images are upscaled"),
-    SettingSpec("max_tiles", "max_tiles", "max tiles (InternVL)", "int", "most tiles per image"),
+    SettingSpec("max_tiles", "max_tiles", "max tiles (InternVL, Llama 4)", "int", "most tiles per image"),
     SettingSpec("min_tiles", "min_tiles", "min tiles (InternVL)", "int", "fewest tiles per image"),
     SettingSpec("pinpoints", "pinpoints_hw", "Canvas list, W x H (LLaVA)", "pinpoints",
                 "the canvases the processor may pick, e.g. '672x336, 336x672'"),
+    # Gemma 3 pan-and-scan (off as released) and Gemma 4's soft-token budget
+    SettingSpec("pan_and_scan", "do_pan_and_scan", "pan-and-scan crops (Gemma 3)", "bool",
+                "also cut the image into 2-4 crops along its long side, each its own 896 view; "
+                "off in the released checkpoints"),
+    SettingSpec("pan_and_scan_max_crops", "pan_and_scan_max_num_crops",
+                "pan-and-scan max crops (Gemma 3)", "int", "most crops per image (released: 4)"),
+    SettingSpec("pan_and_scan_min_crop_size", "pan_and_scan_min_crop_size",
+                "pan-and-scan min crop size, px (Gemma 3)", "int",
+                "no crops if a crop's shorter side would be below this (released: 256)"),
+    SettingSpec("pan_and_scan_min_ratio", "pan_and_scan_min_ratio_to_activate",
+                "pan-and-scan activation aspect ratio (Gemma 3)", "float",
+                "crops only when long side / short side reaches this (released: 1.2)"),
+    SettingSpec("max_soft_tokens", "max_soft_tokens", "image token budget (Gemma 4)", "choice",
+                "the most soft tokens one image may use; the 48-px rounding leaves some unused "
+                "(released: 280)", choices=(70, 140, 280, 560, 1120)),
+    SettingSpec("longest_edge", "longest_edge", "longest edge (SmolVLM / Idefics3)", "int",
+                "the long side is resized to exactly this many pixels before tiling (4 tiles at "
+                "the checkpoint's value)"),
 )}
 
 
@@ -148,7 +187,7 @@ def collect_overrides(preset: Preset, **values: Any) -> dict[str, Any]:
     out = {}
     for name, value in values.items():
         spec = SETTING_SPECS[name]
-        parsed = spec.parse(value)
+        parsed = spec.parse(value, preset.strategy)
         if parsed is not None and spec.field in allowed:
             out[spec.field] = parsed
     return out

@@ -11,6 +11,11 @@ from PIL import Image
 from .strategies.base import CropSpec, Plan
 
 
+# Crops the processor cuts out of the ORIGINAL image before resizing them (Gemma 3's
+# pan-and-scan); every other crop is a window of the resized, padded whole image.
+CUT_FIRST_KINDS = ("pas_crop",)
+RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR,
+            "lanczos": Image.Resampling.LANCZOS}
 BAND_MIN_PIXELS = 1_000_000  # outputs at least this big are resized in horizontal bands
 BANDS = 2
 
@@ -59,22 +64,34 @@ def pad_to_canvas(resized: Image.Image, spec: CropSpec, fill: int, scale: float 
     return canvas
 
 
-def _canvas(image: Image.Image, spec: CropSpec, fill: int) -> Image.Image:
-    return pad_to_canvas(resize(image, spec.resize_hw.wh, Image.Resampling.BICUBIC), spec, fill)
+def resample_of(plan: Plan) -> Image.Resampling:
+    """The preset's resampling filter (bicubic unless the settings say otherwise)."""
+    return RESAMPLE[getattr(plan.preset.settings, "resample", "bicubic")]
+
+
+def _canvas(image: Image.Image, spec: CropSpec, fill: int,
+            resample: Image.Resampling = Image.Resampling.BICUBIC) -> Image.Image:
+    if spec.kind in CUT_FIRST_KINDS:
+        s = spec.source
+        image = image.crop((int(s.x0), int(s.y0), int(s.x1), int(s.y1)))
+    same = tuple(image.size) == spec.resize_hw.wh  # the last step of a resize chain
+    return pad_to_canvas(image if same else resize(image, spec.resize_hw.wh, resample), spec, fill)
 
 
 def _key(spec: CropSpec) -> tuple:
-    return (spec.resize_hw, spec.canvas_hw, spec.paste_yx)
+    cut = spec.source if spec.kind in CUT_FIRST_KINDS else None
+    return (spec.resize_hw, spec.canvas_hw, spec.paste_yx, cut)
 
 
-def _make_canvases(image: Image.Image, specs: list[CropSpec], fill: int) -> dict:
+def _make_canvases(image: Image.Image, specs: list[CropSpec], fill: int,
+                   resample: Image.Resampling = Image.Resampling.BICUBIC) -> dict:
     """One resize per distinct canvas. Pillow releases the GIL while resampling, so large images
     resize their canvases (base + tiles, tiles + thumbnail) in parallel threads."""
     if len(specs) > 1 and image.width * image.height > 1_000_000:
         with ThreadPoolExecutor(max_workers=len(specs)) as pool:
-            made = list(pool.map(lambda sp: _canvas(image, sp, fill), specs))
+            made = list(pool.map(lambda sp: _canvas(image, sp, fill, resample), specs))
     else:
-        made = [_canvas(image, sp, fill) for sp in specs]
+        made = [_canvas(image, sp, fill, resample) for sp in specs]
     return {_key(sp): c for sp, c in zip(specs, made)}
 
 
@@ -89,10 +106,13 @@ def render_crops(image: Image.Image, plan: Plan) -> list[Image.Image]:
     if image.mode != "RGB":  # convert() always copies: 65 ms on 12 MP
         image = image.convert("RGB")
     fill = getattr(plan.preset.settings, "pad_fill", 0)
+    resample = resample_of(plan)
+    for size_hw in plan.resize_chain_hw:  # Pillow returns a copy when the size is unchanged
+        image = resize(image, size_hw.wh, resample)
     firsts: dict[tuple, CropSpec] = {}
     for spec in plan.crops:
         firsts.setdefault(_key(spec), spec)
-    canvases = _make_canvases(image, list(firsts.values()), fill)
+    canvases = _make_canvases(image, list(firsts.values()), fill, resample)
     crops = []
     for spec in plan.crops:
         w = spec.window

@@ -90,4 +90,9 @@ def teaching(view: str, strategy: str | None = None) -> str:
     if view not in GENERAL:
         raise ValueError(f"no teaching text for view {view!r}; known: {', '.join(GENERAL)}")
     extra = FAMILY.get(strategy or "", {}).get(view)
+    if extra is None and strategy:  # the family module's own teaching(view) hook, if any
+        from .strategies import STRATEGIES, hook
+
+        own = hook(strategy, "teaching") if strategy in STRATEGIES else None
+        extra = own(view) if own is not None else None
     return GENERAL[view] + ("\n\n" + extra if extra else "")

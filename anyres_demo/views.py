@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .geometry import Size
 from .layout import KIND_CODE, KIND_INFO, KIND_LABELS, KINDS, Layout, TokenInfo
-from .render import pad_to_canvas, render_crops, resize, scaled
+from .render import CUT_FIRST_KINDS, pad_to_canvas, render_crops, resample_of, resize, scaled
 from .strategies import hook
 from .strategies.base import CropSpec, Plan
 
@@ -48,7 +48,8 @@ TITLE_SIZE = 13  # px: token map panel titles
 TITLE_LINE = 17  # px per title line
 MIN_SLOT = 230  # px: a token map panel's slot is at least this wide, so its title can wrap
 GAP = 14  # px between panels
-CROP_MAX_SIDE = 768  # larger crops (Qwen's single resized image) are shown scaled down
+CROP_MAX_SIDE = 896  # larger crops (Qwen's / Gemma 4's single resized image) are shown scaled
+#                      down; Gemma 3's 896 views fit
 
 
 def hex_color(rgb: tuple[int, int, int]) -> str:
@@ -95,11 +96,17 @@ class Source:
         k = min(min(w / t.width, h / t.height) for t in targets_hw)
         return self.reduce(int(k))
 
-    def resized(self, out_wh: tuple[int, int], resample=Image.Resampling.BILINEAR) -> Image.Image:
-        """The original's extent resampled to `out_wh` (width, height)."""
-        if tuple(out_wh) == self.image.size and self.exact:
+    def resized(self, out_wh: tuple[int, int], resample=Image.Resampling.BILINEAR,
+                region: tuple[float, float, float, float] | None = None) -> Image.Image:
+        """The original's extent (or `region` of it, in original px) resampled to `out_wh`."""
+        if region is None and tuple(out_wh) == self.image.size and self.exact:
             return self.image
-        return resize(self.image, tuple(out_wh), resample, box=self.box)
+        box = self.box
+        if region is not None:
+            sx, sy = (box[2] - box[0]) / self.full_wh[0], (box[3] - box[1]) / self.full_wh[1]
+            box = (box[0] + region[0] * sx, box[1] + region[1] * sy,
+                   box[0] + region[2] * sx, box[1] + region[3] * sy)
+        return resize(self.image, tuple(out_wh), resample, box=box)
 
 
 def display_source(image: "Image.Image | Source", max_side: int = DISPLAY_SIDE) -> Source:
@@ -129,6 +136,7 @@ class Panel:
     newlines: np.ndarray | None = None  # (nr,) newline token ending row r, -1 if none
     dropped: tuple[tuple[float, float, float, float], ...] = ()  # bands unpadding removes
     tile_grid: tuple[int, int] = (1, 1)  # tiles (rows, cols) evenly dividing the extent
+    tile_cells: int = 0  # > 0: tiles are tile_cells x tile_cells cells (generic stitched grids)
 
 
 def _even(lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -313,7 +321,10 @@ def generic_panels(plan: Plan, layout: Layout) -> list[Panel]:
             nr, nc = int(layout.row[gidx].max()) + 1, int(layout.col[gidx].max()) + 1
             title = f"{label}{' (' + where + ')' if where else ''}: {nr}x{nc} cells, {len(gidx):,} tokens"
             key = kind if len(groups) == 1 else f"{kind}-{int(group_crops[0])}"
-            out.append(_generic_panel(layout, kind, gidx, key, title))
+            panel = _generic_panel(layout, kind, gidx, key, title)
+            if len(group_crops) > 1 and plan.cells_per_tile:  # a stitched grid of tiles
+                panel = dataclasses.replace(panel, tile_cells=plan.cells_per_tile)
+            out.append(panel)
             crops_of.append({int(c) for c in group_crops})
     _attach_row_ends(layout, out, crops_of)
     return out
@@ -498,7 +509,7 @@ def overlay(image: "Image.Image | Source", plan: Plan, layout: Layout,
     caption under the picture states the resize factor.
     """
     source = Source.of(image)
-    panel = next(p for p in panels(plan, layout) if p.key in ("tiles", "image"))
+    panel = _overlay_panel(panels(plan, layout))
     frame = fit_frame(panel.extent, max_side, max_side)
     arr = paint_image(source, frame)
     shade_padding(arr, frame, source.full_wh, panel.dropped)
@@ -511,8 +522,23 @@ def overlay(image: "Image.Image | Source", plan: Plan, layout: Layout,
     return banner(img, [resize_note(plan)]) if caption else img
 
 
+def _overlay_panel(panel_list: list[Panel]) -> Panel:
+    """The grid the overlay draws: the tiles / native patches, else the first high-resolution
+    (detail) grid of a generic family, else its first grid (a single whole-image view)."""
+    for wanted in (lambda p: p.key in ("tiles", "image"), lambda p: KIND_INFO[p.kind].role == "detail"):
+        found = next((p for p in panel_list if wanted(p)), None)
+        if found is not None:
+            return found
+    return panel_list[0]
+
+
 def _tile_index(panel: Panel, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel tile row / column (-1 outside the extent): tiles divide the extent evenly."""
+    if panel.tile_cells:  # tile edges are cell edges: every tile_cells-th cell
+        ty = cell_index(panel.row_start, panel.row_end, ys)
+        tx = cell_index(panel.col_start, panel.col_end, xs)
+        return (np.where(ty >= 0, ty // panel.tile_cells, -1),
+                np.where(tx >= 0, tx // panel.tile_cells, -1))
     x0, y0, x1, y1 = panel.extent
     ry, rx = (ys - y0) / (y1 - y0), (xs - x0) / (x1 - x0)
     rows, cols = panel.tile_grid
@@ -623,7 +649,10 @@ def legend_text(layout: Layout) -> str:
     counts = layout.counts_by_kind()
     names = {"base": "base", "tile": "tile", "newline": "newline (pink strip)",
              "thumbnail": "thumbnail", "image": "patch", "wrapper": "wrapper (no pixels)"}
-    return "Colours: " + ", ".join(f"{names[k]} {n}" for k, n in counts.items()) + \
+    def name(k: str) -> str:  # kinds without a short name: their ledger part
+        info = KIND_INFO[k]
+        return names.get(k) or (info.part + (" (no pixels)" if info.role == "special" else ""))
+    return "Colours: " + ", ".join(f"{name(k)} {n}" for k, n in counts.items()) + \
         f" = {len(layout)} tokens. Dark hatching: padding; red hatching: removed by unpadding."
 
 
@@ -726,10 +755,18 @@ def crop_label(plan: Plan, spec: CropSpec) -> str:
     return f"tile row {spec.row + 1}, column {spec.col + 1} ({size})"
 
 
-def _scaled_canvas(source: Source, spec: CropSpec, fill: int, s: float) -> Image.Image:
-    """The canvas `spec`'s window is cut from, at scale `s` of its true size."""
+def _scaled_canvas(source: Source, spec: CropSpec, fill: int, s: float,
+                   resample=Image.Resampling.BICUBIC) -> Image.Image:
+    """The canvas `spec`'s window is cut from, at scale `s` of its true size (a crop the
+    processor cuts before resizing, render.CUT_FIRST_KINDS, resamples only its source box)."""
     size = (scaled(spec.resize_hw.width, s), scaled(spec.resize_hw.height, s))
-    return pad_to_canvas(source.resized(size, Image.Resampling.BICUBIC), spec, fill, s)
+    region = tuple(spec.source) if spec.kind in CUT_FIRST_KINDS else None
+    return pad_to_canvas(source.resized(size, resample, region), spec, fill, s)
+
+
+def _crop_key(spec: CropSpec, s: float) -> tuple:
+    return (spec.resize_hw, spec.canvas_hw, spec.paste_yx, s,
+            spec.source if spec.kind in CUT_FIRST_KINDS else None)
 
 
 def crop_images(image: "Image.Image | Source", plan: Plan, max_side: int = CROP_MAX_SIDE,
@@ -746,7 +783,7 @@ def crop_images(image: "Image.Image | Source", plan: Plan, max_side: int = CROP_
     jobs: dict[tuple, tuple[CropSpec, float]] = {}
     for spec in plan.crops:  # one resize per canvas: the tiles of one canvas share it
         s = min(1.0, max_side / max(spec.out_hw.hw))
-        jobs.setdefault((spec.resize_hw, spec.canvas_hw, spec.paste_yx, s), (spec, s))
+        jobs.setdefault(_crop_key(spec, s), (spec, s))
     targets = {key: Size(round(sp.resize_hw.height * s), round(sp.resize_hw.width * s))
                for key, (sp, s) in jobs.items()}
     pool = [display] if display is not None and display.full_wh == full.full_wh else []
@@ -758,14 +795,14 @@ def crop_images(image: "Image.Image | Source", plan: Plan, max_side: int = CROP_
     if all(s == 1.0 for _, s in jobs.values()) and all(c.exact for c in choice.values()):
         return render_crops(full.image, plan), True
     with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:  # resizes release the GIL
-        futures = {key: pool.submit(_scaled_canvas, choice[key], spec, fill, s)
+        futures = {key: pool.submit(_scaled_canvas, choice[key], spec, fill, s, resample_of(plan))
                    for key, (spec, s) in jobs.items()}
         canvases = {key: f.result() for key, f in futures.items()}
     out = []
     for spec in plan.crops:
         s = min(1.0, max_side / max(spec.out_hw.hw))
         w = spec.window
-        out.append(canvases[(spec.resize_hw, spec.canvas_hw, spec.paste_yx, s)].crop(
+        out.append(canvases[_crop_key(spec, s)].crop(
             (round(w.x0 * s), round(w.y0 * s), round(w.x1 * s), round(w.y1 * s))))
     return out, False
 

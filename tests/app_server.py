@@ -19,6 +19,13 @@ class ServedApp:
 
     url: str
     proc: subprocess.Popen
+    log: object = None  # the server's stdout + stderr (a temporary file)
+
+    def output(self) -> str:
+        """Everything the server printed so far."""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
 
 @contextlib.contextmanager
@@ -40,7 +47,7 @@ def serving_app(script: str = "app.py", timeout: float = 180.0,
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_serving(url, proc, timeout)
-        yield ServedApp(url, proc)
+        yield ServedApp(url, proc, log)
     except Exception:
         log.seek(0)
         sys.stderr.write(log.read().decode(errors="replace")[-4000:])

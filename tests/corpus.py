@@ -97,6 +97,96 @@ def _header_only_png(path: Path, width: int, height: int) -> None:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + body + _chunk(b"IEND", b""))
 
 
+# ----------------------------------------------------------------------------- TIFF / ICO / GIF by hand
+_TIFF_TYPES = {"H": 3, "I": 4}  # SHORT, LONG
+
+
+def _ifd(tags: dict[int, tuple[str, list[int]]], next_offset: int) -> bytes:
+    """One little-endian IFD: sorted entries, values inline (every value here fits 4 bytes)."""
+    out = struct.pack("<H", len(tags))
+    for tag in sorted(tags):
+        kind, values = tags[tag]
+        packed = struct.pack("<" + kind * len(values), *values).ljust(4, b"\x00")
+        out += struct.pack("<HHI", tag, _TIFF_TYPES[kind], len(values)) + packed
+    return out + struct.pack("<I", next_offset)
+
+
+def write_tiff(path: Path, width: int, height: int, bits: int, sample_format: int, row: bytes,
+               rows_per_strip: int = 256) -> None:
+    """A single-page greyscale deflate TIFF whose every row is `row` (bits 8/16/32; sample
+    format 1 unsigned, 2 signed, 3 float). Each strip is compressed once: huge images, small
+    files, little memory to write."""
+    strips = [(y, min(height, y + rows_per_strip)) for y in range(0, height, rows_per_strip)]
+    packed = {n: zlib.compress(row * n, 9) for n in {y1 - y0 for y0, y1 in strips}}
+    with open(path, "wb") as out:
+        out.write(b"II*\x00" + struct.pack("<I", 0))
+        offsets, counts = [], []
+        for y0, y1 in strips:
+            offsets.append(out.tell())
+            counts.append(len(packed[y1 - y0]))
+            out.write(packed[y1 - y0])
+        arrays = out.tell()
+        out.write(struct.pack(f"<{len(strips)}I", *offsets))
+        out.write(struct.pack(f"<{len(strips)}I", *counts))
+        ifd = out.tell()
+        # StripOffsets / StripByteCounts point at the arrays above (count > 1: an offset)
+        tags = {256: ("I", [width]), 257: ("I", [height]), 258: ("H", [bits]),
+                259: ("H", [8]), 262: ("H", [1]), 277: ("H", [1]),
+                278: ("I", [rows_per_strip]), 339: ("H", [sample_format])}
+        body = _ifd(tags, 0)
+        entries = len(tags) + 2
+        out.write(struct.pack("<H", entries))
+        for tag in sorted(list(tags) + [273, 279]):
+            if tag in (273, 279):
+                where = arrays if tag == 273 else arrays + 4 * len(strips)
+                value = struct.pack("<I", where if len(strips) > 1 else
+                                    (offsets[0] if tag == 273 else counts[0]))
+                out.write(struct.pack("<HHI", tag, 4, len(strips)) + value)
+            else:
+                kind, values = tags[tag]
+                packed_value = struct.pack("<" + kind * len(values), *values).ljust(4, b"\x00")
+                out.write(struct.pack("<HHI", tag, _TIFF_TYPES[kind], 1) + packed_value)
+        out.write(struct.pack("<I", 0))
+        del body
+        out.seek(4)
+        out.write(struct.pack("<I", ifd))
+
+
+def write_many_page_tiff(path: Path, pages: int) -> None:
+    """`pages` 1x1 8-bit pages, each an IFD pointing at the next (about 110 bytes a page)."""
+    with open(path, "wb") as out:
+        out.write(b"II*\x00" + struct.pack("<I", 8))
+        for page in range(pages):
+            here = out.tell()
+            pixel = here + 2 + 9 * 12 + 4
+            next_offset = pixel + 2 if page < pages - 1 else 0
+            tags = {256: ("I", [1]), 257: ("I", [1]), 258: ("H", [8]), 259: ("H", [1]),
+                    262: ("H", [1]), 273: ("I", [pixel]), 277: ("H", [1]), 278: ("I", [1]),
+                    279: ("I", [1])}
+            out.write(_ifd(tags, next_offset) + bytes([page % 256, 0]))
+
+
+def write_ico_with_png(path: Path, png: bytes, cur: bool = False) -> None:
+    """An ICO (or CUR) holding one PNG; the directory says 256x256, as it must for big icons."""
+    kind = 2 if cur else 1
+    entry = struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 6 + 16)
+    path.write_bytes(struct.pack("<HHH", 0, kind, 1) + entry + png)
+
+
+def write_many_frame_gif(path: Path, frames: int) -> None:
+    """A 1x1 GIF with `frames` image descriptors (12 bytes each)."""
+    head = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
+    frame = b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0) + b"\x02\x02\x44\x01\x00"
+    path.write_bytes(head + frame * frames + b"\x3b")
+
+
+def huge_png_bytes(tmp: Path, side: int) -> bytes:
+    """A valid side x side RGBA PNG of one colour (13000: about 660 KB)."""
+    row = b"\x10\x20\x30\xff" * side
+    write_png_rows(tmp, side, side, 8, 6, lambda y: row)
+    return tmp.read_bytes()
+
+
 # ----------------------------------------------------------------------------- drawing helpers
 
 def _scene(width: int, height: int) -> Image.Image:
@@ -341,6 +431,35 @@ def build_corpus(directory: Path, include_large: bool = True) -> list[Case]:
 def build_large_cases(directory: Path) -> list[Case]:
     """Only the large cases (for the memory test)."""
     return _build(directory, [_medium, _large])
+
+
+def _hostile(d: Path) -> Iterable[Case]:
+    """Issue 9's files: ordinary formats whose decode cost or container work the pixel cap
+    alone did not bound. Small on disk (about 6 MB together), up to 108 MP decoded."""
+    side = 10_392  # 108 MP, just under MAX_PIXELS
+    gradient = [float(i >= side // 2) for i in range(side)]  # black | white: long runs
+    write_tiff(d / "float32_10392x10392.tiff", side, side, 32, 3,
+               struct.pack(f"<{side}f", *gradient))
+    yield ok(d / "float32_10392x10392.tiff", side, side, "32-bit float image converted to 8 bits",
+             Probe(0, 5, (0, 0, 0)), Probe(side - 1, side - 1, WHITE, 1), large=True)
+    write_tiff(d / "int32_10392x10392.tiff", side, side, 32, 2,
+               struct.pack(f"<{side}i", *(int(g * 65535) for g in gradient)))
+    yield ok(d / "int32_10392x10392.tiff", side, side, "32-bit integer image reduced to 8 bits",
+             Probe(side - 1, 7, WHITE), large=True)
+    write_ico_with_png(d / "icon_13000x13000.ico", huge_png_bytes(d / "inner.png", 13_000))
+    yield error(d / "icon_13000x13000.ico", "(icon 1 of 1) is 13000x13000 (169.0 megapixels)")
+    write_ico_with_png(d / "cursor_13000x13000.cur", (d / "inner.png").read_bytes(), cur=True)
+    yield error(d / "cursor_13000x13000.cur", "is not an image this app can read")
+    (d / "inner.png").unlink()
+    write_many_page_tiff(d / "pages_40000.tiff", 40_000)
+    yield error(d / "pages_40000.tiff", "a TIFF with more than 100 pages")
+    write_many_frame_gif(d / "frames_200000.gif", 200_000)
+    yield ok(d / "frames_200000.gif", 1, 1, "using the first of more than 1,000 frames")
+
+
+def build_hostile_cases(directory: Path) -> list[Case]:
+    """Issue 9's hostile files (about 10 s to write)."""
+    return _build(directory, [_hostile])
 
 
 def _build(directory: Path, groups: list) -> list[Case]:

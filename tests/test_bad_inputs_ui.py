@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,7 +32,7 @@ from anyres_demo.examples import get_example
 from anyres_demo.images import MAX_UPLOAD_BYTES, PEAK_MEMORY_BOUND
 from anyres_demo.presets import FAMILY_DEFAULTS
 from anyres_demo.ui.explorer import IMAGE_QUEUE
-from tests.corpus import Case, build_corpus, build_large_cases
+from tests.corpus import Case, build_corpus, build_large_cases, write_png_rows
 
 from app_server import REPO, serving_app
 
@@ -231,3 +232,91 @@ def test_a_room_of_large_uploads_is_bounded_by_the_image_queue(large_cases):
 @pytest.mark.slow
 def test_large_inputs_through_the_cli(large_cases):
     _check_cli(large_cases, [LLAVA])
+
+
+# ----------------------------------------------------------------------------- issue 9
+@pytest.fixture(scope="module")
+def hostile_files(tmp_path_factory) -> dict[str, Path]:
+    from tests.corpus import build_hostile_cases
+
+    d = tmp_path_factory.mktemp("hostile-served")
+    cases = {c.name: c.path for c in build_hostile_cases(d)}
+    wide = d / "wide_141000x700.png"
+    row = b"\x80" * 141_000
+    write_png_rows(wide, 141_000, 700, 8, 0, lambda y: row)
+    cases[wide.name] = wide
+    return cases
+
+
+@pytest.mark.parametrize("value,message", [
+    ("abc", "must be a whole number, got 'abc'"), ("1e30", "safety limit of 51,380,224 pixels"),
+    ("NaN", "finite"), ("Infinity", "finite")])
+def test_bad_numbers_through_the_api_have_a_message(app, value, message):
+    """Before: a bare "Error" (gr.Number's own preprocess failed), or 1e30 went through."""
+    served, client = app
+    with pytest.raises(AppError) as err:
+        client.predict(handle_file(str(get_example("photo_scene.png").path)),
+                       FAMILY_DEFAULTS["qwen2_vl"], value, None, None, None, "",
+                       api_name="/analyze")
+    assert message in str(err.value)
+    assert served.proc.poll() is None
+
+
+def test_hostile_settings_through_the_api_are_refused_at_once(app):
+    served, client = app
+    photo = handle_file(str(get_example("photo_scene.png").path))
+    for model, settings, message in (
+            (LLAVA, (None, None, None, None, "20160x20160"), "safety limit of 100 tiles"),
+            (FAMILY_DEFAULTS["qwen2_vl"], (1e11, 1e11, None, None, ""), "safety limit"),
+            (LLAVA, (None, None, None, None, "672x336 " * 150_000), "limit of 2,000")):
+        with pytest.raises(AppError, match=message):
+            client.predict(photo, model, *settings, api_name="/analyze")
+    assert served.proc.poll() is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
+def test_hostile_files_at_once_stay_bounded_and_are_given_back(hostile_files):
+    """The attack of issue 9 on a served app: the float32 TIFF, the ICO and the CUR, the
+    40,000-page TIFF and the 141000x700 PNG under Qwen2-VL, four at a time. Before:
+    6.8 GB for four float32 TIFFs, 2.6 GB for four ICOs, 2.9 GB kept after refusals, 71 s for
+    the page count. Now: within DECODE_LIMIT x PEAK_MEMORY_BOUND, memory back afterwards,
+    one log line per refusal and no traceback."""
+    from anyres_demo.images import DECODE_LIMIT
+
+    qwen = FAMILY_DEFAULTS["qwen2_vl"]
+    jobs = [(p, qwen if "wide" in n else LLAVA) for n, p in sorted(hostile_files.items())
+            if not n.startswith(("frames", "int32"))]
+    with serving_app() as served:
+        clients = [Client(served.url, verbose=False) for _ in range(4)]
+        _analyze(clients[0], get_example("photo_scene.png").path, LLAVA)
+        before = _reset_peak(served.proc.pid)
+
+        def run(k: int):
+            path, model = jobs[k]
+            start = time.perf_counter()
+            try:
+                _analyze(clients[k % 4], path, model)
+                outcome = "ok"
+            except AppError as exc:
+                outcome = str(exc)
+            return path.name, outcome, time.perf_counter() - start
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(run, range(len(jobs))))
+        peak = _status(served.proc.pid, "VmHWM") - before
+        time.sleep(1)
+        retained = _status(served.proc.pid, "VmRSS") - before
+        log = served.output()
+    print(f"{len(jobs)} hostile requests, 4 at a time: peak +{peak / 1e6:.0f} MB, kept "
+          f"+{retained / 1e6:.0f} MB;", [(n, o[:40], round(s, 2)) for n, o, s in results])
+    outcomes = {n: o for n, o, _ in results}
+    assert outcomes["float32_10392x10392.tiff"] == "ok"
+    assert "not decoded" in outcomes["icon_13000x13000.ico"]
+    assert "more than 100 pages" in outcomes["pages_40000.tiff"]
+    assert "above 200:1" in outcomes["wide_141000x700.png"]
+    assert peak <= DECODE_LIMIT * PEAK_MEMORY_BOUND
+    assert retained <= MEMORY_RETURNED_SLACK
+    assert "Traceback" not in log
+    refusals = sum(o != "ok" for _, o, _ in results)
+    assert log.count("refused (on_analyze)") == refusals

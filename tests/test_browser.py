@@ -178,13 +178,13 @@ def test_upload_switch_strategy_and_read_the_total(page):
 def test_bad_upload_after_an_example_clears_the_views_and_says_why_once(page, tmp_path):
     page.get_by_text("8:1 panorama").first.click()
     _wait_total(page, plan_image((300, 2400), ONEVISION).num_tokens)
-    assert "panorama" in page.locator("#summary").inner_text()
+    assert "panorama" in page.locator("#analysis-summary").inner_text()
     notes = tmp_path / "notes.png"
     notes.write_text("plain text, not a picture\n")
     page.evaluate(WATCH_TOASTS)
     page.locator("#input-image input[type=file]").set_input_files(str(notes))
     _wait_total(page, None)
-    summary = page.locator("#summary").inner_text()
+    summary = page.locator("#analysis-summary").inner_text()
     assert "Nothing to show" in summary and "panorama" not in summary
     page.wait_for_function("t => window.__toasts.some(s => s.includes(t))", arg="is not an image",
                            timeout=TIMEOUT_MS)
@@ -195,10 +195,10 @@ def test_bad_upload_after_an_example_clears_the_views_and_says_why_once(page, tm
 
 def test_example_caption_follows_the_model(page):
     photo = plan_image(PHOTO_HW, LLAVA)
-    assert f"leaving {photo.num_image_tokens} tokens" in page.locator("#summary").inner_text()
+    assert f"leaving {photo.num_image_tokens} tokens" in page.locator("#analysis-summary").inner_text()
     _choose_model(page, "Qwen2-VL 2B")
     _wait_total(page, plan_image(PHOTO_HW, QWEN).num_tokens)
-    summary = page.locator("#summary").inner_text()
+    summary = page.locator("#analysis-summary").inner_text()
     assert str(photo.num_image_tokens) not in summary and "pick that model" in summary
 
 
@@ -210,8 +210,8 @@ def test_a_bad_setting_clears_the_total_and_the_reason_stays_readable(page):
     page.wait_for_function("t => window.__toasts.some(s => s.includes(t))", arg="not of the form",
                            timeout=TIMEOUT_MS)
     # the summary says what happened and nothing (an "Error" pill) covers it
-    assert "Nothing to show" in page.locator("#summary").inner_text()
-    covered = page.evaluate("""() => { const s = document.querySelector('#summary');
+    assert "Nothing to show" in page.locator("#analysis-summary").inner_text()
+    covered = page.evaluate("""() => { const s = document.querySelector('#analysis-summary');
         const r = s.getBoundingClientRect();
         const hit = document.elementFromPoint(r.left + r.width / 2, r.top + Math.min(12, r.height / 2));
         return !s.contains(hit); }""")

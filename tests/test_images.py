@@ -21,7 +21,8 @@ from anyres_demo import images
 from anyres_demo.geometry import Size
 from anyres_demo.images import (MAX_PIXELS, MAX_UPLOAD_BYTES, PEAK_BYTES_PER_PIXEL,
                                 PEAK_MEMORY_BOUND, PEAK_SLACK_BYTES, LoadedImage, load_image)
-from tests.corpus import Case, build_corpus, build_large_cases, write_png_rows
+from tests.corpus import (Case, build_corpus, build_hostile_cases, build_large_cases,
+                          write_png_rows)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -281,3 +282,91 @@ def test_peak_memory_stays_under_the_stated_bound(large_cases: list[Case]) -> No
     assert biggest["peak_bytes"] <= PEAK_MEMORY_BOUND
     # Pillow's RGB result alone is 4 B/px: below that the measurement missed the allocation
     assert biggest["peak_bytes"] >= 4 * biggest["pixels"]
+
+
+# ----------------------------------------------------------------------------- issue 9
+# Before: the float32 TIFF added 1.7 GB and the int32 one 1.2 GB (estimated from pixels alone),
+# the ICO was decoded by Pillow while being opened (+645 MB, "not decoded" in the reply), the
+# 40,000-page TIFF took 71 s to count, and the memory of refused files stayed with the process.
+_MEASURE_ALL = r"""
+import gc, json, sys, time
+from anyres_demo.images import load_image
+from anyres_demo.security import return_freed_memory
+return_freed_memory()
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+
+results = {}
+for path in sys.argv[1:]:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = status("VmRSS")
+    start = time.perf_counter()
+    try:
+        loaded = load_image(path)
+        outcome = "ok"
+    except ValueError as exc:
+        outcome = str(exc)
+    seconds = time.perf_counter() - start
+    loaded = None
+    results[path] = {"peak": status("VmHWM") - before, "after": status("VmRSS") - before,
+                     "outcome": outcome, "seconds": seconds}
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile_cases(tmp_path_factory) -> list[Case]:
+    return build_hostile_cases(tmp_path_factory.mktemp("hostile"))
+
+
+def test_hostile_files_load_or_are_refused_clearly(hostile_cases: list[Case], monkeypatch) -> None:
+    from PIL import IcoImagePlugin, TiffImagePlugin
+
+    def never(*args, **kwargs):
+        raise AssertionError("Pillow was asked to decode or walk the whole file")
+
+    monkeypatch.setattr(IcoImagePlugin.IcoFile, "getimage", never)
+    monkeypatch.setattr(TiffImagePlugin.TiffImageFile, "n_frames", property(never))
+    for case in hostile_cases:
+        if not case.large:
+            _check_case(case, case.path)
+
+
+@pytest.mark.parametrize("mode,transparency,per_pixel", [
+    ("RGB", False, 8), ("F", False, 8), ("I", False, 8), ("I;16", False, 8), ("L", False, 8),
+    ("P", True, 9), ("PA", False, 12)])
+def test_decode_cost_follows_the_mode(mode, transparency, per_pixel) -> None:
+    assert images.decode_cost_bytes(mode, 10**6, transparency) == \
+        per_pixel * 10**6 + PEAK_SLACK_BYTES
+
+
+def test_a_palette_image_with_transparency_is_refused_by_its_cost(monkeypatch) -> None:
+    im = Image.new("P", (100, 100))
+    im.info["transparency"] = 0
+    monkeypatch.setattr(images, "PEAK_MEMORY_BOUND", images.decode_cost_bytes("P", 10**4) - 1)
+    with pytest.raises(ValueError, match="in mode P; decoding it would take about"):
+        load_image(im)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
+def test_hostile_files_stay_in_the_memory_bound_and_give_it_back(hostile_cases) -> None:
+    paths = [str(c.path) for c in hostile_cases]
+    run = subprocess.run([sys.executable, "-c", _MEASURE_ALL, *paths], cwd=REPO, check=True,
+                         capture_output=True, text=True, timeout=600)
+    results = {Path(p).name: r for p, r in json.loads(run.stdout).items()}
+    print({n: (round(r["peak"] / 1e6), round(r["after"] / 1e6), round(r["seconds"], 4))
+           for n, r in results.items()})
+    for case in hostile_cases:
+        got = results[case.name]
+        assert (got["outcome"] == "ok") == (case.outcome == "ok"), (case.name, got)
+        assert got["peak"] <= PEAK_MEMORY_BOUND, (case.name, got)
+        assert got["after"] <= 64_000_000, (case.name, got)  # given back at once
+        if case.outcome == "error":
+            assert got["peak"] <= 64_000_000, (case.name, got)  # refused before decoding
+    worst = max(results.values(), key=lambda r: r["peak"])
+    assert worst["peak"] >= 4 * 100_000_000  # the 108 MP decode really was measured

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from anyres_demo import KINDS, build_layout, count_tokens_many, list_presets, plan_image
 from anyres_demo.layout import KIND_CODE
+from anyres_demo.strategies import get_strategy
 
 PRESET_IDS = [p.repo_id for p in list_presets()]
 AWKWARD = [(1, 1), (1, 200), (200, 1), (1, 7999), (7999, 1), (14, 2800), (2000, 10), (10, 2000),
@@ -41,17 +42,36 @@ def check_invariants(size_hw, repo_id):
     crops = lay.crop[lay.crop >= 0]
     assert crops.min() >= 0 and crops.max() < plan.num_crops
     assert set(np.unique(crops).tolist()) == expected_crops(plan)
-    # wrappers first and last (Qwen, InternVL) and nowhere else
+    # wrappers first and last (Qwen, InternVL, Gemma 4) and nowhere else; Gemma 3: one pair
+    # around each view, enclosing exactly that view's tokens
     wrap = np.flatnonzero(lay.kind == KIND_CODE["wrapper"])
-    if plan.num_wrapper_tokens:
+    if plan.strategy == "gemma3":
+        for crop in range(plan.num_crops):
+            at = np.flatnonzero(lay.crop == crop)
+            assert wrap[2 * crop] == at[0] - 1 and wrap[2 * crop + 1] == at[-1] + 1
+            assert at[-1] - at[0] + 1 == at.size  # contiguous
+    elif plan.tokens_by_kind.get("wrapper"):
         assert wrap.tolist() == [0, len(lay) - 1]
     else:
         assert wrap.size == 0
+    assert count_tokens_total(plan, h, w) == len(lay)
+
+
+def count_tokens_total(plan, h, w):
+    """The vectorized total (placeholders + specials): the family's count_many_total, or the
+    seam's default (count_many, plus 2 when the preset has wrappers)."""
+    module = get_strategy(plan.strategy)
+    if hasattr(module, "count_many_total"):
+        return int(module.count_many_total(np.array([h]), np.array([w]), plan.preset)[0])
+    return int(module.count_many(np.array([h]), np.array([w]), plan.preset)[0]) + \
+        (2 if plan.preset.wrapper_tokens else 0)
 
 
 def expected_crops(plan):
     """Crops that feed at least one token: all of them, except that LLaVA's unpadding (and
     OneVision's downscale, which keeps the unpadded extent) can drop whole tiles."""
+    if plan.strategy == "mllama":  # one prompt token for every tile (cross-attention)
+        return {0}
     if not plan.strategy.startswith("llava"):
         return set(range(plan.num_crops))
     n = plan.cells_per_tile

@@ -13,7 +13,8 @@ REQUIRED = [
 
 def test_required_presets_and_aliases():
     assert set(REQUIRED) <= set(PRESETS)
-    assert set(ALIASES) == {"llava-next", "llava-onevision", "qwen2-vl", "qwen2.5-vl", "internvl"}
+    assert {"llava-next", "llava-onevision", "qwen2-vl", "qwen2.5-vl", "internvl", "gemma-3",
+            "gemma-4"} <= set(ALIASES)
     assert get_preset("qwen2.5-vl").repo_id.startswith("Qwen/Qwen2.5-VL")
     assert get_preset("QWEN/qwen2-vl-7b-instruct").repo_id == "Qwen/Qwen2-VL-7B-Instruct"
 
@@ -43,10 +44,11 @@ def test_overrides_apply_and_validate():
     assert get_preset("qwen2-vl").settings.max_pixels == 12845056  # original untouched
     with pytest.raises(ValueError, match="max_tiles cannot be set"):
         get_preset("qwen2-vl").with_overrides(max_tiles=4)
-    with pytest.raises(ValueError, match="larger than max_pixels"):
+    # transformers accepts min above max (issue 10.3): followed, not refused
+    assert get_preset("qwen2-vl").with_overrides(min_pixels=10**7).settings.min_pixels == 10**7
+    assert get_preset("internvl").with_overrides(min_tiles=5, max_tiles=3).settings.max_tiles == 3
+    with pytest.raises(ValueError, match="safety limit of 51,380,224 pixels"):
         get_preset("qwen2-vl").with_overrides(min_pixels=10**8)
-    with pytest.raises(ValueError, match="smaller than min_tiles"):
-        get_preset("internvl").with_overrides(min_tiles=5, max_tiles=3)
     with pytest.raises(ValueError, match="not a multiple"):
         get_preset("llava-next").with_overrides(pinpoints_hw=[(336, 500)])
 

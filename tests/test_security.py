@@ -136,11 +136,17 @@ def test_the_chat_loader_says_false_explicitly():
 
 # ----------------------------------------------------------------------------- the served app
 @pytest.fixture(scope="module")
-def watched():
+def temp_dir(tmp_path_factory) -> Path:
+    """The served app's GRADIO_TEMP_DIR (uploads and their partial files land here)."""
+    return tmp_path_factory.mktemp("gradio-temp")
+
+
+@pytest.fixture(scope="module")
+def watched(temp_dir):
     """The app behind a listener that every proxy variable points at: (ServedApp, listener)."""
     listener = CountingListener()
     try:
-        with serving_app(env=proxy_env(listener)) as served:
+        with serving_app(env={**proxy_env(listener), "GRADIO_TEMP_DIR": str(temp_dir)}) as served:
             yield served, listener
     finally:
         listener.close()
@@ -224,6 +230,69 @@ def test_the_file_route_does_not_fetch_urls(watched, target):
     assert listener.seen() == []
 
 
+def _path_routes() -> list[tuple[str, str]]:
+    """(method, path template) of every GET/HEAD route of the app gradio builds, nested
+    routers included, whose path takes a parameter: each could be handed a URL."""
+    import app
+    from gradio.routes import App
+
+    def walk(routes):
+        for route in routes:
+            inner = getattr(getattr(route, "original_router", None), "routes", None)
+            if inner is not None:
+                yield from walk(inner)
+            elif "{" in getattr(route, "path", ""):
+                for method in sorted(getattr(route, "methods", None) or ()):
+                    if method in ("GET", "HEAD"):
+                        yield method, route.path
+
+    return sorted(set(walk(App.create_app(app.demo).routes)))
+
+
+PATH_ROUTES = _path_routes()
+
+
+def test_the_route_list_holds_every_file_route():
+    """gradio 6.31's known URL fetchers are among the enumerated routes (else the enumeration,
+    not the guard, is what broke)."""
+    paths = {p for _, p in PATH_ROUTES}
+    assert {"/gradio_api/file={path_or_url:path}", "/gradio_api/file/{path:path}",
+            "/gradio_api/proxy={url_path:path}"} <= paths
+    assert len(PATH_ROUTES) >= 10
+
+
+@pytest.mark.parametrize("method,route", PATH_ROUTES, ids=[f"{m} {r}" for m, r in PATH_ROUTES])
+def test_no_route_fetches_a_url(watched, method, route):
+    """Every parameter of every route gets a URL; none may make the server connect out.
+    Before: /gradio_api/file/http://... connected (b"CONNECT dns.google:443")."""
+    served, listener = watched
+    target = f"http://127.0.0.6:{listener.port}/x.png"
+    path = re.sub(r"\{[^}]+\}", lambda m: target if m.group(0).endswith(":path}") else "x", route)
+    if path == route.replace("{", "").replace("}", ""):
+        pytest.skip("no parameter")
+    if ":path}" not in route:  # a one-segment parameter: the URL goes in encoded
+        path = re.sub(r"\{[^}]+\}", urllib.parse.quote(target, safe=""), route, count=1)
+        path = re.sub(r"\{[^}]+\}", "x", path)
+    url = served.url.rstrip("/") + path
+    req = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    assert status >= 400, (url, status)
+    assert listener.seen() == [], url
+
+
+@pytest.mark.parametrize("target", ["https://huggingface.co/x.png", "http:/127.0.0.7/x.png",
+                                    "data:image/png;base64,AAAA", "ftp://127.0.0.8/x"])
+def test_the_file_alias_refuses_every_kind_of_url(watched, target):
+    served, listener = watched
+    status, text = _get(f"{served.url}gradio_api/file/{target}")
+    assert status == 403 and security.URL_REFUSAL in text
+    assert listener.seen() == []
+
+
 @pytest.mark.parametrize("path", ["/etc/passwd", "{repo}/app.py", "{repo}/anyres_demo/security.py",
                                   "{repo}/assets/examples/photo_scene.png", "{repo}/.git/config",
                                   "/tmp/gradio/../../etc/passwd", "{repo}", "/proc/self/environ"])
@@ -273,6 +342,55 @@ def test_request_bodies_over_the_cap_are_refused_before_reading(watched):
     assert resp.status == 413
     assert "Request too large" in resp.read().decode()
     conn.close()
+
+
+def _chunked_upload(base: str, files: int, each: int) -> tuple[int, str]:
+    """POST `files` files of `each` bytes to /gradio_api/upload with no Content-Length."""
+    host, port = urllib.parse.urlsplit(base).netloc.split(":")
+    boundary = uuid.uuid4().hex
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    conn.putrequest("POST", "/gradio_api/upload")
+    conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+
+    def chunk(data: bytes) -> None:
+        conn.send(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+    try:
+        for i in range(files):
+            chunk(f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+                  f"filename=\"part{i}.png\"\r\nContent-Type: image/png\r\n\r\n".encode())
+            block = b"\0" * 1_000_000
+            for _ in range(each // len(block)):
+                chunk(block)
+            chunk(b"\r\n")
+        chunk(f"--{boundary}--\r\n".encode())
+        conn.send(b"0\r\n\r\n")
+    except OSError:  # the server answered and closed while we were still sending
+        pass
+    resp = conn.getresponse()
+    text = resp.read().decode(errors="replace")
+    conn.close()
+    return resp.status, text
+
+
+def _big_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and p.stat().st_size > 1_000_000]
+
+
+def test_a_chunked_upload_over_the_cap_is_413_and_leaves_no_files(watched, temp_dir):
+    """Two 30 MB files (each under the per-file cap, together over the request cap), sent
+    without Content-Length. Before: HTTP 500 (ClientDisconnect) and ~49 MB of partial files."""
+    served, _ = watched
+    before = set(_big_files(temp_dir))
+    status, text = _chunked_upload(served.url, 2, 30_000_000)
+    assert status == 413, text[:300]
+    assert "Request too large" in text
+    assert set(_big_files(temp_dir)) == before
+    assert served.proc.poll() is None
+    status, _ = _upload(served.url, "after.png", _png())  # still serving uploads
+    assert status == 200
 
 
 def test_direct_posts_cannot_skip_the_queue(watched):

@@ -23,7 +23,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from anyres_demo import build_layout, plan_image  # noqa: E402
-from anyres_demo.backends import hf_processors as hp  # noqa: E402
 from anyres_demo.backends.tiny_models import build_tiny_model  # noqa: E402
 from anyres_demo.layout import KIND_CODE  # noqa: E402
 from hf_helpers import FAMILIES, family_preset, noise_image  # noqa: E402

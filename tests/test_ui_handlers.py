@@ -20,6 +20,7 @@ from anyres_demo.examples import get_example
 from anyres_demo.ui import build_demo, tab_label
 from anyres_demo.ui import explorer as ui
 from anyres_demo.overrides import SETTING_SPECS
+from anyres_demo.presets import FAMILY_DEFAULTS
 from anyres_demo.ui.shared import Shared
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,9 +64,9 @@ def test_analyze_applies_only_the_settings_of_the_chosen_family():
 
 
 @pytest.mark.parametrize("settings,message", [
-    ((10, None, None, None, ""), "min_pixels (3136) is larger than max_pixels (10)"),
+    ((10**11, None, None, None, ""), "max_pixels is 100,000,000,000, above this app's safety limit"),
     ((None, None, None, None, "672 by 336"), "canvas '672' is not of the form WIDTHxHEIGHT"),
-    ((1.5, None, None, None, ""), "max pixels must be a positive whole number, got 1.5"),
+    ((1.5, None, None, None, ""), "max_pixels must be a whole number, got '1.5'"),
 ])
 def test_bad_settings_are_a_clear_gr_error(settings, message):
     model = LLAVA if settings[-1] else QWEN
@@ -94,27 +95,34 @@ def test_bad_uploads_are_clear_gr_errors(tmp_path):
     assert "too small to hold that many pixels" in err.value.message
 
 
-def test_upload_errors_in_gradios_own_preprocess_reach_the_handler(tmp_path):
-    """gr.Image opens uploads with Pillow before the handler, and gradio shows no message for
-    a failure there: the guarded image hands the file to the handler, whose loader explains it
-    (also for a component gradio rebuilds for a browser session: the guard is on the class)."""
+def test_gradio_does_not_open_uploads_the_loader_checks_them(tmp_path, monkeypatch):
+    """gr.Image's own preprocess opened every upload with Pillow before any handler (an ICO's
+    largest icon was decoded right there, and a failure showed a bare "Error"); the guarded
+    image hands over the path, also for a component gradio rebuilds for a browser session
+    (the guard is on the class), and the loader explains what is wrong."""
+    import PIL.Image
+
     text = tmp_path / "notes.png"
     text.write_text("plain text\n")
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header(20_000, 20_000))  # 400 MP claimed
     ui.guard_uploads(gr.Image(type="filepath", image_mode=None, elem_id="guarded-test"))
     image = gr.Image(type="filepath", image_mode=None, elem_id="guarded-test")  # a rebuilt copy
-    passed = image.preprocess(ImageData(path=str(text), orig_name="notes.png"))
-    assert passed == str(text)
+    real_open = PIL.Image.open
+
+    def no_open(*args, **kwargs):
+        raise AssertionError("gradio opened the upload with Pillow")
+
+    monkeypatch.setattr(PIL.Image, "open", no_open)
+    for path, name in ((text, "notes.png"), (bomb, "bomb.png"), (CHART, "chart_wide.png")):
+        assert image.preprocess(ImageData(path=str(path), orig_name=name)) == str(path)
+    monkeypatch.setattr(PIL.Image, "open", real_open)
     with pytest.raises(gr.Error) as err:
-        ui.on_analyze(passed, LLAVA, None, None, None, None, "")
+        ui.on_analyze(str(text), LLAVA, None, None, None, None, "")
     assert "'notes.png' is not an image: it contains text" in err.value.message
-    bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(_png_header(20_000, 20_000))  # 400 MP claimed: Pillow refuses to open it
     with pytest.raises(gr.Error) as err:
-        ui.on_analyze(image.preprocess(ImageData(path=str(bomb), orig_name="bomb.png")), LLAVA,
-                      None, None, None, None, "")
+        ui.on_analyze(str(bomb), LLAVA, None, None, None, None, "")
     assert "far above the 110.0 megapixels limit" in err.value.message
-    good = image.preprocess(ImageData(path=CHART, orig_name="chart_wide.png"))
-    assert good == CHART
     other = gr.Image(type="filepath", image_mode=None)  # not guarded: gradio's own behaviour
     with pytest.raises(Exception):
         other.preprocess(ImageData(path=str(text), orig_name="notes.png"))
@@ -174,9 +182,10 @@ def test_clicking_the_token_map_describes_the_token():
 def test_compare_uses_the_chosen_model_for_its_family():
     state = ui.on_analyze(CHART, "Qwen/Qwen2.5-VL-7B-Instruct", 100_000, None, None, None, "")[-1]
     gallery, fig, table = ui.on_compare(CHART, state)
-    assert len(gallery) == 4 and len(fig.data) >= 3
-    assert table["model"].tolist() == ["LLaVA-NeXT (v1.6) Mistral-7B", "LLaVA-OneVision 0.5B",
-                                       "Qwen2.5-VL 7B", "InternVL3 1B"]
+    assert len(gallery) == len(FAMILY_DEFAULTS) and len(fig.data) >= 3
+    assert table["model"].tolist()[:4] == ["LLaVA-NeXT (v1.6) Mistral-7B", "LLaVA-OneVision 0.5B",
+                                           "Qwen2.5-VL 7B", "InternVL3 1B"]
+    assert {"Gemma 3 4B", "Gemma 4 E2B"} <= set(table["model"])
     qwen_row = table.iloc[2]
     assert qwen_row["tokens in total"] == plan_image((600, 1600), "Qwen/Qwen2.5-VL-7B-Instruct",
                                             max_pixels=100_000).num_tokens
@@ -185,11 +194,18 @@ def test_compare_uses_the_chosen_model_for_its_family():
 
 def test_whatif_tables_and_sync_with_the_image():
     scale_fig, aspect_fig, table = ui.on_whatif(1920, 1080, 12845056, 12)
-    assert table["tokens in total"].tolist() == [1948, 7269, 2693, 2306]
-    assert len(scale_fig.data) == 8 and len(aspect_fig.data) == 8  # 4 lines + 4 stars
+    assert table["tokens in total"].tolist()[:4] == [1948, 7269, 2693, 2306]
+    n = len(FAMILY_DEFAULTS)
+    assert len(scale_fig.data) == 2 * n and len(aspect_fig.data) == 2 * n  # a line + a star each
+    gemma = dict(zip(table["model"], table["tokens in total"]))
+    assert (gemma["Gemma 3 4B"], gemma["Gemma 4 E2B"]) == (260, 266)  # 256 + 4 specials; 264 + 2
+    # Gemma 4's budget ladder is its own control
+    ladder = [dict(zip(*(lambda t: (t["model"], t["tokens in total"]))(ui.on_whatif(1920, 1080, 12845056, 12, b)[2])))
+              ["Gemma 4 E2B"] for b in ("70", "140", "280", "560", "1120")]
+    assert ladder == [68, 122, 266, 529, 1102]  # spec 3.6 (66, 120, 264, 527, 1100) + 2 markers
     budget = 28 * 28 * 256
     small = ui.on_whatif(1920, 1080, budget, 4)[2]
-    assert small["tokens in total"].tolist()[2:] == [plan_image((1080, 1920), QWEN, max_pixels=budget).num_tokens,
+    assert small["tokens in total"].tolist()[2:4] == [plan_image((1080, 1920), QWEN, max_pixels=budget).num_tokens,
                                             plan_image((1080, 1920), INTERNVL, max_tiles=4).num_tokens]
     width, height, *_ = ui.on_whatif_from_image({"model": LLAVA, "overrides": {}, "size_hw": [600, 1600]},
                                                 12845056, 12)
@@ -231,7 +247,7 @@ def test_build_demo_adds_extra_tabs_after_the_explorers():
     assert len(seen) == 1 and isinstance(seen[0].image, gr.Image)
     assert seen[0].settings == [seen[0].model, *(seen[0].controls[n] for n in SETTING_SPECS)]
     labels = [c["props"].get("label") for c in demo.config["components"] if c["type"] == "tabitem"]
-    assert labels[:5] == ["What the model sees", "Compare families", "What-if", "Export", "Probe"]
+    assert labels[:6] == ["What the model sees", "Compare families", "What-if", "Export", "Cost", "Probe"]
     total = [c for c in demo.config["components"] if c["props"].get("elem_id") == "token-total"]
     assert len(total) == 1
     assert tab_label(build_probe_tab) == "Probe"

@@ -8,7 +8,6 @@ from PIL import Image
 
 from anyres_demo import build_layout, plan_image
 from anyres_demo.geometry import Size
-from anyres_demo.layout import KIND_CODE
 from anyres_demo.presets import FAMILY_DEFAULTS
 from anyres_demo.render import render_crops
 from anyres_demo import views
@@ -38,7 +37,7 @@ def test_panels_hold_every_image_token_exactly_once(model, size_hw):
         seen += p.tokens[p.tokens >= 0].tolist()
         if p.newlines is not None:
             seen += p.newlines[p.newlines >= 0].tolist()
-    expected = np.nonzero(layout.kind != KIND_CODE["wrapper"])[0].tolist()
+    expected = np.flatnonzero(layout.image_token_mask).tolist()  # placeholders only
     assert sorted(seen) == expected  # no token twice, none missing
     assert len(seen) == plan.num_image_tokens
 
@@ -65,10 +64,11 @@ def _cell_centre(placed, index):
 def test_clicking_a_cell_centre_finds_that_token(model, size_hw):
     plan, layout = _plan(size_hw, model)
     placed, (w, h) = views.place(views.panels(plan, layout))
-    image_tokens = np.nonzero(layout.kind != KIND_CODE["wrapper"])[0]
+    # tokens wholly in padding (Llama 4's canvas) have no pixels to click
+    image_tokens = np.flatnonzero(layout.image_token_mask & ~np.isnan(layout.box).any(axis=1))
     rng = np.random.default_rng(0)
     # cells under ~2 px cannot be hit reliably at the centre pixel: skip the densest grids
-    sample = rng.choice(image_tokens, 60, replace=False)
+    sample = rng.choice(image_tokens, min(60, len(image_tokens)), replace=False)
     checked = 0
     for index in sample:
         x, y = _cell_centre(placed, int(index))
@@ -76,7 +76,8 @@ def test_clicking_a_cell_centre_finds_that_token(model, size_hw):
         info = views.token_at(plan, layout, int(x), int(y))
         if info is not None and info.index == index:
             checked += 1
-    assert checked >= 55  # centre pixels of sub-pixel cells may round into a neighbour
+    # centre pixels of sub-pixel cells may round into a neighbour
+    assert checked >= (55 if len(sample) == 60 else len(sample))
 
 
 def test_click_on_a_newline_marker_and_on_padding():
@@ -166,6 +167,10 @@ def test_small_image_crops_are_render_crops_exactly(model):
     image = Image.fromarray(rng.integers(0, 255, (300, 500, 3), dtype=np.uint8))
     plan = plan_image(image, model)
     crops, exact = views.crop_images(image, plan)
+    if max(max(c.out_hw.hw) for c in plan.crops) > views.CROP_MAX_SIDE:
+        # Gemma 4 resizes this image to 1008x576: shown scaled down, hence not pixel-exact
+        assert not exact and all(max(c.size) <= views.CROP_MAX_SIDE for c in crops)
+        return
     assert exact
     for got, ref in zip(crops, render_crops(image, plan), strict=True):
         assert got.size == ref.size and np.array_equal(np.asarray(got), np.asarray(ref))

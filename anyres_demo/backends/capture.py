@@ -173,7 +173,7 @@ def attention_modules(model) -> list:
 
 def _language_model(model):
     base = getattr(model, "model", model)
-    lm = getattr(base, "language_model", None)
+    lm = getattr(base, "language_model", None) or getattr(base, "text_model", None)  # SmolVLM
     if lm is None:
         raise ValueError(f"{type(model).__name__} has no language_model to capture attention from")
     return lm
@@ -265,11 +265,16 @@ def capture_full(model, inputs: dict, answer_ids, image_token_id: int,
     feed = dict(inputs)
     feed["input_ids"] = torch.cat([inputs["input_ids"], tail], dim=1)
     feed["attention_mask"] = torch.ones_like(feed["input_ids"])
-    if "mm_token_type_ids" in feed:  # Qwen: answer tokens are text (type 0)
-        types = feed["mm_token_type_ids"]
-        feed["mm_token_type_ids"] = torch.cat([types, torch.zeros_like(tail, dtype=types.dtype)], 1)
-    feed.pop("token_type_ids", None)
     base = getattr(model, "model", model)
+    # Qwen / Gemma 4 mark image tokens in mm_token_type_ids, Gemma 3 in token_type_ids (its
+    # bidirectional image blocks): answer tokens are text (type 0). Models that take no
+    # token_type_ids get none.
+    if "token_type_ids" in feed and "token_type_ids" not in inspect.signature(base.forward).parameters:
+        feed.pop("token_type_ids")
+    for name in ("mm_token_type_ids", "token_type_ids"):
+        if name in feed:
+            types = feed[name]
+            feed[name] = torch.cat([types, torch.zeros_like(tail, dtype=types.dtype)], 1)
     with torch.inference_mode(), _capturing(model, session, chosen):
         base(**feed, use_cache=False)
     return _build_capture(session, answer, chosen, prompt.shape[0])

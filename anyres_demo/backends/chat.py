@@ -36,6 +36,7 @@ from ..engine import plan_image
 from ..presets import FAMILY_DEFAULTS, Preset, get_preset
 from ..strategies.base import Plan
 from . import capture as cap
+from . import hf_processors as hp
 
 ENV_MODEL = "ANYRES_MODEL"  # default model: preset repo id, alias, or a local checkpoint folder
 ENV_MODEL_DIR = "ANYRES_MODEL_DIR"  # folder holding pre-downloaded checkpoints
@@ -57,6 +58,12 @@ MODEL_TYPE_PRESETS = {
     "qwen2_vl": "Qwen/Qwen2-VL-2B-Instruct",
     "qwen2_5_vl": "Qwen/Qwen2.5-VL-3B-Instruct",
     "internvl": FAMILY_DEFAULTS["internvl"],
+    "gemma3": FAMILY_DEFAULTS["gemma3"],
+    "gemma4": FAMILY_DEFAULTS["gemma4"],
+    "smolvlm": "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
+    "idefics3": "HuggingFaceM4/Idefics3-8B-Llama3",
+    "llama4": FAMILY_DEFAULTS["llama4"],
+    "mllama": FAMILY_DEFAULTS["mllama"],
 }
 
 
@@ -304,14 +311,24 @@ def load_model(source: ModelSource, progress: ProgressFn | None = None) -> Loade
     return _wrap(source, model, processor, device, dtype)
 
 
+def _image_token_id(processor, preset: Preset) -> int:
+    """The id the model scatters visual features into (Gemma 3's processor.image_token_id is its
+    <start_of_image> marker instead)."""
+    try:
+        return hp.soft_token_id(processor, preset)
+    except ValueError:  # a family hf_processors does not know
+        return int(processor.image_token_id)
+
+
 def _wrap(source, model, processor, device, dtype) -> LoadedModel:
-    token_id = int(processor.image_token_id)
+    token_id = _image_token_id(processor, source.preset)
     config_id = getattr(model.config, "image_token_id", None)
     if config_id is not None and int(config_id) != token_id:
         raise ModelLoadError(f"{source.weights}: the processor's image token id ({token_id}) "
                              f"differs from the model's ({config_id}); the checkpoint is broken")
     suppress = {token_id}
-    for name in ("video_token_id", "vision_start_token_id", "vision_end_token_id"):
+    for name in ("video_token_id", "vision_start_token_id", "vision_end_token_id", "boi_token_id",
+                 "eoi_token_id", "audio_token_id", "boa_token_id"):
         if getattr(model.config, name, None) is not None:
             suppress.add(int(getattr(model.config, name)))
     for name in ("start_image_token_id", "end_image_token_id", "video_token_id"):
@@ -374,7 +391,15 @@ def processor_with_overrides(processor, preset: Preset, overrides: dict):
             if getattr(ip, name, None) is not None:
                 setattr(ip, name, value)
     if "max_tiles" in overrides or "min_tiles" in overrides:
-        ip.min_patches, ip.max_patches = s.min_tiles, s.max_tiles
+        ip.max_patches = s.max_tiles  # InternVL and Llama 4
+        if hasattr(s, "min_tiles"):
+            ip.min_patches = s.min_tiles
+    if "max_soft_tokens" in overrides:  # Gemma 4's budget
+        ip.max_soft_tokens = s.max_soft_tokens
+    # Gemma 3's pan-and-scan settings are call arguments (hp.call_kwargs), not processor state
+    if "longest_edge" in overrides:  # SmolVLM / Idefics3
+        ip.size = type(ip.size)(longest_edge=s.longest_edge) if not isinstance(ip.size, dict) \
+            else {"longest_edge": s.longest_edge}
     proc = copy.copy(processor)
     proc.image_processor = ip
     return proc
@@ -450,7 +475,8 @@ def prepare_turn(loaded: LoadedModel, image, history: list[dict], message: str,
     processor = processor_with_overrides(loaded.processor, preset, overrides)
     text = processor.apply_chat_template(build_messages(history, message.strip()),
                                          add_generation_prompt=True, tokenize=False)
-    inputs = dict(processor(images=[image.convert("RGB")], text=[text], return_tensors="pt"))
+    inputs = dict(processor(images=[image.convert("RGB")], text=[text], return_tensors="pt",
+                            **hp.call_kwargs(preset.with_overrides(**overrides))))
     check_image_tokens(inputs["input_ids"][0], loaded.image_token_id, plan)
     return Prepared(inputs=inputs, plan=plan, prompt_len=int(inputs["input_ids"].shape[1]),
                     overrides=overrides, image=image,
@@ -526,6 +552,10 @@ def _capture(loaded: LoadedModel, prepared: Prepared, inputs: dict, answer, cach
     """(capture or None, note): attention from the answer to the image, reusing the cache."""
     if not answer:
         return None, "No answer tokens, so no attention to show."
+    if loaded.source.preset.strategy == "mllama":
+        return None, ("Llama 3.2 Vision reads its tiles only through cross-attention layers; its "
+                      "prompt holds a single <|image|> token, so there is no self-attention to "
+                      "image tokens to show, and cross-attention heatmaps are not recorded yet.")
     layers = _layers_within_budget(loaded, len(answer), prepared)
     try:
         result = cap.capture_from_cache(loaded.model, inputs, answer, cache,
@@ -547,7 +577,16 @@ def _run_generation(loaded: LoadedModel, inputs: dict, kwargs: dict, holder: dic
         streamer.end()
 
 
+LLAMA4_524_BUG = "object has no attribute 'image_outputs'"
+
+
 def _friendly(exc: BaseException) -> BaseException:
+    if LLAMA4_524_BUG in str(exc):
+        return RuntimeError(
+            "Llama 4 cannot generate with transformers 5.24: Llama4ForConditionalGeneration.forward "
+            "reads `outputs.image_outputs`, which its language model's output does not have. The "
+            "explorer's counts, crops and token map are unaffected; the chat needs a transformers "
+            "release with this fixed.")
     if "image features and image tokens do not match" in str(exc).lower():
         return TokenCountMismatch(
             "The model produced a different number of image features than the prompt has image "

@@ -24,11 +24,18 @@ from typing import Any
 import numpy as np
 
 from ..geometry import Size
-from ..presets import InternVLSettings, LlavaNextSettings, Preset, QwenSettings
+from ..presets import (LLAMA4_TOKENS, SMOLVLM_TOKENS, Gemma3Settings, Gemma4Settings,
+                       InternVLSettings, Llama4Settings, LlavaNextSettings, MllamaSettings, Preset,
+                       QwenSettings, SmolVLMSettings)
 
 # Model types as transformers names them (config.json "model_type").
 LLAVA_NEXT, ONEVISION, QWEN2_VL, QWEN2_5_VL, INTERNVL = (
     "llava_next", "llava_onevision", "qwen2_vl", "qwen2_5_vl", "internvl")
+GEMMA3, GEMMA4 = "gemma3", "gemma4"
+GEMMA_FAMILIES = (GEMMA3, GEMMA4)
+SMOLVLM, IDEFICS3, LLAMA4, MLLAMA = "smolvlm", "idefics3", "llama4", "mllama"
+# SmolVLM v1 and Idefics3 ship Idefics3Processor; SmolVLM2 ships SmolVLMProcessor (same geometry).
+IDEFICS3_REPOS = ("HuggingFaceM4/Idefics3-8B-Llama3", "HuggingFaceTB/SmolVLM-Instruct")
 
 PROCESSOR_CLASS = {
     LLAVA_NEXT: "LlavaNextProcessor",
@@ -36,6 +43,12 @@ PROCESSOR_CLASS = {
     QWEN2_VL: "Qwen2VLProcessor",
     QWEN2_5_VL: "Qwen2_5_VLProcessor",
     INTERNVL: "InternVLProcessor",
+    GEMMA3: "Gemma3Processor",
+    GEMMA4: "Gemma4Processor",
+    SMOLVLM: "SmolVLMProcessor",
+    IDEFICS3: "Idefics3Processor",
+    LLAMA4: "Llama4Processor",
+    MLLAMA: "MllamaProcessor",
 }
 # The image_processor_type the checkpoints' preprocessor_config.json names. InternVL's -hf
 # conversions still say "...Fast", which from_pretrained maps to the torchvision class.
@@ -45,16 +58,24 @@ IMAGE_PROCESSOR_TYPE = {
     QWEN2_VL: "Qwen2VLImageProcessor",
     QWEN2_5_VL: "Qwen2VLImageProcessor",
     INTERNVL: "GotOcr2ImageProcessorFast",
+    GEMMA3: "Gemma3ImageProcessor",
+    GEMMA4: "Gemma4ImageProcessor",
+    SMOLVLM: "SmolVLMImageProcessor",
+    IDEFICS3: "Idefics3ImageProcessor",
+    LLAMA4: "Llama4ImageProcessorFast",  # as the conversion script saves it
+    MLLAMA: "MllamaImageProcessor",
 }
 VIDEO_PROCESSOR_TYPE = {
     ONEVISION: "LlavaOnevisionVideoProcessor",
     QWEN2_VL: "Qwen2VLVideoProcessor",
     QWEN2_5_VL: "Qwen2VLVideoProcessor",
     INTERNVL: "InternVLVideoProcessor",
+    SMOLVLM: "SmolVLMVideoProcessor",
 }
 VIDEO_TOKEN = {ONEVISION: "<video>", QWEN2_VL: "<|video_pad|>", QWEN2_5_VL: "<|video_pad|>",
-               INTERNVL: "<video>"}
+               INTERNVL: "<video>", SMOLVLM: "<video>"}
 PIL_BICUBIC = 3  # PIL.Image.Resampling.BICUBIC, as the checkpoints' "resample" field stores it
+PIL_RESAMPLE = {"lanczos": 1, "bilinear": 2, "bicubic": 3}  # the "resample" field's codes
 # Constants transformers hard-codes, so presets that differ cannot be built as processors.
 HF_ONEVISION_DOWNSCALE_THRESHOLD = 1.1  # LlavaOnevisionProcessor._get_unpadded_features
 HF_QWEN_MAX_ASPECT_RATIO = 200  # qwen2_vl smart_resize
@@ -63,6 +84,13 @@ HF_QWEN_MAX_ASPECT_RATIO = 200  # qwen2_vl smart_resize
 _WORDS = ("user", "assistant", "system", "describe", "the", "this", "image", "what", "is", "in",
           "a", "of", "and", "picture", "shown", "please", ".", "?", ",", ":")
 _BASE_SPECIALS = ("<unk>", "<pad>", "<s>", "</s>", "<|im_start|>", "<|im_end|>")
+# Gemma 3's pan-and-scan prompt words, and the "\n\n" it writes around every view, as single
+# tokens (the real tokenizer has a "\n\n" piece; a WordLevel tokenizer would drop whitespace).
+_GEMMA3_WORDS = ("Here", "original", "here", "are", "some", "crops", "to", "help", "you", "see",
+                 "better")
+BLANK_LINE = "\n\n"
+# Gemma4Processor.validate_inputs raises without audio markers even for images (spec 3.7).
+_GEMMA4_AUDIO = {"audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>"}
 
 
 def model_type(preset: Preset) -> str:
@@ -70,7 +98,10 @@ def model_type(preset: Preset) -> str:
     (and one image processor) but have different processor and model classes."""
     if preset.strategy == "qwen2_vl" and "qwen2.5-vl" in preset.repo_id.lower():
         return QWEN2_5_VL
-    if preset.strategy not in (LLAVA_NEXT, ONEVISION, QWEN2_VL, INTERNVL):
+    if preset.strategy == "smolvlm":
+        return IDEFICS3 if preset.repo_id in IDEFICS3_REPOS else SMOLVLM
+    if preset.strategy not in (LLAVA_NEXT, ONEVISION, QWEN2_VL, INTERNVL, GEMMA3, GEMMA4, LLAMA4,
+                               MLLAMA):
         raise ValueError(f"no transformers processor for strategy {preset.strategy!r}")
     return preset.strategy
 
@@ -79,8 +110,13 @@ def image_placeholder(preset: Preset) -> str:
     """What the checkpoint's chat template writes for one image; the processor expands it.
 
     LLaVA: `<image>`; Qwen: `<|vision_start|><|image_pad|><|vision_end|>` (the template writes
-    the wrappers); InternVL: `<IMG_CONTEXT>` (the processor adds `<img>`/`</img>` itself).
+    the wrappers); InternVL: `<IMG_CONTEXT>` (the processor adds `<img>`/`</img>` itself);
+    Gemma 3: `<start_of_image>` (its processor's image_token is that marker); Gemma 4: `<|image|>`.
     """
+    if model_type(preset) == GEMMA3:
+        return preset.wrapper_tokens[0]
+    if model_type(preset) == LLAMA4:
+        return LLAMA4_TOKENS["image"]
     if model_type(preset) in (QWEN2_VL, QWEN2_5_VL) and preset.wrapper_tokens:
         start, end = preset.wrapper_tokens
         return f"{start}{preset.image_token}{end}"
@@ -90,6 +126,16 @@ def image_placeholder(preset: Preset) -> str:
 def _named_special_tokens(preset: Preset) -> dict[str, str]:
     """Model-specific special tokens, under the attribute names the processors read."""
     kind = model_type(preset)
+    if kind in GEMMA_FAMILIES:
+        start, end = preset.wrapper_tokens
+        named = {"image_token": preset.image_token, "boi_token": start, "eoi_token": end}
+        return {**named, **(_GEMMA4_AUDIO if kind == GEMMA4 else {})}
+    if kind in (SMOLVLM, IDEFICS3):
+        return {"image_token": preset.image_token, "fake_image_token": SMOLVLM_TOKENS["fake"],
+                "global_image_token": SMOLVLM_TOKENS["global"],
+                "end_of_utterance_token": "<end_of_utterance>", "video_token": "<video>"}
+    if kind in (LLAMA4, MLLAMA):
+        return {"image_token": LLAMA4_TOKENS["image"]}
     if kind == INTERNVL:
         start, end = preset.wrapper_tokens
         return {"start_image_token": start, "end_image_token": end,
@@ -100,6 +146,22 @@ def _named_special_tokens(preset: Preset) -> dict[str, str]:
     if preset.wrapper_tokens:
         named["vision_start_token"], named["vision_end_token"] = preset.wrapper_tokens
     return named
+
+
+def _plain_special_tokens(preset: Preset) -> list[str]:
+    """Tokens the expanded prompt holds that have no attribute name on the tokenizer."""
+    kind = model_type(preset)
+    if kind in (SMOLVLM, IDEFICS3):
+        # the processors look up all 36 <row_i_col_j>; "\n\n" before "\n" so that the added
+        # tokens' longest match gives one token for a pair, as the checkpoint tokenizers do
+        s: SmolVLMSettings = preset.settings
+        rows = [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
+        return rows + (["\n\n"] if s.merged_double_newline else []) + ["\n"]
+    if kind == LLAMA4:
+        return [preset.image_token] + list(LLAMA4_TOKENS.values())
+    if kind == MLLAMA:
+        return ["<|begin_of_text|>", "<|python_tag|>"]
+    return []
 
 
 def chat_template(preset: Preset) -> str:
@@ -118,15 +180,20 @@ def chat_template(preset: Preset) -> str:
 def build_tiny_tokenizer(preset: Preset):
     """A tiny offline `PreTrainedTokenizerFast` (WordLevel, whitespace split) with the special
     tokens the family's processor needs and a chat template. Ids are NOT the checkpoint's."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     named = _named_special_tokens(preset)
-    specials = list(dict.fromkeys(list(_BASE_SPECIALS) + list(named.values())))
-    vocab = {tok: i for i, tok in enumerate(specials + list(_WORDS))}
+    specials = list(dict.fromkeys(list(_BASE_SPECIALS) + list(named.values()) +
+                                  _plain_special_tokens(preset)))
+    gemma3 = model_type(preset) == GEMMA3
+    words = list(_WORDS) + (list(_GEMMA3_WORDS) + [BLANK_LINE] if gemma3 else [])
+    vocab = {tok: i for i, tok in enumerate(specials + words)}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     backend.add_special_tokens(specials)
+    if gemma3:  # matched before the whitespace split, so it survives as one token
+        backend.add_tokens([AddedToken(BLANK_LINE, normalized=False)])
     return PreTrainedTokenizerFast(
         tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<s>",
         eos_token="<|im_end|>", extra_special_tokens=named, chat_template=chat_template(preset))
@@ -186,11 +253,81 @@ def _internvl_configs(preset: Preset) -> tuple[dict, dict]:
     return image, {"image_seq_length": s.cells_per_side ** 2}
 
 
+def _gemma3_configs(preset: Preset) -> tuple[dict, dict]:
+    """The checkpoint leaves the pan-and-scan fields null; transformers ignores values written
+    there anyway (Gemma3Processor.images_kwargs wins), so they go with each call (call_kwargs)."""
+    s: Gemma3Settings = preset.settings
+    image = {**_common_image_config(s), "resample": PIL_RESAMPLE[s.resample],
+             "size": {"height": s.view_size, "width": s.view_size}, "do_convert_rgb": None,
+             "do_pan_and_scan": None, "pan_and_scan_max_num_crops": None,
+             "pan_and_scan_min_crop_size": None, "pan_and_scan_min_ratio_to_activate": None}
+    return image, {"image_seq_length": s.tokens_per_view}
+
+
+def _gemma4_files(preset: Preset) -> dict[str, dict]:
+    """Gemma 4 ships one processor_config.json holding the image processor, the audio feature
+    extractor and the video processor sections."""
+    s: Gemma4Settings = preset.settings
+    image = {**_common_image_config(s), "image_processor_type": IMAGE_PROCESSOR_TYPE[GEMMA4],
+             "resample": PIL_RESAMPLE[s.resample], "do_normalize": False,
+             "patch_size": s.patch_size, "pooling_kernel_size": s.pooling_kernel_size,
+             "max_soft_tokens": s.max_soft_tokens}
+    return {"processor_config.json": {
+        "processor_class": PROCESSOR_CLASS[GEMMA4], "image_seq_length": s.max_soft_tokens,
+        "image_processor": image,
+        "feature_extractor": {"feature_extractor_type": "Gemma4AudioFeatureExtractor"},
+        "video_processor": {"video_processor_type": "Gemma4VideoProcessor", "max_soft_tokens": 70}}}
+
+
+def call_kwargs(preset: Preset) -> dict[str, Any]:
+    """Settings that only take effect as processor call arguments: Gemma 3's pan-and-scan
+    (spec 2.5; the processor's own defaults override the config file)."""
+    if preset.strategy != GEMMA3:
+        return {}
+    s: Gemma3Settings = preset.settings
+    return {"do_pan_and_scan": s.do_pan_and_scan,
+            "pan_and_scan_max_num_crops": s.pan_and_scan_max_num_crops,
+            "pan_and_scan_min_crop_size": s.pan_and_scan_min_crop_size,
+            "pan_and_scan_min_ratio_to_activate": s.pan_and_scan_min_ratio_to_activate}
+def _smolvlm_configs(preset: Preset) -> tuple[dict, dict]:
+    s: SmolVLMSettings = preset.settings
+    image = {**_common_image_config(s), "resample": PIL_RESAMPLE[s.resample],
+             "size": {"longest_edge": s.longest_edge},
+             "max_image_size": {"longest_edge": s.tile_size},
+             "do_image_splitting": s.do_image_splitting, "do_pad": True}
+    return image, {"image_seq_len": s.image_seq_len}
+
+
+def _llama4_configs(preset: Preset) -> tuple[dict, dict]:
+    s: Llama4Settings = preset.settings
+    image = {**_common_image_config(s), "resample": PIL_RESAMPLE[s.resample],
+             "size": {"height": s.tile_size, "width": s.tile_size}, "max_patches": s.max_tiles,
+             "resize_to_max_canvas": s.resize_to_max_canvas}
+    return image, {"patch_size": s.patch_size, "pixel_shuffle_ratio": s.pixel_shuffle_ratio}
+
+
+def _mllama_configs(preset: Preset) -> tuple[dict, dict]:
+    s: MllamaSettings = preset.settings
+    image = {**_common_image_config(s), "resample": PIL_RESAMPLE[s.resample], "do_pad": True,
+             "size": {"height": s.tile_size, "width": s.tile_size}, "max_image_tiles": s.max_tiles}
+    return image, {}
+
+
+WAVE2_CONFIGS = {SMOLVLM: _smolvlm_configs, IDEFICS3: _smolvlm_configs, LLAMA4: _llama4_configs,
+                 MLLAMA: _mllama_configs}
+
+
 def checkpoint_configs(preset: Preset) -> dict[str, dict]:
     """The processor-side JSON files of the checkpoint, filled with the preset's settings
     (overrides included): file name -> content."""
     kind = model_type(preset)
-    if kind in (LLAVA_NEXT, ONEVISION):
+    if kind == GEMMA4:
+        return _gemma4_files(preset)
+    if kind == GEMMA3:
+        image, proc = _gemma3_configs(preset)
+    elif kind in WAVE2_CONFIGS:
+        image, proc = WAVE2_CONFIGS[kind](preset)
+    elif kind in (LLAVA_NEXT, ONEVISION):
         image, proc = _llava_configs(preset, kind)
     elif kind == INTERNVL:
         image, proc = _internvl_configs(preset)
@@ -237,8 +374,16 @@ def build_processor(preset: Preset, tokenizer=None, backend: str | None = None):
 
 
 def processor_outputs(processor, pil_image, preset: Preset):
-    """Run one image through the processor with the chat template's placeholder as text."""
-    return processor(images=[pil_image], text=[image_placeholder(preset)], return_tensors="pt")
+    """Run one image through the processor with the chat template's placeholder as text
+    (Gemma 4 wants images nested per sample; Gemma 3 gets its pan-and-scan call arguments)."""
+    images = [[pil_image]] if model_type(preset) == GEMMA4 else [pil_image]
+    return processor(images=images, text=[image_placeholder(preset)], return_tensors="pt",
+                     **call_kwargs(preset))
+
+
+def soft_token_id(processor, preset: Preset) -> int:
+    """The id the model scatters visual features into (see placeholder_token_id)."""
+    return placeholder_token_id(processor, preset)
 
 
 def _wrapper_ids(processor, preset: Preset) -> list[int]:
@@ -286,13 +431,19 @@ def processor_counts(processor, pil_image, preset: Preset, outputs=None) -> dict
     (Qwen), num_patches (InternVL). Qwen raises ValueError above aspect ratio 200.
     """
     out = outputs if outputs is not None else processor_outputs(processor, pil_image, preset)
+    if model_type(preset) in WAVE2_CONFIGS:
+        return _wave2_counts(processor, pil_image, preset, out)
     ids = out["input_ids"][0]
     counts: dict[str, Any] = {
-        "num_image_tokens": int((ids == processor.image_token_id).sum()),
+        "num_image_tokens": int((ids == soft_token_id(processor, preset)).sum()),
         "num_wrapper_tokens": int(sum(int((ids == i).sum()) for i in _wrapper_ids(processor, preset))),
     }
     kind = model_type(preset)
     pv = out["pixel_values"]
+    if kind in GEMMA_FAMILIES:
+        counts["num_tokens"] = int(ids.shape[0])  # the placeholder expands to the whole block
+        counts.update(_gemma_fields(processor, out, Size.from_pil(pil_image.size), preset))
+        return counts
     if kind in (LLAVA_NEXT, ONEVISION):
         counts["num_crops"] = int(pv.shape[1])  # (batch, crops, 3, tile, tile)
         counts["image_sizes"] = tuple(int(v) for v in out["image_sizes"][0])
@@ -314,11 +465,92 @@ def processor_counts(processor, pil_image, preset: Preset, outputs=None) -> dict
     return counts
 
 
+def _gemma3_grid(num_crops: int, size_hw: Size) -> tuple[int, int]:
+    if not num_crops:
+        return (1, 1)
+    return (1, num_crops) if size_hw.width >= size_hw.height else (num_crops, 1)
+
+
+def _gemma_fields(processor, out, size_hw: Size, preset: Preset) -> dict[str, Any]:
+    """Gemma 3: views in pixel_values (1 + crops, 3, 896, 896). Gemma 4: the resized size from
+    the real patches' positions (pixel_values rows are 16-px patches padded to 9B rows)."""
+    if model_type(preset) == GEMMA3:
+        views = int(out["pixel_values"].shape[0])
+        side = int(out["pixel_values"].shape[-1])
+        return {"num_crops": views, "grid": _gemma3_grid(views - 1, size_hw), "canvas_hw": (side, side)}
+    ip = processor.image_processor
+    pos = out["image_position_ids"][0]  # (max_patches, 2) as (x, y); -1 for padding
+    real = pos[pos[:, 0] >= 0]
+    height = (int(real[:, 1].max()) + 1) * ip.patch_size
+    width = (int(real[:, 0].max()) + 1) * ip.patch_size
+    m = ip.patch_size * ip.pooling_kernel_size
+    return {"num_crops": 1, "grid": (height // m, width // m), "canvas_hw": (height, width)}
+
+
+def gemma3_pan_and_scan_boxes(processor, size_hw: Size, preset: Preset) -> list[tuple[int, int, int, int]]:
+    """The crops the image processor's own `pan_and_scan_batched` cuts for this size, as
+    (x0, y0, x1, y1) boxes in processor order. It runs on a meta tensor, so no pixels are made
+    and any size is cheap; the slices' storage offsets give the positions. (transformers'
+    counting helper ignores pan-and-scan and always says 256, spec 2.7.)"""
+    import torch
+
+    s: Gemma3Settings = preset.settings
+    if not s.do_pan_and_scan:
+        return []
+    h, w = size_hw.hw
+    image = torch.empty((1, 3, h, w), device="meta")
+    crops = processor.image_processor.pan_and_scan_batched(
+        image, pan_and_scan_min_crop_size=s.pan_and_scan_min_crop_size,
+        pan_and_scan_max_num_crops=s.pan_and_scan_max_num_crops,
+        pan_and_scan_min_ratio_to_activate=s.pan_and_scan_min_ratio_to_activate)
+    boxes = []
+    for crop in crops:
+        y0, x0 = divmod(crop.storage_offset(), w)
+        boxes.append((x0, y0, x0 + int(crop.shape[-1]), y0 + int(crop.shape[-2])))
+    return boxes
+
+
+def _expanded_counts(processor, preset: Preset, replacement: str) -> dict[str, int]:
+    """Soft tokens, markers and all tokens of the processor's own replacement string."""
+    ids = processor.tokenizer(replacement, add_special_tokens=False)["input_ids"]
+    wrappers = set(_wrapper_ids(processor, preset))
+    return {"num_image_tokens": ids.count(soft_token_id(processor, preset)),
+            "num_wrapper_tokens": sum(i in wrappers for i in ids), "num_tokens": len(ids)}
+
+
+def _gemma_counts_from_size(processor, size_hw: Size, preset: Preset) -> dict[str, Any]:
+    """Without pixels. Gemma 4: the counting helper (it honours max_soft_tokens) and the
+    library's resize function. Gemma 3: crops from gemma3_pan_and_scan_boxes (the helper says
+    256 whatever the crops). Both: the sequence from the processor's own replace_image_token."""
+    h, w = size_hw.hw
+    if model_type(preset) == GEMMA4:
+        from transformers.models.gemma4.image_processing_gemma4 import get_aspect_ratio_preserving_size
+
+        ip = processor.image_processor
+        n = int(processor._get_num_multimodal_tokens(image_sizes=[(h, w)])["num_image_tokens"][0])
+        th, tw = get_aspect_ratio_preserving_size(
+            h, w, patch_size=ip.patch_size, pooling_kernel_size=ip.pooling_kernel_size,
+            max_patches=ip.max_soft_tokens * ip.pooling_kernel_size ** 2)
+        m = ip.patch_size * ip.pooling_kernel_size
+        replacement = processor.replace_image_token({"num_soft_tokens_per_image": [n]}, 0)
+        return {**_expanded_counts(processor, preset, replacement), "num_crops": 1,
+                "grid": (th // m, tw // m), "canvas_hw": (th, tw)}
+    k = len(gemma3_pan_and_scan_boxes(processor, size_hw, preset))
+    replacement = processor.replace_image_token({"num_crops": [k]}, 0)
+    size = processor.image_processor.size
+    return {**_expanded_counts(processor, preset, replacement), "num_crops": 1 + k,
+            "grid": _gemma3_grid(k, size_hw), "canvas_hw": (size.height, size.width)}
+
+
 def processor_counts_from_size(processor, size_hw: Size, preset: Preset) -> dict[str, Any]:
     """The same fields as `processor_counts`, from the processor's own counting API
     (`_get_num_multimodal_tokens`, `get_number_of_image_patches`, the model's
     `image_size_to_num_patches`) without making pixels. Qwen raises ValueError above 200:1."""
     kind = model_type(preset)
+    if kind in GEMMA_FAMILIES:
+        return _gemma_counts_from_size(processor, size_hw, preset)
+    if kind in WAVE2_CONFIGS:
+        return _wave2_counts_from_size(processor, size_hw, preset)
     h, w = size_hw.hw
     mm = processor._get_num_multimodal_tokens(image_sizes=[(h, w)])
     total = int(mm["num_image_tokens"][0])
@@ -353,23 +585,148 @@ def _qwen_unpatchify(rows, grid_thw, patch: int, merge: int, temporal: int):
     return x.reshape(x.shape[0], gh * patch, gw * patch)
 
 
+def _gemma4_unpatchify(outputs, patch: int):
+    """Inverse of Gemma4's convert_image_to_patches for one image: the real (unpadded) rows
+    (ph*pw, P*P*C), row-major patches of (P, P, C) -> (C, ph*P, pw*P)."""
+    pos = outputs["image_position_ids"][0]
+    real = pos[:, 0] >= 0
+    pw, ph = (int(v) + 1 for v in pos[real].max(dim=0).values)
+    rows = outputs["pixel_values"][0][real].float()
+    x = rows.reshape(ph, pw, patch, patch, -1).permute(4, 0, 2, 1, 3)  # (C, ph, P, pw, P)
+    return x.reshape(x.shape[0], ph * patch, pw * patch)
+
+
 def pixel_values_to_uint8(processor, outputs, preset: Preset) -> list[np.ndarray]:
     """De-normalise one image's pixel_values back to (H, W, 3) uint8 arrays, one per crop in
     pixel_values order (Qwen: one array, the resized image reassembled from its patches)."""
     ip = processor.image_processor
     pv = outputs["pixel_values"].float()
     kind = model_type(preset)
-    if kind in (LLAVA_NEXT, ONEVISION):
+    if kind in WAVE2_CONFIGS:
+        crops = _wave2_pixel_crops(outputs, preset)
+    elif kind in (LLAVA_NEXT, ONEVISION):
         crops = list(pv[0])
-    elif kind == INTERNVL:
-        crops = list(pv)
+    elif kind in (INTERNVL, GEMMA3):
+        crops = list(pv)  # Gemma 3: (1 + crops, 3, 896, 896), whole-image view first
+    elif kind == GEMMA4:
+        crops = [_gemma4_unpatchify(outputs, ip.patch_size)]
     else:
         crops = [_qwen_unpatchify(pv, outputs["image_grid_thw"][0], ip.patch_size,
                                   ip.merge_size, ip.temporal_patch_size)]
-    mean = np.asarray(ip.image_mean, dtype=np.float64)[:, None, None]
-    std = np.asarray(ip.image_std, dtype=np.float64)[:, None, None]
+    normalized = getattr(ip, "do_normalize", True)  # Gemma 4: rescale only
+    mean = np.asarray(ip.image_mean if normalized else (0.0,) * 3, dtype=np.float64)[:, None, None]
+    std = np.asarray(ip.image_std if normalized else (1.0,) * 3, dtype=np.float64)[:, None, None]
     result = []
     for crop in crops:
         values = (crop.numpy().astype(np.float64) * std + mean) / ip.rescale_factor
         result.append(np.clip(np.rint(values), 0, 255).astype(np.uint8).transpose(1, 2, 0))
     return result
+
+
+# ------------------------------------------------------------------ SmolVLM / Idefics3, Llama 4, Llama 3.2
+def placeholder_token_id(processor, preset: Preset) -> int:
+    """The id the model fills with image features. Llama 4: `<|patch|>` (config.image_token_index),
+    NOT `processor.image_token_id`, which is `<|image|>` (one per image). Gemma 3's
+    `processor.image_token_id` is the `<start_of_image>` marker; its soft token is the
+    tokenizer's image_token."""
+    if model_type(preset) == GEMMA3:
+        return int(processor.tokenizer.image_token_id)
+    if model_type(preset) == LLAMA4:
+        return int(processor.tokenizer.convert_tokens_to_ids(preset.image_token))
+    return int(processor.image_token_id)
+
+
+def _bos_ids(processor, preset: Preset) -> set[int]:
+    # MllamaProcessor writes <|begin_of_text|> after leading images (build_string_from_input)
+    if model_type(preset) == MLLAMA:
+        return {int(processor.tokenizer.bos_token_id)}
+    return set()
+
+
+def _wave2_counts(processor, pil_image, preset: Preset, out) -> dict[str, Any]:
+    ids = [int(v) for v in out["input_ids"][0]]
+    kind = model_type(preset)
+    pv = out["pixel_values"]
+    bos = _bos_ids(processor, preset)
+    counts: dict[str, Any] = {
+        "num_image_tokens": ids.count(placeholder_token_id(processor, preset)),
+        "num_tokens": sum(i not in bos for i in ids), "crop_px": int(pv.shape[-1])}
+    if kind in (SMOLVLM, IDEFICS3):
+        counts["num_crops"] = int(pv.shape[1])  # (batch, crops, 3, M, M); one image: no padding
+        # rows / cols are not returned: read the last <row_i_col_j> marker of the prompt
+        markers = [t for t in processor.tokenizer.convert_ids_to_tokens(ids) if t.startswith("<row_")]
+        last = markers[-1][1:-1].split("_") if markers else ["row", "0", "col", "0"]
+        counts["grid"] = (int(last[1]), int(last[3]))
+    elif kind == LLAMA4:
+        counts["num_crops"] = int(pv.shape[0])  # (tiles + global, 3, 336, 336)
+        tok = processor.tokenizer.convert_tokens_to_ids
+        y, x = ids.count(tok(LLAMA4_TOKENS["y_sep"])), ids.count(tok(LLAMA4_TOKENS["x_sep"]))
+        counts["grid"] = (y, x // y + 1) if y else (1, 1)  # aspect_ratios is dropped from outputs
+        tile = processor.image_processor.size.height
+        counts["canvas_hw"] = (counts["grid"][0] * tile, counts["grid"][1] * tile)
+    else:
+        from transformers.models.mllama.image_processing_mllama import get_all_supported_aspect_ratios
+
+        counts["num_crops"] = int(out["aspect_ratio_mask"][0][0].sum())  # num_tiles is not returned
+        arrangement = get_all_supported_aspect_ratios(processor.image_processor.max_image_tiles)
+        counts["grid"] = tuple(arrangement[int(out["aspect_ratio_ids"][0][0]) - 1])
+        counts["aspect_ratio_id"] = int(out["aspect_ratio_ids"][0][0])
+    return counts
+
+
+def _wave2_counts_from_size(processor, size_hw: Size, preset: Preset) -> dict[str, Any]:
+    """SmolVLM / Idefics3: `get_number_of_image_patches` (SmolVLMProcessor has no token helper;
+    Idefics3Processor's `_get_num_multimodal_tokens` gives the total) and spec 4.3 for the rest,
+    with the tokenizer's own "\\n\\n" length as Idefics3's helper measures it. Llama 4 and Llama
+    3.2 have no helper: transformers' canvas functions (`get_best_fit`,
+    `get_optimal_tiled_canvas`) give the grid."""
+    kind = model_type(preset)
+    h, w = size_hw.hw
+    ip = processor.image_processor
+    if kind in (SMOLVLM, IDEFICS3):
+        crops, rows, cols = ip.get_number_of_image_patches(h, w, {})
+        n = processor.image_seq_len
+        extra = len(processor.tokenizer("\n\n", add_special_tokens=False)["input_ids"]) - 1
+        total = n + 3 + ((cols * (n + 2) + 1) * rows + extra if rows else 0)
+        if kind == IDEFICS3:
+            total = int(processor._get_num_multimodal_tokens(image_sizes=[(h, w)])["num_image_tokens"][0])
+        return {"num_image_tokens": n * max(crops, 1), "num_tokens": total,
+                "num_crops": max(int(crops), 1), "grid": (int(rows), int(cols)),
+                "crop_px": int(ip.max_image_size["longest_edge"])}
+    if kind == LLAMA4:
+        import torch
+        from transformers.models.llama4.image_processing_llama4 import (
+            find_supported_resolutions, get_best_fit)
+
+        size = ip.size
+        canvases = torch.tensor(find_supported_resolutions(ip.max_patches, size))
+        ch, cw = (int(v) for v in get_best_fit((h, w), canvases, ip.resize_to_max_canvas))
+        rows, cols = ch // size.height, cw // size.width
+        per = (size.height // processor.patch_size) * (size.width // processor.patch_size) \
+            // processor.downsample_ratio
+        n = rows * cols
+        crops = n + (n > 1)
+        seps = n if n > 1 else 0
+        return {"num_image_tokens": per * crops, "num_tokens": per * crops + seps + 3,
+                "num_crops": crops, "grid": (rows, cols), "crop_px": int(size.height),
+                "canvas_hw": (ch, cw)}
+    from transformers.models.mllama.image_processing_mllama import (
+        get_all_supported_aspect_ratios, get_optimal_tiled_canvas)
+
+    tile = ip.size.height
+    ch, cw = (int(v) for v in get_optimal_tiled_canvas(h, w, ip.max_image_tiles, tile))
+    grid = (ch // tile, cw // tile)
+    return {"num_image_tokens": 1, "num_tokens": 1, "num_crops": grid[0] * grid[1], "grid": grid,
+            "crop_px": int(tile),
+            "aspect_ratio_id": get_all_supported_aspect_ratios(ip.max_image_tiles).index(grid) + 1}
+
+
+def _wave2_pixel_crops(outputs, preset: Preset) -> list:
+    pv = outputs["pixel_values"].float()
+    kind = model_type(preset)
+    if kind in (SMOLVLM, IDEFICS3):
+        return list(pv[0])
+    if kind == LLAMA4:
+        return list(pv)
+    tiles = int(outputs["aspect_ratio_mask"][0][0].sum())
+    return list(pv[0, 0, :tiles])  # (B, images, 4 slots, 3, 560, 560)

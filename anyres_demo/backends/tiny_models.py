@@ -105,14 +105,112 @@ def _internvl_config(preset: Preset, tokenizer, vocab: int):
                           vision_feature_layer=-1, vision_feature_select_strategy="default")
 
 
+def _gemma3_config(preset: Preset, tokenizer, vocab: int):
+    from transformers import Gemma3Config
+
+    s = preset.settings
+    start, end = preset.wrapper_tokens
+    # SigLIP at the checkpoint's 896 px / patch 14: 64x64 patches, AvgPool2d(4) -> 16x16 = 256
+    vision = {"model_type": "siglip_vision_model", "hidden_size": VISION_WIDTH,
+              "intermediate_size": 2 * VISION_WIDTH, "num_hidden_layers": 1,
+              "num_attention_heads": HEADS, "image_size": s.view_size, "patch_size": s.patch_size}
+    text = _tiny_text(vocab, head_dim=TEXT_WIDTH // HEADS, layer_types=["full_attention"],
+                      **_token_ids(tokenizer))
+    return Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=s.tokens_per_view,
+                        image_token_index=tokenizer.convert_tokens_to_ids(preset.image_token),
+                        boi_token_index=tokenizer.convert_tokens_to_ids(start),
+                        eoi_token_index=tokenizer.convert_tokens_to_ids(end))
+
+
+def _gemma4_config(preset: Preset, tokenizer, vocab: int):
+    from transformers import Gemma4Config
+
+    s = preset.settings
+    start, end = preset.wrapper_tokens
+    ids = {name: tokenizer.convert_tokens_to_ids(tok) for name, tok in (
+        ("boi_token_id", start), ("eoi_token_id", end), ("image_token_id", preset.image_token),
+        ("video_token_id", "<|video|>"), ("boa_token_id", "<|audio>"),
+        ("eoa_token_index", "<audio|>"), ("audio_token_id", "<|audio|>"))}
+    # patch 16, 3x3 pooling as released; no audio tower (images only)
+    vision = {"hidden_size": VISION_WIDTH, "intermediate_size": 2 * VISION_WIDTH,
+              "num_hidden_layers": 1, "num_attention_heads": HEADS, "num_key_value_heads": HEADS,
+              "head_dim": VISION_WIDTH // HEADS, "patch_size": s.patch_size,
+              "pooling_kernel_size": s.pooling_kernel_size}
+    # global_head_dim = head_dim: no per-layer overrides, so the config stays homogeneous
+    text = _tiny_text(vocab, head_dim=TEXT_WIDTH // HEADS, global_head_dim=TEXT_WIDTH // HEADS,
+                      layer_types=["full_attention"],
+                      vocab_size_per_layer_input=vocab, hidden_size_per_layer_input=8,
+                      **_token_ids(tokenizer))
+    return Gemma4Config(text_config=text, vision_config=vision, audio_config=None, **ids)
+def _smolvlm_config(preset: Preset, kind: str, tokenizer, vocab: int):
+    from transformers import Idefics3Config, SmolVLMConfig
+
+    s = preset.settings
+    # SigLIP geometry of the checkpoint: M-px tiles, patch 14 or 16, pixel shuffle s x s
+    vision = {"hidden_size": VISION_WIDTH, "intermediate_size": 2 * VISION_WIDTH,
+              "num_hidden_layers": 1, "num_attention_heads": HEADS,
+              "image_size": s.tile_size, "patch_size": s.patch_size}
+    cls = SmolVLMConfig if kind == hp.SMOLVLM else Idefics3Config
+    return cls(vision_config=vision,
+               text_config=_tiny_text(vocab, model_type="llama", **_token_ids(tokenizer)),
+               image_token_id=tokenizer.convert_tokens_to_ids(preset.image_token),
+               scale_factor=s.scale_factor, **_token_ids(tokenizer))
+
+
+def _llama4_config(preset: Preset, tokenizer, vocab: int):
+    from transformers import Llama4Config
+
+    s = preset.settings
+    # pixel shuffle packs 2x2 patches: 4 * VISION_WIDTH channels into the adapter MLP
+    vision = {"hidden_size": VISION_WIDTH, "intermediate_size": 4 * VISION_WIDTH,
+              "num_hidden_layers": 1, "num_attention_heads": HEADS, "image_size": s.tile_size,
+              "patch_size": s.patch_size, "pixel_shuffle_ratio": s.pixel_shuffle_ratio,
+              "vision_output_dim": TEXT_WIDTH, "projector_input_dim": TEXT_WIDTH,
+              "projector_output_dim": TEXT_WIDTH}
+    text = _tiny_text(vocab, head_dim=TEXT_WIDTH // HEADS, intermediate_size_mlp=2 * TEXT_WIDTH,
+                      num_local_experts=1, moe_layers=[], attention_chunk_size=32768,
+                      **_token_ids(tokenizer))
+    # the model fills <|patch|> positions (config.image_token_index), not <|image|>
+    return Llama4Config(vision_config=vision, text_config=text,
+                        image_token_index=tokenizer.convert_tokens_to_ids(preset.image_token),
+                        boi_token_index=tokenizer.convert_tokens_to_ids("<|image_start|>"),
+                        eoi_token_index=tokenizer.convert_tokens_to_ids("<|image_end|>"))
+
+
+def _mllama_config(preset: Preset, tokenizer, vocab: int):
+    from transformers import MllamaConfig
+
+    s = preset.settings
+    # 560-px tiles, patch 14: 40 x 40 + CLS = 1601 states per tile; one local layer, one
+    # global, the local output concatenated with one intermediate layer
+    vision = {"hidden_size": VISION_WIDTH, "intermediate_size": 2 * VISION_WIDTH,
+              "num_hidden_layers": 1, "num_global_layers": 1, "attention_heads": HEADS,
+              "image_size": s.tile_size, "patch_size": s.patch_size, "max_num_tiles": s.max_tiles,
+              "intermediate_layers_indices": [0], "vision_output_dim": 2 * VISION_WIDTH}
+    text = _tiny_text(vocab, num_hidden_layers=2, cross_attention_layers=[1],
+                      **_token_ids(tokenizer))
+    return MllamaConfig(vision_config=vision, text_config=text,
+                        image_token_index=tokenizer.convert_tokens_to_ids(preset.image_token))
+
+
 def tiny_config(preset: Preset, tokenizer):
     """The tiny model config for `preset`, with token ids taken from `tokenizer`."""
     kind = hp.model_type(preset)
     vocab = 8 * ((len(tokenizer) + 7) // 8)
+    if kind in (hp.SMOLVLM, hp.IDEFICS3):
+        return _smolvlm_config(preset, kind, tokenizer, vocab)
+    if kind == hp.LLAMA4:
+        return _llama4_config(preset, tokenizer, vocab)
+    if kind == hp.MLLAMA:
+        return _mllama_config(preset, tokenizer, vocab)
     if kind in (hp.LLAVA_NEXT, hp.ONEVISION):
         return _llava_config(preset, kind, tokenizer, vocab)
     if kind in (hp.QWEN2_VL, hp.QWEN2_5_VL):
         return _qwen_config(preset, kind, tokenizer, vocab)
+    if kind == hp.GEMMA3:
+        return _gemma3_config(preset, tokenizer, vocab)
+    if kind == hp.GEMMA4:
+        return _gemma4_config(preset, tokenizer, vocab)
     return _internvl_config(preset, tokenizer, vocab)
 
 
@@ -122,7 +220,25 @@ MODEL_CLASS = {
     hp.QWEN2_VL: "Qwen2VLForConditionalGeneration",
     hp.QWEN2_5_VL: "Qwen2_5_VLForConditionalGeneration",
     hp.INTERNVL: "InternVLForConditionalGeneration",
+    hp.GEMMA3: "Gemma3ForConditionalGeneration",
+    hp.GEMMA4: "Gemma4ForConditionalGeneration",
+    hp.SMOLVLM: "SmolVLMForConditionalGeneration",
+    hp.IDEFICS3: "Idefics3ForConditionalGeneration",
+    hp.LLAMA4: "Llama4ForConditionalGeneration",
+    hp.MLLAMA: "MllamaForConditionalGeneration",
 }
+
+
+def random_projector(model) -> None:
+    """Gemma 3 initialises its projector matrix to zeros, which would make every image
+    feature 0 in a random model; give it random values instead (tests only)."""
+    import torch
+
+    projector = getattr(getattr(model, "model", model), "multi_modal_projector", None)
+    weight = getattr(projector, "mm_input_projection_weight", None)
+    if weight is not None and not bool(weight.any()):
+        with torch.no_grad():
+            weight.normal_(std=1.0)
 
 
 def build_tiny_model(preset: Preset, out_dir: str | None = None, seed: int = SEED):
@@ -139,6 +255,7 @@ def build_tiny_model(preset: Preset, out_dir: str | None = None, seed: int = SEE
     config = tiny_config(preset, processor.tokenizer)
     torch.manual_seed(seed)
     model = getattr(transformers, MODEL_CLASS[hp.model_type(preset)])(config).eval()
+    random_projector(model)
     if out_dir is not None:
         model.save_pretrained(out_dir)
         processor.save_pretrained(out_dir)

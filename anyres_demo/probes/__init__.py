@@ -16,6 +16,7 @@ Importing this package is cheap: onnxruntime and rapidocr load lazily inside the
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -25,10 +26,17 @@ from PIL import Image
 from ..engine import as_size, plan_image, resolve_preset
 from ..geometry import Box, Size
 from ..presets import FAMILY_DEFAULTS, PRESETS, Preset, get_preset
-from ..render import render_crops
+from ..render import CUT_FIRST_KINDS, render_crops
 from ..layout import kinds_with_role
 from ..strategies import STRATEGY_LABELS
 from ..strategies.base import CropSpec, Plan
+
+# onnxruntime 1.32 sends telemetry (CONNECT mobile.events.data.microsoft.com:443) when a
+# session is built, even after disable_telemetry_events(); only this variable, read when
+# onnxruntime is imported, stops it. Set here so it is in place before any probe imports it
+# (app.py sets it too); a host can still opt in with ORT_DISABLE_TELEMETRY=0.
+ORT_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
+os.environ.setdefault(ORT_TELEMETRY_ENV, "1")
 
 # callable(fraction in [0, 1], text): how uncached work reports progress (gr.Progress fits).
 Progress = Callable[[float, str], Any]
@@ -52,8 +60,9 @@ class View:
 
     @property
     def tile_boxes(self) -> list[Box]:
-        """Source boxes (original px) of the tiles; seams are their shared edges."""
-        return [c.source for c in self.crops if c.kind == "tile"]
+        """Source boxes (original px) of the tiles (and Gemma 3's pan-and-scan crops); seams
+        are their shared edges."""
+        return [c.source for c in self.crops if c.kind in ("tile", "pas_crop")]
 
 
 def strategy_view(image_or_size: Any, model: str | Preset, **overrides: Any) -> View:
@@ -67,7 +76,8 @@ def strategy_view(image_or_size: Any, model: str | Preset, **overrides: Any) -> 
     return View(key=preset.repo_id, label=label,
                 strategy=preset.strategy, image_hw=size_hw, crops=plan.crops,
                 # the probes see only the crops, so presets with the same geometry share entries
-                settings_key=f"{preset.strategy}|{plan.crops!r}",
+                settings_key=f"{preset.strategy}|{plan.crops!r}" +
+                (f"|{plan.resize_chain_hw!r}" if plan.resize_chain_hw else ""),  # SmolVLM's resizes
                 num_tokens=plan.num_image_tokens, plan=plan)
 
 
@@ -105,23 +115,33 @@ def render_view(image: Image.Image, view: View) -> list[Image.Image]:
     return [image.resize(c.resize_hw.wh, Image.Resampling.BICUBIC) for c in view.crops]
 
 
+def _resized_from(spec: CropSpec, image_hw: Size) -> Box:
+    """The original-px box that was resized to `spec.resize_hw`: the whole image, or the crop's
+    own source box for crops cut before resizing (Gemma 3's pan-and-scan)."""
+    if spec.kind in CUT_FIRST_KINDS:
+        return spec.source
+    return Box(0, 0, image_hw.width, image_hw.height)
+
+
 def crop_to_original(spec: CropSpec, image_hw: Size, xs: np.ndarray, ys: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Crop-pixel coordinates -> original-image pixels (canvas px -> minus paste -> scale)."""
-    sx = image_hw.width / spec.resize_hw.width
-    sy = image_hw.height / spec.resize_hw.height
-    ox = (np.asarray(xs, dtype=np.float64) + spec.window.x0 - spec.paste_yx[1]) * sx
-    oy = (np.asarray(ys, dtype=np.float64) + spec.window.y0 - spec.paste_yx[0]) * sy
+    src = _resized_from(spec, image_hw)
+    sx = src.width / spec.resize_hw.width
+    sy = src.height / spec.resize_hw.height
+    ox = src.x0 + (np.asarray(xs, dtype=np.float64) + spec.window.x0 - spec.paste_yx[1]) * sx
+    oy = src.y0 + (np.asarray(ys, dtype=np.float64) + spec.window.y0 - spec.paste_yx[0]) * sy
     return ox, oy
 
 
 def original_to_crop(spec: CropSpec, image_hw: Size, xs: np.ndarray, ys: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Original-image pixels -> crop-pixel coordinates (the inverse of crop_to_original)."""
-    sx = spec.resize_hw.width / image_hw.width
-    sy = spec.resize_hw.height / image_hw.height
-    cx = np.asarray(xs, dtype=np.float64) * sx + spec.paste_yx[1] - spec.window.x0
-    cy = np.asarray(ys, dtype=np.float64) * sy + spec.paste_yx[0] - spec.window.y0
+    src = _resized_from(spec, image_hw)
+    sx = spec.resize_hw.width / src.width
+    sy = spec.resize_hw.height / src.height
+    cx = (np.asarray(xs, dtype=np.float64) - src.x0) * sx + spec.paste_yx[1] - spec.window.x0
+    cy = (np.asarray(ys, dtype=np.float64) - src.y0) * sy + spec.paste_yx[0] - spec.window.y0
     return cx, cy
 
 
@@ -131,6 +151,26 @@ def image_digest(image: Image.Image) -> str:
     h = hashlib.sha256(f"{rgb.size}".encode())
     h.update(rgb.tobytes())
     return h.hexdigest()
+
+
+def outline_xy(box: Box, scale: float = 1.0) -> list[float]:
+    """A source box as ImageDraw.rectangle's inclusive corners at `scale`, never inverted: a
+    tile of a 1-px-wide image covers less than one pixel (x1 - 1 < x0), which Pillow refuses
+    with "x1 must be greater than or equal to x0"."""
+    x0, y0 = box.x0 * scale, box.y0 * scale
+    return [x0, y0, max(x0, box.x1 * scale - 1), max(y0, box.y1 * scale - 1)]
+
+
+def quiet_onnxruntime():
+    """onnxruntime with its telemetry off (ORT_TELEMETRY_ENV above, and the events API for
+    platforms where that is what counts). Call instead of `import onnxruntime` everywhere a
+    session is built; idempotent."""
+    os.environ.setdefault(ORT_TELEMETRY_ENV, "1")
+    import onnxruntime as ort
+
+    if os.environ[ORT_TELEMETRY_ENV] != "0":
+        ort.disable_telemetry_events()
+    return ort
 
 
 def report(progress: Optional[Progress], fraction: float, text: str) -> None:
@@ -161,4 +201,4 @@ def precompute(image: Image.Image, models: Optional[list] = None,
 
 __all__ = ["View", "Progress", "strategy_view", "baseline_view", "family_views", "render_view",
            "crop_to_original", "original_to_crop", "image_digest", "baseline_side",
-           "GLOBAL_KINDS", "BASELINE_KEY", "precompute"]
+           "GLOBAL_KINDS", "BASELINE_KEY", "precompute", "quiet_onnxruntime", "outline_xy"]

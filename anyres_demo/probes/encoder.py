@@ -34,10 +34,10 @@ from PIL import Image, ImageDraw
 
 from ..engine import resolve_preset
 from ..geometry import Box, Size
-from ..layout import kinds_with_role
+from ..layout import KIND_INFO, kinds_with_role
 from ..presets import IMAGENET_MEAN, IMAGENET_STD, Preset
 from . import (GLOBAL_KINDS, Progress, View, baseline_view, image_digest, original_to_crop,
-               render_view, report, strategy_view)
+               outline_xy, quiet_onnxruntime, render_view, report, strategy_view)
 from . import cache
 
 PROBE = "encoder"
@@ -151,7 +151,7 @@ def get_encoder() -> _Encoder:
     if _ENCODER is None:
         with _LOCK:
             if _ENCODER is None:
-                import onnxruntime as ort
+                ort = quiet_onnxruntime()
 
                 blob, patch, layers = build_attention_model(model_path())
                 options = ort.SessionOptions()
@@ -411,6 +411,9 @@ def _panel_caption(view: View, kinds: Sequence[str], crops: Sequence[CropAttenti
     if spec.kind == "tile":
         return (f"{count} tile(s) of {size} px stitched onto the original; each tile's "
                 "CLS-to-patch attention sums to 1 before stitching.")
+    if spec.kind not in ("base", "thumbnail"):  # e.g. Gemma 3's pan-and-scan crops
+        return (f"{count} {KIND_INFO[spec.kind].part} of {size} px stitched onto the original; "
+                "each crop's CLS-to-patch attention sums to 1 before stitching.")
     name = "Base image" if spec.kind == "base" else "Thumbnail"
     if view.key == "fixed":
         name = "Fixed-resolution baseline"
@@ -500,8 +503,7 @@ def overlay(image: Image.Image, heat: np.ndarray, alpha: float = 0.6,
     out = Image.fromarray(np.clip(blended, 0, 255).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(out)
     for b in boxes:
-        draw.rectangle([b.x0 * scale, b.y0 * scale, b.x1 * scale - 1, b.y1 * scale - 1],
-                       outline=(0, 255, 255), width=max(1, round(2 * scale)))
+        draw.rectangle(outline_xy(b, scale), outline=(0, 255, 255), width=max(1, round(2 * scale)))
     return out
 
 

@@ -21,9 +21,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..geometry import Box
-from ..presets import FAMILY_DEFAULTS, Preset
+from ..layout import kinds_with_role
+from ..presets import FAMILY_DEFAULTS, Preset, get_preset
 from . import (GLOBAL_KINDS, Progress, View, baseline_view, crop_to_original, image_digest,
-               render_view, report, strategy_view)
+               outline_xy, render_view, report, strategy_view)
 from . import cache
 from .ocr import OcrSettings, Word, read_words, words_from_arrays, words_to_arrays
 
@@ -198,7 +199,7 @@ def score(view: View, reference: Reading, reading: Reading) -> LegibilityResult:
     return LegibilityResult(
         view=view, reference=reference, reading=reading,
         read=match_words(ref, reading.words),
-        read_highres=match_words(ref, _subset(reading, ("tile", "image"))),
+        read_highres=match_words(ref, _subset(reading, kinds_with_role("detail"))),
         read_global=match_words(ref, _subset(reading, GLOBAL_KINDS)),
         cut=cut_by_seams(ref, view.tile_boxes))
 
@@ -233,6 +234,7 @@ def strategy_legibility(image: Image.Image, model: str | Preset,
 class Comparison:
     reference: Reading
     results: list[LegibilityResult]  # baseline first, then one per model
+    skipped: tuple[str, ...] = ()  # "model: why", for models whose processor refuses the image
 
     @property
     def table(self) -> list[dict]:
@@ -246,7 +248,13 @@ def compare_legibility(image: Image.Image, models: Optional[Sequence[str | Prese
     """The fixed-resolution baseline and every model (default: one preset per strategy
     family) against the full-resolution reference."""
     models = list(FAMILY_DEFAULTS.values()) if models is None else list(models)
-    views = [baseline_view(image)] + [strategy_view(image, m) for m in models]
+    views, skipped = [baseline_view(image)], []
+    for model in models:
+        try:
+            views.append(strategy_view(image, model))
+        except ValueError as exc:  # Qwen2-VL above 200:1: the others still answer
+            label = get_preset(model).label if isinstance(model, str) else model.label
+            skipped.append(f"{label}: {exc}")
     # progress by pixels read: OCR time grows with them
     weights = np.array([views[0].image_hw.area] + [sum(c.out_hw.area for c in v.crops)
                                                    for v in views], dtype=np.float64)
@@ -260,7 +268,7 @@ def compare_legibility(image: Image.Image, models: Optional[Sequence[str | Prese
     results = [legibility(image, v, settings, part(k + 1), use_cache, reference)
                for k, v in enumerate(views)]
     report(progress, 1.0, "legibility done")
-    return Comparison(reference, results)
+    return Comparison(reference, results, tuple(skipped))
 
 
 # --- pictures -------------------------------------------------------------------------------
@@ -284,15 +292,15 @@ def render_lost_words(image: Image.Image, result: LegibilityResult,
     layer = Image.new("RGBA", size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     for word, read, cut in zip(result.reference.words, result.read, result.cut):
-        box = [v * scale for v in word.box]
+        x0, y0, x1, y1 = (v * scale for v in word.box)
+        box = [x0, y0, max(x0, x1), max(y0, y1)]
         if read:
             draw.rectangle(box, outline=READ_RGB + (230,), width=1)
         else:
             draw.rectangle(box, fill=(SEAM_RGB if cut else LOST_RGB) + (110,),
                            outline=(SEAM_RGB if cut else LOST_RGB) + (255,), width=1)
     for tile in result.view.tile_boxes:
-        draw.rectangle([tile.x0 * scale, tile.y0 * scale, tile.x1 * scale - 1,
-                        tile.y1 * scale - 1], outline=EDGE_RGB + (200,), width=2)
+        draw.rectangle(outline_xy(tile, scale), outline=EDGE_RGB + (200,), width=2)
     return Image.alpha_composite(faded.convert("RGBA"), layer).convert("RGB")
 
 

@@ -89,6 +89,9 @@ def get_engine(settings: OcrSettings = OcrSettings()) -> Any:
     if settings not in _ENGINES:
         with _BUILD_LOCK:
             if settings not in _ENGINES:
+                from . import quiet_onnxruntime
+
+                quiet_onnxruntime()  # before rapidocr builds its sessions
                 from rapidocr import RapidOCR
 
                 _ENGINES[settings] = RapidOCR(params={**settings.params(), **model_paths()})
@@ -142,20 +145,37 @@ def _digest(image: Image.Image, settings: OcrSettings) -> str:
     return h.hexdigest()
 
 
+# Below this many pixels on a side no glyph fits; rapidocr also fails on such strips (its
+# resize to the detector's side limit rounds the short side to 0 px: ResizeImgError).
+MIN_TEXT_SIDE = 4
+
+
 def read_words(image: Image.Image, settings: OcrSettings = OcrSettings()) -> list[Word]:
     """All words RapidOCR reads in `image`, boxes in its pixels. Identical images (a Qwen
-    resize that keeps the original size, a shared baseline) are read once per process."""
+    resize that keeps the original size, a shared baseline) are read once per process.
+    Strips too thin to hold text (after the detector's resize) read as no words."""
+    if min(image.size) < MIN_TEXT_SIDE:
+        return []
     rgb = image.convert("RGB")
     key = _digest(rgb, settings)
     with _CALL_LOCK:
         if key in _MEMO:
             _MEMO.move_to_end(key)
             return list(_MEMO[key])
-        words = parse_output(get_engine(settings)(rgb, return_word_box=True))
+        words = _run_engine(rgb, settings)
         _MEMO[key] = words
         while len(_MEMO) > MEMO_SIZE:
             _MEMO.popitem(last=False)
     return list(words)
+
+
+def _run_engine(rgb: Image.Image, settings: OcrSettings) -> list[Word]:
+    from rapidocr.utils.process_img import ResizeImgError
+
+    try:
+        return parse_output(get_engine(settings)(rgb, return_word_box=True))
+    except ResizeImgError:  # e.g. 40x20000: the short side scales to 0 px, so no text
+        return []
 
 
 def words_to_arrays(words: Sequence[Word]) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -33,6 +33,7 @@ import numpy as np
 import spaces
 from PIL import Image
 
+from ..layout import KIND_INFO
 from ..backends import chat
 from . import View, strategy_view
 from .encoder import (GLOBAL_KINDS, HIGHRES_KINDS, AttentionResult, CropAttention,
@@ -395,6 +396,9 @@ def _panel_caption(view: View, kinds: Sequence[str], crops: Sequence[CropAttenti
     if spec.kind == "tile":
         return (f"{count} tile(s) of {size} px ({grid} each) stitched onto the original; "
                 "each tile's map sums to 1 before stitching.")
+    if spec.kind not in ("base", "thumbnail"):  # e.g. Gemma 3's pan-and-scan crops
+        return (f"{count} {KIND_INFO[spec.kind].part} of {size} px ({grid} each) stitched onto "
+                "the original; each crop's map sums to 1 before stitching.")
     name = "Base image" if spec.kind == "base" else "Thumbnail"
     return f"{name}: the whole image squashed to {size} px ({grid}, global view)."
 

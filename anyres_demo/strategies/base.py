@@ -77,6 +77,9 @@ class Plan:
     cells_per_tile: int = 0  # feature cells per tile side (24, 27, 16); Qwen: 0
     divergences: tuple[str, ...] = field(default_factory=tuple)  # transformers vs original repo
     formula: str = ""  # the count formula filled in with this image's numbers
+    # Sizes the WHOLE image is resized through, in order, before each crop's own resize starts
+    # from the last of them (SmolVLM: longest edge, then tile multiples); () = from the original.
+    resize_chain_hw: tuple[Size, ...] = ()
 
     @cached_property
     def candidates(self) -> tuple[Candidate, ...]:

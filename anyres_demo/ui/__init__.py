@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 import gradio as gr
 
 from ..images import MAX_UPLOAD_BYTES
+from . import cost as cost_tab
 from . import explorer, hardening
 from .shared import Shared
 
@@ -96,10 +97,12 @@ def build_demo(extra_tabs: Sequence[Callable[[Shared], None]] = (),
             cmp = explorer.build_compare_tab()
             wi = explorer.build_whatif_tab()
             exp = explorer.build_export_tab()
+            cst = cost_tab.build_cost_tab()
             for build_tab in extra_tabs:
                 with gr.Tab(tab_label(build_tab)):
                     build_tab(shared)
         explorer.connect(demo, shared, head, state, ex, cmp, wi, exp)
+        cost_tab.connect(state, cst)
     return demo
 
 

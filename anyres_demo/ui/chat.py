@@ -17,6 +17,7 @@ import spaces
 from .. import attention as att
 from .. import security
 from ..backends import chat
+from .. import images
 from ..images import load_image
 from ..layout import build_layout
 from ..overrides import collect_overrides
@@ -129,7 +130,8 @@ def respond(message: str, history: list[dict] | None, image, max_new_tokens=256,
         source = _source(model)
         loaded = chat.BACKEND.ensure(source, _progress_fn(progress))
         overrides = collect_overrides(source.preset, **(named_settings(values) if values else {}))
-        prepared = chat.prepare_turn(loaded, _as_pil(image), history, message, overrides)
+        with images.DECODES.hold():  # one limit with the explorer and the probes
+            prepared = chat.prepare_turn(loaded, _as_pil(image), history, message, overrides)
     except (ValueError, chat.ModelLoadError) as exc:
         _warn(str(exc))
         yield history, message, state, model_status(model) + f"\n\n❌ {exc}", gr.skip()

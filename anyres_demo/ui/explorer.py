@@ -8,8 +8,10 @@ the UI keeps only a small dict (model, overrides, image size) in gr.State.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import tempfile
+import traceback
 from typing import Any, Callable
 
 import gradio as gr
@@ -19,10 +21,12 @@ from .. import analysis, ledger, teaching
 from ..engine import plan_image
 from ..examples import EXAMPLES, get_example
 from ..export import snippet, write_exports
+from .. import images
 from ..images import load_image
+from ..overrides import parse_number
 from ..layout import build_layout
 from ..plots import candidates_chart
-from ..presets import FAMILY_DEFAULTS, OVERRIDABLE, get_preset, list_presets
+from ..presets import FAMILY_DEFAULTS, GEMMA_SOFT_TOKEN_BUDGETS, OVERRIDABLE, get_preset, list_presets
 from ..security import any_model_allowed
 from ..views import CROP_MAX_SIDE, display_source, overlay, resize_note
 from ..overrides import SETTING_SPECS
@@ -33,8 +37,10 @@ LARGE_IMAGE_PIXELS = 40_000_000  # above this, say that the analysis takes a mom
 SETTING_NAMES = tuple(SETTING_SPECS)  # one control each, in this order
 CHECKPOINT = "checkpoint"  # the on/off and choice controls' "use the checkpoint's value"
 # Events that decode the uploaded image share one queue: each holds up to one decoded image
-# (images.PEAK_MEMORY_BOUND for a 100 MP upload), so this caps the explorer's memory.
-IMAGE_QUEUE = {"concurrency_id": "explorer-image", "concurrency_limit": 4}
+# (images.PEAK_MEMORY_BOUND for a 100 MP upload). The queue keeps the explorer's workers few;
+# images.DECODES (held by `decodes`) is the one limit across the explorer, probes and chat.
+IMAGE_QUEUE = {"concurrency_id": "explorer-image", "concurrency_limit": images.DECODE_LIMIT}
+LOG = logging.getLogger("anyres_demo")
 
 
 def reads(strategy: str, setting: str) -> bool:
@@ -43,15 +49,38 @@ def reads(strategy: str, setting: str) -> bool:
 
 
 def guarded(fn: Callable) -> Callable:
-    """Run a handler; a ValueError (or running out of memory) reaches the user as gr.Error."""
+    """Run a handler; a ValueError (or running out of memory) reaches the user as gr.Error.
+
+    The gr.Error is raised outside the `except`, after the failed frames' locals are cleared:
+    gradio keeps the error it is given, and a chained traceback would keep the decoded image
+    (hundreds of MB) alive with it. The server log gets one line, not a traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
-        except MemoryError:
-            raise gr.Error("Not enough memory for this image; try a smaller one.") from None
+            message = str(exc)
+            traceback.clear_frames(exc.__traceback__)
+        except MemoryError as exc:
+            message = "Not enough memory for this image; try a smaller one."
+            traceback.clear_frames(exc.__traceback__)
+        raise user_error(message, fn.__name__)
+    return wrapper
+
+
+def user_error(message: str, where: str = "") -> gr.Error:
+    """A gr.Error for a person's mistake: shown to them, one line in the server log."""
+    LOG.warning("refused%s: %s", f" ({where})" if where else "", " ".join(message.split())[:300])
+    return gr.Error(message, print_exception=False)
+
+
+def decodes(fn: Callable) -> Callable:
+    """Hold one of images.DECODES' slots for the whole handler (the decoded image lives that
+    long), so analyses, probes and chat together never decode more than DECODE_LIMIT."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with images.DECODES.hold():
+            return fn(*args, **kwargs)
     return wrapper
 
 
@@ -59,16 +88,16 @@ GUARDED_IMAGES: set[str] = set()  # elem_ids of the gr.Image inputs guard_upload
 
 
 def guard_uploads(image: gr.Image) -> gr.Image:
-    """Make `image`'s upload errors (not an image, truncated, too large) reach the user as a
-    clear message instead of gradio's bare "Error" badge.
+    """Hand the guarded images' uploads to the handlers as a path, without gradio opening them.
 
-    gr.Image opens every upload with Pillow before any handler runs, and gradio shows no
-    message for an error there. So for the guarded images (by elem_id) a failed Pillow open
-    hands the stored file's path to the handlers, where `images.load_image` (the hardened
-    loader) refuses it with its own message, which gradio does show. The wrapper sits on the
-    class, because gradio rebuilds components for each browser session (an instance attribute
-    would be lost), and only acts for the elem_ids registered here. (A subclass would do, but
-    gradio writes a .pyi stub next to the module of every component subclass.)
+    gr.Image's own preprocess opens every upload with Pillow (any format Pillow knows) before
+    any handler runs, and opening an ICO decodes its largest icon: a 657 KB file became 645 MB
+    before our loader could refuse it, and a failure there reached people as a bare "Error".
+    The loader (images.load_image) checks every container before Pillow and says what is
+    wrong, so the stored path is all the handlers need. The wrapper sits on the class, because
+    gradio rebuilds components for each browser session (an instance attribute would be lost),
+    and only acts for the elem_ids registered here (type="filepath" images). (A subclass would
+    do, but gradio writes a .pyi stub next to the module of every component subclass.)
     """
     if not image.elem_id:
         raise ValueError("guard_uploads needs an image with an elem_id")
@@ -79,33 +108,49 @@ def guard_uploads(image: gr.Image) -> gr.Image:
 
     @functools.wraps(original)
     def preprocess(self, payload):
-        try:
-            return original(self, payload)
-        except gr.Error:
-            raise
-        except Exception as exc:  # Pillow raises many types on hostile input
-            if self.elem_id not in GUARDED_IMAGES:
-                raise
-            path = getattr(payload, "path", None)
-            if path and os.path.isfile(path):
-                return path
-            raise gr.Error(upload_error_message(path, exc)) from None
+        if (self.elem_id not in GUARDED_IMAGES or payload is None
+                or (payload.url or "").startswith("data:")):
+            return original(self, payload)  # a pasted data: URI is written to a file, not decoded
+        if payload.path is None:
+            raise user_error("The upload did not arrive; try again.")
+        return str(payload.path)
 
     preprocess.anyres_guard = True
     gr.Image.preprocess = preprocess
     return image
 
 
-def upload_error_message(path: str | None, exc: Exception) -> str:
-    """The loader's own explanation when it has one, else a generic but clear message."""
-    if path:
+GUARDED_NUMBERS: dict[str, str] = {}  # elem_id -> the Settings field it sets
+
+
+def guard_number(number: gr.Number, field: str) -> gr.Number:
+    """Parse the guarded numbers with overrides.parse_number (bounds, NaN, "abc", 1e30)
+    instead of gr.Number's own preprocess, whose failures reach people as a bare "Error".
+    On the class, like guard_uploads, for the elem_ids registered here."""
+    if not number.elem_id:
+        raise ValueError("guard_number needs a number with an elem_id")
+    GUARDED_NUMBERS[number.elem_id] = field
+    original = gr.Number.preprocess
+    if getattr(original, "anyres_guard", False):
+        return number
+
+    @functools.wraps(original)
+    def preprocess(self, payload):
+        if self.elem_id not in GUARDED_NUMBERS:
+            return original(self, payload)
+        name = (self.elem_id or "").removeprefix("set-")
         try:
-            load_image(path)
-        except ValueError as reason:
-            return str(reason)
-        except Exception:
-            pass
-    return f"This upload could not be read as an image ({type(exc).__name__}); try a PNG or JPEG."
+            parsed = parse_number(GUARDED_NUMBERS[self.elem_id], payload, label=name,
+                                  whole=self.precision == 0)
+        except ValueError as exc:
+            raise user_error(str(exc), name) from None
+        if parsed is None and payload not in (None, ""):
+            return 0  # a typed 0: the handler says it means the checkpoint's value
+        return parsed
+
+    preprocess.anyres_guard = True
+    gr.Number.preprocess = preprocess
+    return number
 
 
 def load(path: str | None):
@@ -195,6 +240,7 @@ def _control_update(spec, hint: Any, visible: bool, settings=None) -> dict:
 
 
 @guarded
+@decodes
 def on_analyze(path: str | None, model: str, *values: Any) -> tuple:
     """Every view of the explorer tab, plus the small state the other events read. `values`:
     one per overrides.SETTING_SPECS row. A bad image or setting raises gr.Error; the event's
@@ -273,30 +319,39 @@ def on_click(state: dict | None, path: str | None, evt: gr.SelectData) -> tuple:
 
 
 @guarded
+@decodes
 def on_compare(path: str | None, state: dict | None) -> tuple:
     if not path or not state:
         return [], None, frame(analysis.COMPARE_HEADERS, [])
     choice, _ = analysis.Choice.from_state(state)
     gallery, fig, rows = analysis.compare(load_image(path).image, choice)
+    for row in rows:
+        if row[5] == "—":
+            gr.Warning(f"{row[0]}: {row[-1]}")
     return gallery, fig, frame(analysis.COMPARE_HEADERS, rows)
 
 
 @guarded
-def on_whatif(width: float, height: float, qwen_max_pixels: float, internvl_max_tiles: float) -> tuple:
-    scale_fig, aspect_fig, rows = analysis.whatif(width, height, qwen_max_pixels, internvl_max_tiles)
+def on_whatif(width: float, height: float, qwen_max_pixels: float, internvl_max_tiles: float,
+              gemma4_budget: Any = None) -> tuple:
+    scale_fig, aspect_fig, rows = analysis.whatif(width, height, qwen_max_pixels, internvl_max_tiles,
+                                                  gemma4_budget)
     return scale_fig, aspect_fig, frame(analysis.WHATIF_HEADERS, rows)
 
 
 @guarded
-def on_whatif_from_image(state: dict | None, qwen_max_pixels: float, internvl_max_tiles: float) -> tuple:
+def on_whatif_from_image(state: dict | None, qwen_max_pixels: float, internvl_max_tiles: float,
+                         gemma4_budget: Any = None) -> tuple:
     """Move the what-if sliders to the analysed image's size and redraw."""
     if not state:
-        return (gr.update(), gr.update()) + on_whatif(1920, 1080, qwen_max_pixels, internvl_max_tiles)
+        return (gr.update(), gr.update()) + on_whatif(1920, 1080, qwen_max_pixels, internvl_max_tiles,
+                                                      gemma4_budget)
     height, width = state["size_hw"]
-    return (width, height) + on_whatif(width, height, qwen_max_pixels, internvl_max_tiles)
+    return (width, height) + on_whatif(width, height, qwen_max_pixels, internvl_max_tiles, gemma4_budget)
 
 
 @guarded
+@decodes
 def on_export(path: str | None, state: dict | None) -> tuple:
     """Write plan.json, overlay.png and a reproducing script; return them for download."""
     if not path or not state:
@@ -341,7 +396,7 @@ def build_inputs(initial_example: str | None, initial_model: str | None = None
                         for name, spec in SETTING_SPECS.items()}
             apply = gr.Button("Apply settings", size="sm")
             total = gr.HTML(total_html(None), elem_id="token-total")
-            summary = gr.Markdown(elem_id="summary")
+            summary = gr.Markdown(elem_id="analysis-summary")
     shared = Shared(image=image, model=model, controls=controls)
     return shared, {"total": total, "summary": summary, "apply": apply}
 
@@ -357,8 +412,8 @@ def setting_control(spec, hint: Any, visible: bool, settings=None):
     if spec.kind == "choice":
         return gr.Dropdown([CHECKPOINT, *[str(c) for c in spec.choices]], value=CHECKPOINT,
                            info=shown, **common)
-    return gr.Number(value=None, precision=0 if spec.kind == "int" else None, minimum=0,
-                     placeholder=shown, **common)
+    return guard_number(gr.Number(value=None, precision=0 if spec.kind == "int" else None,
+                                  minimum=0, placeholder=shown, **common), spec.field)
 
 
 def submit_events(shared: Shared) -> list:
@@ -435,6 +490,7 @@ def build_whatif_tab() -> dict[str, Any]:
     c: dict[str, Any] = {}
     qwen = get_preset(FAMILY_DEFAULTS["qwen2_vl"]).settings
     intern = get_preset(FAMILY_DEFAULTS["internvl"]).settings
+    gemma4 = get_preset(FAMILY_DEFAULTS["gemma4"]).settings
     with gr.Tab("What-if", elem_id="tab-whatif"):
         _teach("whatif")
         with gr.Row():
@@ -444,6 +500,9 @@ def build_whatif_tab() -> dict[str, Any]:
             c["qwen_max"] = gr.Slider(qwen.factor ** 2 * 4, qwen.max_pixels, value=qwen.max_pixels,
                                       step=qwen.factor ** 2, label="Qwen2-VL max_pixels")
             c["intern_max"] = gr.Slider(1, 40, value=intern.max_tiles, step=1, label="InternVL max tiles")
+            c["gemma4_budget"] = gr.Radio([str(b) for b in GEMMA_SOFT_TOKEN_BUDGETS],
+                                          value=str(gemma4.max_soft_tokens), elem_id="whatif-gemma4-budget",
+                                          label="Gemma 4 image token budget (its five steps)")
             c["from_image"] = gr.Button("Use my image's size", size="sm")
         with gr.Row():
             c["scale_plot"] = gr.Plot(label="Tokens vs size")
@@ -494,7 +553,7 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
         dep.success(clear_export, None, export_out, api_visibility="private") \
            .success(on_compare, [shared.image, state], [cmp["gallery"], cmp["bars"], cmp["table"]],
                     api_name="compare", api_visibility="undocumented", **IMAGE_QUEUE) \
-           .success(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
+           .success(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]],
                     [wi["width"], wi["height"], wi["scale_plot"], wi["aspect_plot"], wi["table"]],
                     api_visibility="private")
 
@@ -506,13 +565,14 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
            .success(on_analyze, inputs, outputs, api_visibility="private", **IMAGE_QUEUE))
     ex["token_map"].select(on_click, [state, shared.image], [ex["token_info"], ex["token_map"]],
                            api_visibility="private", **IMAGE_QUEUE)
-    whatif_in = [wi["width"], wi["height"], wi["qwen_max"], wi["intern_max"]]
+    whatif_in = [wi["width"], wi["height"], wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]]
     whatif_out = [wi["scale_plot"], wi["aspect_plot"], wi["table"]]
     # .change: a drag's release and a typed value (Enter or leaving the box) alike, and always
     # with every slider's current value ("always_last": the latest wins, none is dropped)
-    gr.on([wi[k].change for k in ("width", "height", "qwen_max", "intern_max")], on_whatif,
+    gr.on([wi[k].change for k in ("width", "height", "qwen_max", "intern_max", "gemma4_budget")],
+          on_whatif,
           whatif_in, whatif_out, api_name="whatif", trigger_mode="always_last")
-    wi["from_image"].click(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"]],
+    wi["from_image"].click(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]],
                            [wi["width"], wi["height"], *whatif_out], api_visibility="private")
     exp["button"].click(on_export, [shared.image, state], export_out,
                         api_name="export", **IMAGE_QUEUE)

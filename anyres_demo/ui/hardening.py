@@ -9,14 +9,18 @@ Found in gradio's source and checked against a live server:
   still fetches public hosts (huggingface.co without any check) and, for a host that resolves
   privately, asks dns.google over HTTPS: a network call made for a stranger.
   `refuse_url_downloads` replaces gradio's download helpers with a clear refusal.
-* ``GET /gradio_api/file=https://...`` makes the server fetch that URL and stream it back.
-  `RequestGuard` answers 403 instead.
+* ``GET /gradio_api/file=https://...`` makes the server fetch that URL and stream it back;
+  so do its alias ``/gradio_api/file/https://...`` and ``/gradio_api/proxy=...``. Rather than
+  listing gradio's routes (the tests enumerate them), `RequestGuard` answers 403 to any
+  request whose path holds a URL, on every route, and to the proxy route whatever it holds.
 * Cached outputs are written by truncate-then-write under a content-hash name, so two sessions
   producing the same picture race (one reads a truncated file). `atomic_cache_writes` renames
   into place instead.
 * ``max_file_size`` caps each uploaded file, but not the number of files in one upload
   request nor JSON bodies (a data: URI is decoded to disk). `RequestGuard` caps every request
-  body at `security.MAX_REQUEST_BYTES`.
+  body at `security.MAX_REQUEST_BYTES`: a declared length over it is answered 413 at once; a
+  chunked body is cut at the limit with gradio's own multipart error (so its upload parser
+  deletes the partial files) and answered 413 too.
 
 Files served: only gradio's cache (uploads, rendered outputs, the examples copied there at
 start-up). The app needs no `allowed_paths`; `blocked_paths` lists the source anyway, so a
@@ -33,9 +37,10 @@ from typing import Any, Callable
 
 import gradio as gr
 from gradio import processing_utils
+from gradio.route_utils import MultiPartException
 from starlette.middleware import Middleware
 
-from ..security import MAX_REQUEST_BYTES, URL_REFUSAL, is_url
+from ..security import MAX_REQUEST_BYTES, URL_REFUSAL
 
 REPO = Path(__file__).resolve().parents[2]
 # What a file route must never serve, even if someone adds allowed_paths later.
@@ -43,7 +48,10 @@ BLOCKED_PATHS = [str(REPO / name) for name in (".git", "app.py", "anyres_demo", 
 # gradio's helpers that fetch a URL; each is looked up on the module at call time.
 DOWNLOADERS = ("async_ssrf_protected_download", "ssrf_protected_download", "save_url_to_cache",
                "async_ssrf_protected_get", "unsafe_download")
-_FILE_ROUTE = re.compile(r"/file=(.*)$", re.DOTALL)
+# A URL anywhere in a request path: after "/" or "=" (file=, proxy=), any scheme, or data:.
+_URL_IN_PATH = re.compile(r"[/=]\s*([a-zA-Z][a-zA-Z0-9+.-]*:/|data:)")
+# Routes that fetch whatever they are given; this app serves no proxied Space.
+_FETCHING_ROUTES = re.compile(r"/proxy=")
 
 
 def atomic_cache_writes() -> None:
@@ -108,8 +116,14 @@ def _refusal(original: Callable) -> Callable:
     return refuse
 
 
+class BodyTooLarge(MultiPartException):
+    """Raised into the app when a chunked body passes the cap. A MultiPartException, because
+    gradio's upload parser deletes its partial files on exactly that."""
+
+
 class RequestGuard:
-    """ASGI middleware: 403 for /file=<URL>, 413 for request bodies over `max_body_bytes`."""
+    """ASGI middleware: 403 for any path holding a URL (every file route and alias, the proxy
+    route), 413 for request bodies over `max_body_bytes`, declared or chunked."""
 
     def __init__(self, app, max_body_bytes: int = MAX_REQUEST_BYTES):
         self.app = app
@@ -118,32 +132,54 @@ class RequestGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        match = _FILE_ROUTE.search(scope.get("path", ""))
-        if match and is_url(match.group(1)):
+        if fetches_url(scope.get("path", "")):
             return await _plain(send, 403, URL_REFUSAL)
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
             return await _plain(send, 413, self._too_large())
-        return await self.app(scope, self._counted(receive), send)
+        return await self._capped(scope, receive, send)
 
     def _too_large(self) -> str:
         return (f"Request too large: the limit is {self.max_body_bytes:,} bytes "
                 f"({self.max_body_bytes / 1e6:.0f} MB). Upload a smaller image.")
 
-    def _counted(self, receive):
-        """A body sent without Content-Length (chunked) is cut off at the limit: the app sees
-        the client disconnect."""
-        seen = 0
+    async def _capped(self, scope, receive, send):
+        """Count the body as it arrives; past the limit, raise BodyTooLarge into the app and
+        answer 413 in place of whatever the app then answers (gradio: a 500)."""
+        seen, over, answered = 0, False, False
 
         async def counted():
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body_bytes:
-                    return {"type": "http.disconnect"}
+                    over = True
+                    raise BodyTooLarge(f"Request exceeded maximum allowed size of "
+                                       f"{self.max_body_bytes} bytes.")
             return message
-        return counted
+
+        async def replying(message):
+            nonlocal answered
+            if not over:
+                return await send(message)
+            if message["type"] == "http.response.start" and not answered:
+                answered = True
+                await _plain(send, 413, self._too_large())
+
+        try:
+            await self.app(scope, counted, replying)
+        except Exception:
+            if not over:
+                raise
+        if over and not answered:
+            await _plain(send, 413, self._too_large())
+
+
+def fetches_url(path: str) -> bool:
+    """Whether a request path could make gradio fetch something: it holds a URL, or it is a
+    proxy route."""
+    return bool(_URL_IN_PATH.search(path) or _FETCHING_ROUTES.search(path))
 
 
 def _content_length(scope) -> int | None:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..overrides import collect_overrides
 from ..presets import get_preset
-from .explorer import guarded, load
+from .explorer import decodes, guarded, load, user_error
 from .shared import Shared, named_settings
 
 INTRO = """\
@@ -37,6 +37,7 @@ def _overrides(model: str, values) -> dict:
 
 
 @guarded
+@decodes
 def on_attention(path: str | None, mode: str, model: str, progress=gr.Progress(), *values) -> tuple:
     from ..probes.encoder import EncoderSettings, attention_panels, compare_attention, crop_panels
 
@@ -75,6 +76,7 @@ def _vlm_note(result, other: str) -> str:
 
 
 @guarded
+@decodes
 def on_vlm_attention(path: str | None, model: str, progress=gr.Progress(), *values) -> tuple:
     """The chat's loaded VLM's own vision tower on its crops (no model: a clear gr.Error)."""
     from ..backends import chat
@@ -83,7 +85,7 @@ def on_vlm_attention(path: str | None, model: str, progress=gr.Progress(), *valu
 
     current = chat.BACKEND.loaded
     if current is None:
-        raise gr.Error(NO_MODEL)
+        raise user_error(NO_MODEL)
     preset = current.source.preset
     loaded = load(path)
     overrides = collect_overrides(preset, **named_settings(values))
@@ -98,6 +100,7 @@ def on_vlm_attention(path: str | None, model: str, progress=gr.Progress(), *valu
 
 
 @guarded
+@decodes
 def on_legibility(path: str | None, progress=gr.Progress()) -> tuple:
     from ..probes.legibility import caption, compare_legibility, render_lost_words
 
@@ -113,6 +116,8 @@ def on_legibility(path: str | None, progress=gr.Progress()) -> tuple:
     n = len(comparison.reference.words)
     summary = (f"Reference: **{n} words** read at full resolution. Recall = share of those words "
                "each strategy's crops let the reader recover.")
+    for line in comparison.skipped:
+        summary += f"\n\n*Not shown: {line}*"
     return table, pictures, summary
 
 
