@@ -130,3 +130,18 @@ def test_probe_controls_say_it_in_plain_words_first(label):
     # headers from the start: an empty table would show "1 2 3"
     assert all(t.value["headers"] and t.value["headers"][0] != "1" for t in tables)
     assert "image tokens" in next(t for t in tables if t.elem_id == "probe-legibility").value["headers"]
+
+
+def test_whatif_budget_and_token_map_legend_in_plain_words_first():
+    import gradio as gr
+
+    with gr.Blocks():
+        wi = ui.build_whatif_tab()
+    slider = wi["qwen_max"]
+    assert slider.label.startswith("Qwen2-VL pixel budget") and "max_pixels" in slider.label
+    assert slider.info == "checkpoint: 16,384 x 28 x 28 = 12,845,056 px (up to 16,384 tokens)"
+    from anyres_demo.views import legend_text
+
+    text = legend_text(build_layout(plan_image((768, 1024), QWEN)))
+    assert "start/end marker (no pixels) 2" in text and "wrapper" not in text
+    assert "padding rows cut from the features again (unpadding)" in text

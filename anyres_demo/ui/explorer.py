@@ -498,7 +498,9 @@ def build_whatif_tab() -> dict[str, Any]:
             c["height"] = gr.Slider(1, 8000, value=1080, step=1, label="height (px)")
         with gr.Row():
             c["qwen_max"] = gr.Slider(qwen.factor ** 2 * 4, qwen.max_pixels, value=qwen.max_pixels,
-                                      step=qwen.factor ** 2, label="Qwen2-VL max_pixels")
+                                      step=qwen.factor ** 2, label="Qwen2-VL pixel budget (max_pixels)",
+                                      info="checkpoint: " + pixel_budget(qwen.max_pixels, qwen),
+                                      elem_id="whatif-qwen-budget")
             c["intern_max"] = gr.Slider(1, 40, value=intern.max_tiles, step=1, label="InternVL max tiles")
             c["gemma4_budget"] = gr.Radio([str(b) for b in GEMMA_SOFT_TOKEN_BUDGETS],
                                           value=str(gemma4.max_soft_tokens), elem_id="whatif-gemma4-budget",
