@@ -65,6 +65,17 @@ JS = """
     if (!input || !list) return;
     input.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', code: 'Escape', bubbles: true}));
   });
+  // Tab out of the menu to something that takes no focus event (the page itself): close too
+  let tabbing = false;
+  document.addEventListener('keydown', (e) => { tabbing = e.key === 'Tab'; }, true);
+  document.addEventListener('focusout', (e) => {
+    const box = document.querySelector('#model-select');
+    if (!tabbing || !box || !box.contains(e.target)) return;
+    const input = box.querySelector('input');
+    setTimeout(() => { if (!input || box.contains(document.activeElement)) return;
+      input.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', code: 'Escape', bubbles: true})); },
+      50);
+  }, true);
 }
 """
 INITIAL_EXAMPLE = "photo_scene.png"
