@@ -67,7 +67,13 @@ JS = """
   });
   // Tab out of the menu to something that takes no focus event (the page itself): close too
   let tabbing = false;
-  document.addEventListener('keydown', (e) => { tabbing = e.key === 'Tab'; }, true);
+  document.addEventListener('keydown', (e) => {
+    tabbing = e.key === 'Tab';
+    const box = document.querySelector('#model-select');
+    if (e.key !== 'Escape' || !box || !box.contains(e.target)) return;
+    const input = e.target;  // Escape: if the list is still open a moment later, leave the box
+    setTimeout(() => { if (document.querySelector('[role=listbox], ul.options')) input.blur(); }, 50);
+  }, true);
   document.addEventListener('focusout', (e) => {
     const box = document.querySelector('#model-select');
     if (!tabbing || !box || !box.contains(e.target)) return;
