@@ -141,20 +141,33 @@ def click(state: dict[str, Any], x: float, y: float, image: Image.Image | None =
 
 
 # ----------------------------------------------------------------------------- compare
-def family_choices(choice: Choice) -> list[Choice]:
+def family_options() -> list[tuple[str, str]]:
+    """(label, family) for every family Compare can show, in FAMILY_DEFAULTS order."""
+    return [(STRATEGY_LABELS[name], name) for name in FAMILY_DEFAULTS]
+
+
+def family_choices(choice: Choice, families: Any = None) -> list[Choice]:
     """One choice per family: the user's own model (and settings) for its family, the family's
-    default checkpoint with its own settings for the others."""
+    default checkpoint with its own settings for the others. `families` (family names, e.g.
+    ["qwen3_vl", "pixtral"]) picks which; None: every family."""
     chosen = get_preset(choice.model)
+    picked = list(FAMILY_DEFAULTS) if families is None else list(families)
+    unknown = [f for f in picked if f not in FAMILY_DEFAULTS]
+    if unknown:
+        raise ValueError(f"unknown family {', '.join(map(str, unknown))}; known: {', '.join(FAMILY_DEFAULTS)}")
+    if not picked:
+        raise ValueError("Pick at least one family to compare.")
     return [choice if chosen.strategy == strategy else Choice(repo)
-            for strategy, repo in FAMILY_DEFAULTS.items()]
+            for strategy, repo in FAMILY_DEFAULTS.items() if strategy in picked]
 
 
-def compare(image: Image.Image, choice: Choice) -> tuple[list[tuple[Image.Image, str]], go.Figure,
-                                                         list[list[Any]]]:
-    """Every family on the same image: overlays with captions, a bar chart, a table."""
+def compare(image: Image.Image, choice: Choice, families: Any = None
+            ) -> tuple[list[tuple[Image.Image, str]], go.Figure, list[list[Any]]]:
+    """The chosen families (default: every one) on the same image: overlays with captions, a
+    bar chart, a table."""
     display = views.display_source(image, COMPARE_SIDE)
     plans, gallery, rows = [], [], []
-    for c in family_choices(choice):
+    for c in family_choices(choice, families):
         try:
             plan = plan_image(image, c.preset)
         except ValueError as exc:  # Qwen2-VL above 200:1: the other families still answer
@@ -186,7 +199,10 @@ def whatif_presets(qwen_max_pixels: Any = None, internvl_max_tiles: Any = None,
         preset = get_preset(repo)
         overrides = collect_overrides(preset, max_pixels=qwen_max_pixels, max_tiles=internvl_max_tiles,
                                       max_soft_tokens=gemma4_max_soft_tokens)
-        out.append(preset.with_overrides(**overrides))
+        try:
+            out.append(preset.with_overrides(**overrides))
+        except ValueError:  # e.g. a Qwen2-VL budget below Qwen3-VL's 65,536 px floor
+            out.append(preset)
     return out
 
 

@@ -52,6 +52,10 @@ def test_image(size_hw=BIG_HW, seed: int = 0):
     return Image.fromarray(small).resize((w, h), Image.Resampling.BILINEAR)
 
 
+# Settings worth their own row: Gemma 3 with pan-and-scan (3 views of 896 on the 12 MP image).
+EXTRA_ENGINE_CASES = [("gemma3 +pan-scan", "google/gemma-3-4b-it", {"do_pan_and_scan": True})]
+
+
 def bench_engine() -> list[str]:
     from .backends.hf_processors import build_processor, processor_outputs
     from .render import render_crops
@@ -59,8 +63,9 @@ def bench_engine() -> list[str]:
     image = test_image()
     lines = [f"engine vs transformers processor, 12 MP image {BIG_HW[1]}x{BIG_HW[0]} "
              "(targets: plan+layout >= 1000x faster; crops <= 0.5x processor time)"]
-    for strategy, repo in FAMILY_DEFAULTS.items():
-        preset = get_preset(repo)
+    cases = [(strategy, get_preset(repo)) for strategy, repo in FAMILY_DEFAULTS.items()]
+    cases += [(name, get_preset(repo).with_overrides(**over)) for name, repo, over in EXTRA_ENGINE_CASES]
+    for strategy, preset in cases:
         proc = build_processor(preset)
         t_proc = timeit(lambda: processor_outputs(proc, image, preset), repeat=3, min_time=0)
         t_plan = timeit(lambda: build_layout(plan_image(BIG_HW, preset)))

@@ -85,6 +85,12 @@ KIND_INFO: dict[str, KindInfo] = {
     # Llama 3.2 Vision: the one prompt token; its tiles are read through cross-attention
     "cross_image": KindInfo("<|image|> (its tiles are read through cross-attention)", "image token",
                             (86, 180, 233), True, "global"),
+    # Pixtral / Mistral Small 3.1: [IMG] per cell, [IMG_BREAK] after each row, [IMG_END] last
+    "patch": KindInfo("native-resolution token ([IMG])", "[IMG] tokens", (136, 34, 85), True, "detail"),
+    "img_break": KindInfo("row break ([IMG_BREAK])", "[IMG_BREAK] row breaks", (221, 204, 119), False,
+                          "row_end"),
+    "img_end": KindInfo("image end ([IMG_END], ends the last row)", "[IMG_END]", (68, 170, 153), False,
+                        "row_end"),
 }
 KINDS = tuple(KIND_INFO)
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}

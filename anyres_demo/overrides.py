@@ -164,9 +164,10 @@ SETTING_SPECS: dict[str, SettingSpec] = {s.name: s for s in (
     SettingSpec("max_soft_tokens", "max_soft_tokens", "image token budget (Gemma 4)", "choice",
                 "the most soft tokens one image may use; the 48-px rounding leaves some unused "
                 "(released: 280)", choices=(70, 140, 280, 560, 1120)),
-    SettingSpec("longest_edge", "longest_edge", "longest edge (SmolVLM / Idefics3)", "int",
-                "the long side is resized to exactly this many pixels before tiling (4 tiles at "
-                "the checkpoint's value)"),
+    SettingSpec("longest_edge", "longest_edge", "longest edge, px (SmolVLM / Idefics3, Pixtral / Mistral Small)",
+                "int", "SmolVLM: the long side is resized to exactly this (4 tiles at the "
+                "checkpoint's value); Pixtral: a longer side is scaled down to it, at most the "
+                "vision tower's image_size"),
 )}
 
 

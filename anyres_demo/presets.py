@@ -58,9 +58,33 @@ class QwenSettings:
     max_aspect_ratio: float = 200.0  # smart_resize raises above this
     image_mean: tuple[float, float, float] = CLIP_MEAN
     image_std: tuple[float, float, float] = CLIP_STD
+    # qwen-vl-utils' MIN_PIXELS when it differs from the checkpoint's (Qwen3-VL: 4 * 32 * 32 =
+    # 4096 against the file's 65536); None: the same as min_pixels (Qwen2-VL: 3136 in both).
+    utils_min_pixels: int | None = None
+    # the vision model feeds ViT features into the decoder at several layers (Qwen3-VL DeepStack)
+    deepstack: bool = False
 
     @property
     def factor(self) -> int:
+        return self.patch_size * self.merge_size
+
+
+@dataclass(frozen=True)
+class PixtralSettings:
+    """Pixtral / Mistral Small 3.1 native resolution with [IMG_BREAK] rows (spec 2026 section 6)."""
+
+    patch_size: int  # ViT patch side: 16 (pixtral-12b), 14 (Mistral Small 3.1)
+    merge_size: int  # spatial_merge_size: 1 (pixtral-12b), 2 (Mistral3 patch merger, 2x2)
+    longest_edge: int  # size.longest_edge: images above it are scaled down (floor), never up
+    # vision_config.image_size: the 2-D RoPE table covers image_size / patch_size positions per
+    # side, so a longest_edge above it breaks the model (spec 6.5); overrides are capped here
+    vision_image_size: int
+    image_mean: tuple[float, float, float] = CLIP_MEAN
+    image_std: tuple[float, float, float] = CLIP_STD
+
+    @property
+    def token_px(self) -> int:
+        """Side of the square of pixels one [IMG] token covers: patch_size * merge_size."""
         return self.patch_size * self.merge_size
 
 
@@ -227,7 +251,8 @@ class MllamaSettings:
 
 
 Settings = Union[LlavaNextSettings, QwenSettings, InternVLSettings, Gemma3Settings, Gemma4Settings,
-                 SmolVLMSettings, Llama4Settings, MllamaSettings]
+                 SmolVLMSettings, Llama4Settings, MllamaSettings,
+                 PixtralSettings]
 
 
 @dataclass(frozen=True)
@@ -273,6 +298,8 @@ OVERRIDABLE = {
     "llava_onevision": ("pinpoints_hw",),
     "qwen2_vl": ("min_pixels", "max_pixels"),
     "internvl": ("min_tiles", "max_tiles"),
+    "qwen3_vl": ("min_pixels", "max_pixels"),
+    "pixtral": ("longest_edge",),
     "gemma3": ("do_pan_and_scan", "pan_and_scan_max_num_crops", "pan_and_scan_min_crop_size",
                "pan_and_scan_min_ratio_to_activate"),
     "gemma4": ("max_soft_tokens",),
@@ -332,6 +359,16 @@ SETTING_BOUNDS: dict[str, Bound] = {
                                                 "no image that far from square is worth cropping"),
     # Gemma 4's budgets are a fixed menu (checked below); the row bounds the number itself.
     "max_soft_tokens": Bound(1, 1120, "tokens", "Gemma 4's largest budget"),
+    # Qwen3-VL / Qwen3.5: 32x32 px tokens, released 65,536..16,777,216 px
+    "qwen3_vl:min_pixels": Bound(1, 32 * 32 * MAX_SETTING_TOKENS, "pixels",
+                                 f"{MAX_SETTING_TOKENS:,} tokens of 32x32 px",
+                                 usual=(32 * 32, 32 * 32 * 16384), usual_why=f"{_RELEASED} 65,536"),
+    "qwen3_vl:max_pixels": Bound(1, 32 * 32 * MAX_SETTING_TOKENS, "pixels",
+                                 f"{MAX_SETTING_TOKENS:,} tokens of 32x32 px",
+                                 usual=(64 * 32 * 32, 32 * 32 * 16384),
+                                 usual_why=f"{_RELEASED} 16,777,216"),
+    # Pixtral / Mistral Small: capped by the vision tower's image_size (validate_settings)
+    "pixtral:longest_edge": Bound(1, 1540, "pixels", "Mistral Small 3.1's vision image_size"),
     # SmolVLM resizes the long side to exactly this (transformers' MAX_IMAGE_SIZE is 4096).
     "longest_edge": Bound(1, 4096, "pixels", "transformers' MAX_IMAGE_SIZE for Idefics3 / SmolVLM"),
     # Each canvas of a list, in tiles (LLaVA: 576 / 729 tokens per tile plus the base image).
@@ -404,6 +441,10 @@ def validate_settings(settings: Settings, strategy: str | None = None) -> None:
     if isinstance(settings, LlavaNextSettings):
         for h, w in settings.pinpoints_hw:
             _check_canvas(h, w, settings.tile_size)
+    if isinstance(settings, PixtralSettings) and settings.longest_edge > settings.vision_image_size:
+        raise ValueError(
+            f"longest_edge ({settings.longest_edge}) is above the vision tower's image_size "
+            f"({settings.vision_image_size}): its 2-D position table has no rows for larger views")
 
 
 def _check_canvas(h: int, w: int, tile: int) -> None:
@@ -478,6 +519,56 @@ def _internvl(repo_id: str, label: str, params_b: float) -> Preset:
         wrapper_tokens=("<img>", "</img>"), wrapper_token_ids=(151665, 151666))
 
 
+# ---- Qwen3-VL / Qwen3.5: the Qwen strategy with factor 32 (spec 2026 section 1.2).
+# min 65536 / max 16777216 (size.shortest_edge / longest_edge): [issue] QwenLM/Qwen3-VL#1836 quotes
+# Qwen3-VL-8B-Instruct's preprocessor_config.json; patch 16 / merge 2 / temporal 2 and mean/std 0.5
+# only from [3rd] copies of the files (and the qwen-vl-utils README: "image_patch_size 16").
+# Token ids: the config classes' defaults (configuration_qwen3_vl.py, configuration_qwen3_5.py).
+QWEN3_THIRD_PARTY = ("Qwen3-VL checkpoint values: min/max pixels as quoted from Qwen3-VL-8B-Instruct's "
+                     "file in QwenLM/Qwen3-VL#1836; patch 16 and mean/std 0.5 only known from "
+                     "third-party copies of the checkpoint files")
+QWEN3_5_THIRD_PARTY = ("Qwen3.5 checkpoint values (patch 16, 65,536..16,777,216 px, mean/std 0.5) are "
+                       "only known from a third-party copy of a Qwen3.5 preprocessor file")
+
+
+def _qwen3(repo_id: str, label: str, params_b: float, qwen3_5: bool = False) -> Preset:
+    ids = (248056, 248053, 248054) if qwen3_5 else (151655, 151652, 151653)
+    return Preset(
+        repo_id=repo_id, strategy="qwen3_vl", label=label, params_b=params_b,
+        settings=QwenSettings(patch_size=16, merge_size=2, temporal_patch_size=2,
+                              min_pixels=65536, max_pixels=16777216, image_mean=SIGLIP_MEAN,
+                              image_std=SIGLIP_STD, utils_min_pixels=4 * 32 * 32,
+                              deepstack=not qwen3_5),  # Qwen3.5's vision model has no deepstack
+        image_token="<|image_pad|>", image_token_id=ids[0],
+        wrapper_tokens=("<|vision_start|>", "<|vision_end|>"), wrapper_token_ids=ids[1:],
+        notes=(QWEN3_5_THIRD_PARTY if qwen3_5 else QWEN3_THIRD_PARTY,))
+
+
+# ---- InternVL3.5 (-HF): transformers 5.24 loads them as model_type "internvl" (GotOcr2 image
+# processor), the InternVL3 strategy (spec 2026 section 7). The -HF preprocessor files could not be
+# read: 448 px, 1..12 tiles and ImageNet mean/std are InternVL3-hf's values, assumed.
+INTERNVL3_5_UNVERIFIED = ("InternVL3.5-HF processor values (448 px tiles, 1 to 12 tiles, ImageNet "
+                          "mean/std) are assumed equal to InternVL3-hf's: the -HF files were not read")
+
+# ---- Pixtral / Mistral Small 3.1 (spec 2026 section 6.1).
+# pixtral-12b: the PixtralImageProcessor / PixtralProcessor class defaults (1024, patch 16, merge 1),
+# assumed equal to the checkpoint's file, which was not read; [IMG] id 10 per a [3rd] config copy.
+# Mistral-Small-3.1: [3rd] copy of the processor file (patch 14, longest 1540, CLIP, bicubic) and
+# of config.json (spatial_merge_size 2, vision image_size 1540).
+PIXTRAL_ASSUMED = ("pixtral-12b processor values are transformers' class defaults (longest edge "
+                   "1024, patch 16), assumed equal to the checkpoint file, which was not read")
+MISTRAL3_THIRD_PARTY = ("Mistral Small 3.1 values (longest edge 1540, patch 14, 2x2 merge, vision "
+                        "image_size 1540) are only known from third-party copies of its files")
+
+
+def _pixtral(repo_id: str, label: str, params_b: float, mistral3: bool) -> Preset:
+    settings = (PixtralSettings(patch_size=14, merge_size=2, longest_edge=1540, vision_image_size=1540)
+                if mistral3 else
+                PixtralSettings(patch_size=16, merge_size=1, longest_edge=1024, vision_image_size=1024))
+    return Preset(repo_id=repo_id, strategy="pixtral", label=label, params_b=params_b,
+                  settings=settings, image_token="[IMG]", image_token_id=10,
+                  wrapper_tokens=None,
+                  notes=(MISTRAL3_THIRD_PARTY if mistral3 else PIXTRAL_ASSUMED,))
 # Token ids from transformers' configuration_gemma3.py / configuration_gemma4.py (spec 2.1, 3.1).
 _GEMMA_NOTE_3RD = ("Checkpoint values known only from third-party copies of the checkpoint's "
                    "processor files (the Hub was unreachable); see the spec's source tags.")
@@ -563,6 +654,24 @@ PRESETS: dict[str, Preset] = {p.repo_id: p for p in (
     _internvl("OpenGVLab/InternVL3-1B-hf", "InternVL3 1B", 0.9),
     _internvl("OpenGVLab/InternVL3-2B-hf", "InternVL3 2B", 2.1),
     _internvl("OpenGVLab/InternVL3-8B-hf", "InternVL3 8B", 7.9),
+    # Qwen3-VL / Qwen3.5 (sizes: the nominal ones in the repo names)
+    _qwen3("Qwen/Qwen3-VL-2B-Instruct", "Qwen3-VL 2B", 2.0),
+    _qwen3("Qwen/Qwen3-VL-4B-Instruct", "Qwen3-VL 4B", 4.0),
+    _qwen3("Qwen/Qwen3-VL-8B-Instruct", "Qwen3-VL 8B", 8.0),
+    _qwen3("Qwen/Qwen3-VL-30B-A3B-Instruct", "Qwen3-VL 30B-A3B (MoE)", 30.0),
+    _qwen3("Qwen/Qwen3.5-2B", "Qwen3.5 2B", 2.0, qwen3_5=True),
+    _qwen3("Qwen/Qwen3.5-9B", "Qwen3.5 9B", 9.0, qwen3_5=True),
+    # InternVL3.5
+    dataclasses.replace(_internvl("OpenGVLab/InternVL3_5-1B-HF", "InternVL3.5 1B", 1.1),
+                        notes=(INTERNVL3_5_UNVERIFIED,)),
+    dataclasses.replace(_internvl("OpenGVLab/InternVL3_5-2B-HF", "InternVL3.5 2B", 2.3),
+                        notes=(INTERNVL3_5_UNVERIFIED,)),
+    dataclasses.replace(_internvl("OpenGVLab/InternVL3_5-8B-HF", "InternVL3.5 8B", 8.5),
+                        notes=(INTERNVL3_5_UNVERIFIED,)),
+    # Pixtral / Mistral Small 3.1
+    _pixtral("mistral-community/pixtral-12b", "Pixtral 12B", 12.0, mistral3=False),
+    _pixtral("mistralai/Mistral-Small-3.1-24B-Instruct-2503", "Mistral Small 3.1 24B", 24.0,
+             mistral3=True),
     # Gemma 3 / Gemma 4; sizes approximate, for memory hints (E2B / E4B: "effective" sizes in
     # the names; with their per-layer embeddings the weights hold about 5 and 8 billion)
     _gemma3("google/gemma-3-4b-it", "Gemma 3 4B", 4.3),
@@ -592,6 +701,11 @@ ALIASES: dict[str, str] = {
     "qwen2-vl": "Qwen/Qwen2-VL-2B-Instruct",
     "qwen2.5-vl": "Qwen/Qwen2.5-VL-3B-Instruct",
     "internvl": "OpenGVLab/InternVL3-1B-hf",
+    "qwen3-vl": "Qwen/Qwen3-VL-2B-Instruct",
+    "qwen3.5": "Qwen/Qwen3.5-2B",
+    "internvl3.5": "OpenGVLab/InternVL3_5-1B-HF",
+    "pixtral": "mistral-community/pixtral-12b",
+    "mistral-small-3.1": "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
     "gemma-3": "google/gemma-3-4b-it",
     "gemma-4": "google/gemma-4-E2B-it",
     "smolvlm2": "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
@@ -606,6 +720,8 @@ FAMILY_DEFAULTS: dict[str, str] = {
     "llava_onevision": "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
     "qwen2_vl": "Qwen/Qwen2-VL-2B-Instruct",
     "internvl": "OpenGVLab/InternVL3-1B-hf",
+    "qwen3_vl": "Qwen/Qwen3-VL-2B-Instruct",
+    "pixtral": "mistral-community/pixtral-12b",
     "gemma3": "google/gemma-3-4b-it",
     "gemma4": "google/gemma-4-E2B-it",
     "smolvlm": "HuggingFaceTB/SmolVLM2-2.2B-Instruct",

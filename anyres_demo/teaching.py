@@ -82,6 +82,28 @@ FAMILY: dict[str, dict[str, str]] = {
         "crops": ("The tiles come first, row by row; the **thumbnail** (the whole image at "
                   "448x448) comes last, and only when there is more than one tile."),
     },
+    "qwen3_vl": {
+        "grid": (
+            "**Qwen3-VL / Qwen3.5** resize like Qwen2-VL with 16 px patches, so both sides become "
+            "multiples of **32**, and the checkpoints keep the area between 65,536 px (at least "
+            "64 tokens: small images are scaled up) and 16,777,216 px (16,384 tokens). "
+            "qwen-vl-utils floors at 4,096 px instead, so small images differ (100x100: 64 "
+            "tokens here, 9 there). Qwen3-VL's **DeepStack** adds features from three more "
+            "vision layers to the first three decoder layers at the same image positions: same "
+            "tokens, same order."),
+        "crops": ("One image, resized to multiples of 32: that is all the encoder receives. "
+                  "Very large results are shown scaled down here."),
+    },
+    "pixtral": {
+        "grid": (
+            "**Pixtral / Mistral Small 3.1** keep the native resolution: an image whose longer "
+            "side is above the longest edge (1024 / 1540 px) is scaled down, never up, and each "
+            "side is rounded up to a multiple of the token size (16 px; Mistral Small: 14 px "
+            "patches merged 2x2, 28 px). Every row of [IMG] tokens ends with **[IMG_BREAK]**, "
+            "the last with **[IMG_END]**, so the model knows the image's shape."),
+        "crops": ("One image, resized to multiples of the token size (slightly stretched, no "
+                  "padding): that is all the encoder receives."),
+    },
 }
 
 

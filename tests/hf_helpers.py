@@ -23,9 +23,18 @@ FAMILY_REPOS = {
     "qwen2_vl": "Qwen/Qwen2-VL-2B-Instruct",
     "qwen2_5_vl": "Qwen/Qwen2.5-VL-3B-Instruct",
     "internvl": "OpenGVLab/InternVL3-1B-hf",
+    # wave 1a: Qwen3-VL, Qwen3.5, InternVL3.5, Pixtral, Mistral Small 3.1
+    "qwen3_vl": "Qwen/Qwen3-VL-2B-Instruct",
+    "qwen3_5": "Qwen/Qwen3.5-2B",
+    "internvl3_5": "OpenGVLab/InternVL3_5-1B-HF",
+    "pixtral": "mistral-community/pixtral-12b",
+    "mistral3": "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
 }
 FAMILIES = tuple(FAMILY_REPOS)
-QWEN_FAMILIES = ("qwen2_vl", "qwen2_5_vl")
+QWEN_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5")
+QWEN3_FAMILIES = ("qwen3_vl", "qwen3_5")
+PIXTRAL_FAMILIES = ("pixtral", "mistral3")
+INTERNVL_FAMILIES = ("internvl", "internvl3_5")
 LLAVA_FAMILIES = ("llava_next", "llava_onevision")
 
 
@@ -66,8 +75,52 @@ _INTERNVL = {  # grid as the spec writes it (cols x rows), crops, <IMG_CONTEXT>
 }
 
 
+# 2026 spec 1.7 (Qwen3-VL / Qwen3.5 with checkpoint values): resized (H, W), <|image_pad|>
+_QWEN3 = {
+    (1, 1): ((256, 256), 64), (100, 100): ((256, 256), 64), (255, 255): ((256, 256), 64),
+    (256, 256): ((256, 256), 64), (10, 2000): ((3648, 32), 114), (2000, 10): ((32, 3648), 114),
+    (4000, 30): ((32, 4000), 125), (200, 1): ((32, 3648), 114), (640, 480): ((480, 640), 300),
+    (1920, 1080): ((1088, 1920), 2040), (1080, 1920): ((1920, 1088), 2040),
+    (500, 300): ((288, 512), 144), (1024, 899): ((896, 1024), 896),
+    (2480, 3508): ((3520, 2496), 8580), (4096, 4096): ((4096, 4096), 16384),
+    (4097, 4096): ((4096, 4096), 16384), (8000, 8000): ((4096, 4096), 16384),
+}
+# 2026 spec 6.6: resized (H, W), [IMG], total, for pixtral-12b then Mistral-Small-3.1
+_PIXTRAL = {
+    (1, 1): (((16, 16), 1, 2), ((28, 28), 1, 2)),
+    (17, 16): (((16, 32), 2, 3), ((28, 28), 1, 2)),
+    (29, 28): (((32, 32), 4, 6), ((28, 56), 2, 3)),
+    (100, 100): (((112, 112), 49, 56), ((112, 112), 16, 20)),
+    (640, 480): (((480, 640), 1200, 1230), ((504, 644), 414, 432)),
+    (1920, 1080): (((576, 1024), 2304, 2340), ((868, 1540), 1705, 1736)),
+    (1080, 1920): (((1024, 576), 2304, 2368), ((1540, 868), 1705, 1760)),
+    (500, 300): (((304, 512), 608, 627), ((308, 504), 198, 209)),
+    (1024, 899): (((912, 1024), 3648, 3705), ((924, 1036), 1221, 1254)),
+    (2480, 3508): (((1024, 736), 2944, 3008), ((1540, 1092), 2145, 2200)),
+    (4000, 30): (((16, 1024), 64, 65), ((28, 1540), 55, 56)),
+    (30, 4000): (((1024, 16), 64, 128), ((1540, 28), 55, 110)),
+    (10, 2000): (((1024, 16), 64, 128), ((1540, 28), 55, 110)),
+    (1024, 1024): (((1024, 1024), 4096, 4160), ((1036, 1036), 1369, 1406)),
+    (1541, 1540): (((1024, 1024), 4096, 4160), ((1540, 1540), 3025, 3080)),
+    (8000, 8000): (((1024, 1024), 4096, 4160), ((1540, 1540), 3025, 3080)),
+}
+# the 2026 spec's own vectors beyond SPEC_WH, (w, h)
+SPEC_2026_WH = {"qwen3": tuple(_QWEN3), "pixtral": tuple(_PIXTRAL)}
+
+
 def spec_expected(family: str, wh: tuple[int, int]) -> dict:
-    """The spec's section 7 row for `wh`, in processor_counts' fields."""
+    """The spec's section 7 row for `wh` (2026 spec sections 1.7 / 6.6 for the wave-1a
+    families), in processor_counts' fields."""
+    if family in QWEN3_FAMILIES:
+        resized, tokens = _QWEN3[wh]
+        return {"canvas_hw": resized, "grid": (resized[0] // 32, resized[1] // 32),
+                "image_grid_thw": (1, resized[0] // 16, resized[1] // 16),
+                "num_image_tokens": tokens, "num_wrapper_tokens": 2, "num_crops": 1}
+    if family in PIXTRAL_FAMILIES:
+        resized, tokens, total = _PIXTRAL[wh][family == "mistral3"]
+        p = 28 if family == "mistral3" else 16
+        return {"canvas_hw": resized, "image_sizes": resized, "grid": (resized[0] // p, resized[1] // p),
+                "num_image_tokens": tokens, "num_wrapper_tokens": total - tokens, "num_crops": 1}
     if family == "llava_next":
         grid, canvas, tokens = _LLAVA_NEXT[wh]
         return {"grid": grid, "canvas_hw": canvas, "num_image_tokens": tokens,
@@ -179,6 +232,9 @@ def engine_counts(plan: Plan, family: str) -> dict:
               "canvas_hw": plan.canvas_hw.hw}
     if family in LLAVA_FAMILIES:
         counts["image_sizes"] = plan.image_hw.hw
+    elif family in PIXTRAL_FAMILIES:  # PixtralImageProcessor reports the resized size
+        counts.update(image_sizes=plan.resized_hw.hw, num_img_break=plan.tokens_by_kind["img_break"],
+                      num_img_end=plan.tokens_by_kind["img_end"])
     elif family in QWEN_FAMILIES:
         patch = plan.preset.settings.patch_size
         gh, gw = plan.canvas_hw.height // patch, plan.canvas_hw.width // patch

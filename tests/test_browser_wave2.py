@@ -13,7 +13,8 @@ from anyres_demo import cli
 from anyres_demo.examples import get_example
 
 from app_server import running_app
-from test_browser import CHROMIUM, TIMEOUT_MS, _choose_model, _total, _wait_total, browser  # noqa: F401
+from test_browser import CHROMIUM, TIMEOUT_MS, _choose_model, browser  # noqa: F401
+from test_browser_gemma import _total, _wait_total  # the headline number, whatever the words
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
@@ -42,6 +43,7 @@ def test_pick_smolvlm2_on_an_uploaded_image_and_read_the_cli_total(browser):  # 
         _choose_model(page, "SmolVLM2 2.2B")
         _wait_total(page, want)
         assert _total(page) == want
+        assert "third-party" in page.locator("#analysis-summary").inner_text()
         box = page.locator("#set-longest_edge input")
         box.fill("768")
         box.press("Enter")

@@ -84,9 +84,11 @@ def test_aliases_and_class_defaults_differ_from_checkpoints():
 def test_overrides_are_validated():
     with pytest.raises(ValueError, match="300 is not one of"):
         get_preset(G4).with_overrides(max_soft_tokens=300)
-    with pytest.raises(ValueError, match="max crops"):
+    with pytest.raises(ValueError, match="pan_and_scan_max_num_crops is 0, below"):
         get_preset(G3).with_overrides(pan_and_scan_max_num_crops=0)
-    with pytest.raises(ValueError, match="min crop size"):
+    with pytest.raises(ValueError, match="pan_and_scan_max_num_crops is 17, above"):
+        get_preset(G3).with_overrides(pan_and_scan_max_num_crops=17)
+    with pytest.raises(ValueError, match="pan_and_scan_min_crop_size is 4, below"):
         get_preset(G3).with_overrides(pan_and_scan_min_crop_size=4)
     with pytest.raises(ValueError, match="cannot be set"):
         get_preset(G4).with_overrides(do_pan_and_scan=True)

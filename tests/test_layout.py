@@ -4,8 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anyres_demo import KINDS, build_layout, count_tokens_many, list_presets, plan_image
-from anyres_demo.layout import KIND_CODE
+from anyres_demo import KINDS, build_layout, count_tokens_many, get_preset, list_presets, plan_image
+from anyres_demo.engine import count_total_many
+from anyres_demo.layout import KIND_CODE, KIND_INFO
 from anyres_demo.strategies import get_strategy
 
 PRESET_IDS = [p.repo_id for p in list_presets()]
@@ -15,11 +16,14 @@ AWKWARD = [(1, 1), (1, 200), (200, 1), (1, 7999), (7999, 1), (14, 2800), (2000, 
 sizes_hw = st.tuples(st.integers(1, 9000), st.integers(1, 9000))
 
 
-def check_invariants(size_hw, repo_id):
+def check_invariants(size_hw, repo_id, **overrides):
+    if overrides:  # a preset with user settings (Gemma 3's pan-and-scan)
+        repo_id = get_preset(repo_id).with_overrides(**overrides)
     try:
         plan = plan_image(size_hw, repo_id)
-    except ValueError as exc:  # only Qwen's aspect limit may raise for a positive size
-        assert repo_id.startswith("Qwen/") and "above 200:1" in str(exc)
+    except ValueError as exc:  # only Qwen's and Pixtral's aspect limits raise for a positive size
+        assert (str(repo_id).startswith("Qwen/") and "above 200:1" in str(exc)) or \
+            (plan_strategy(repo_id) == "pixtral" and "keeps 0 px" in str(exc))
         assert count_tokens_many([size_hw[0]], [size_hw[1]], repo_id)[0] == -1
         return
     lay = build_layout(plan)
@@ -28,6 +32,7 @@ def check_invariants(size_hw, repo_id):
     assert lay.counts_by_kind() == {k: v for k, v in plan.tokens_by_kind.items() if v}
     assert lay.num_image_tokens == plan.num_image_tokens
     assert count_tokens_many([h], [w], repo_id)[0] == plan.num_image_tokens
+    assert count_total_many([h], [w], repo_id)[0] == plan.num_tokens == len(lay)
     # boxes inside the image, with area
     ok = ~np.isnan(lay.box).any(axis=1)
     b = lay.box[ok]
@@ -36,8 +41,8 @@ def check_invariants(size_hw, repo_id):
     assert (b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all()
     # tokens without a box are exactly newlines / wrappers, plus (LLaVA) cells wholly in padding
     no_box = lay.kind[~ok]
-    if plan.strategy in ("qwen2_vl", "internvl"):
-        assert set(no_box.tolist()) <= {KIND_CODE["wrapper"]}
+    if plan.strategy in ("qwen2_vl", "internvl", "qwen3_vl", "pixtral"):
+        assert all(not KIND_INFO[KINDS[k]].placeholder for k in no_box.tolist())
     # crops: indices in range, every crop feeds some token, crop order contiguous in the sequence
     crops = lay.crop[lay.crop >= 0]
     assert crops.min() >= 0 and crops.max() < plan.num_crops
@@ -54,6 +59,8 @@ def check_invariants(size_hw, repo_id):
         assert wrap.tolist() == [0, len(lay) - 1]
     else:
         assert wrap.size == 0
+    if plan.strategy == "pixtral":
+        check_pixtral_row_ends(plan, lay)
     assert count_tokens_total(plan, h, w) == len(lay)
 
 
@@ -65,6 +72,22 @@ def count_tokens_total(plan, h, w):
         return int(module.count_many_total(np.array([h]), np.array([w]), plan.preset)[0])
     return int(module.count_many(np.array([h]), np.array([w]), plan.preset)[0]) + \
         (2 if plan.preset.wrapper_tokens else 0)
+
+
+def check_pixtral_row_ends(plan, lay):
+    """[IMG_BREAK] right after each row's last [IMG] but the last row's, which ends in [IMG_END]."""
+    ends = np.flatnonzero(lay.kind != KIND_CODE["patch"])
+    step = plan.grid_cols + 1
+    assert ends.tolist() == list(range(plan.grid_cols, len(lay), step))
+    assert lay.kind[ends[-1]] == KIND_CODE["img_end"]
+    assert (lay.kind[ends[:-1]] == KIND_CODE["img_break"]).all()
+    assert lay.row[ends].tolist() == list(range(plan.grid_rows))
+
+
+def plan_strategy(repo_id):
+    from anyres_demo import get_preset
+
+    return get_preset(repo_id).strategy
 
 
 def expected_crops(plan):
@@ -93,6 +116,20 @@ def test_invariants_awkward_sizes(size_hw, repo_id):
 @given(size_hw=sizes_hw)
 def test_invariants_property(repo_id, size_hw):
     check_invariants(size_hw, repo_id)
+
+
+# Settings that change a family's layout structure: Gemma 3's pan-and-scan crops (with its
+# prompt words and a marker pair per view), up to 16 crops with a small minimum crop size.
+SETTINGS_CASES = [("google/gemma-3-4b-it", {"do_pan_and_scan": True}),
+                  ("google/gemma-3-4b-it", {"do_pan_and_scan": True, "pan_and_scan_max_num_crops": 16,
+                                            "pan_and_scan_min_crop_size": 16}),
+                  ("google/gemma-4-E2B-it", {"max_soft_tokens": 1120})]
+
+
+@pytest.mark.parametrize("repo_id,overrides", SETTINGS_CASES, ids=["pas", "pas-16", "budget-1120"])
+@pytest.mark.parametrize("size_hw", AWKWARD, ids=[f"{w}x{h}" for h, w in AWKWARD])
+def test_invariants_with_settings(size_hw, repo_id, overrides):
+    check_invariants(size_hw, repo_id, **overrides)
 
 
 def test_llava_order_base_then_rows_with_newlines():

@@ -28,7 +28,7 @@ from anyres_demo.backends import hf_processors as hp  # noqa: E402
 from anyres_demo.geometry import Size  # noqa: E402
 from anyres_demo.render import render_crops  # noqa: E402
 from hf_helpers import (  # noqa: E402
-    FAMILIES, QWEN_FAMILIES, SPEC_WH, diff, engine_counts, family_preset, freeze, noise_image,
+    FAMILIES, PIXTRAL_FAMILIES, QWEN3_FAMILIES, QWEN_FAMILIES, SPEC_WH, diff, engine_counts, family_preset, freeze, noise_image,
     processor_for, real_image_sizes_hw, size_label, solid_image, spec_expected, sweep_sizes_hw)
 
 
@@ -68,6 +68,31 @@ def _report(bad: dict) -> str:
     return f"{len(bad)} sizes disagree (first 12, expected vs got):\n" + "\n".join(lines)
 
 
+# Qwen3.5 and InternVL3.5 build the same processor classes with the same values as Qwen3-VL
+# and InternVL3 (asserted in test_same_processor_as); the costly real-image and pixel tests
+# run once per distinct processor, the counting-API sweep and overrides for every family.
+SAME_PROCESSOR_AS = {"qwen3_5": "qwen3_vl", "internvl3_5": "internvl"}
+PIXEL_FAMILIES = tuple(f for f in FAMILIES if f not in SAME_PROCESSOR_AS)
+
+
+@pytest.mark.parametrize("family,twin", SAME_PROCESSOR_AS.items())
+def test_same_processor_as(family, twin):
+    a, b = processor_for(family), processor_for(twin)
+    assert type(a) is type(b) and type(a.image_processor) is type(b.image_processor)
+    assert a.image_processor.to_dict() == b.image_processor.to_dict()
+
+
+def expected_rejections(family, sizes) -> int:
+    """Qwen raises above 200:1; Pixtral where scaling to the longest edge floors the short side
+    to 0 px (aspect above longest_edge:1, e.g. 1x1100 for pixtral-12b); the others never."""
+    if family in QWEN_FAMILIES:
+        return sum(max(s) / min(s) > 200 for s in sizes)
+    if family in PIXTRAL_FAMILIES:
+        edge = family_preset(family).settings.longest_edge
+        return sum(min(s) * edge < max(s) for s in sizes)
+    return 0
+
+
 # ---------------------------------------------------------------- construction
 @pytest.mark.parametrize("family", FAMILIES)
 def test_processor_is_what_from_pretrained_builds_with_checkpoint_values(family):
@@ -94,9 +119,16 @@ def test_processor_is_what_from_pretrained_builds_with_checkpoint_values(family)
         assert len(ip.image_grid_pinpoints) == 36
         assert (proc.num_image_tokens, proc.vision_feature_select_strategy,
                 proc.vision_aspect_ratio) == (729, "full", "anyres_max_9")
+    elif family in QWEN3_FAMILIES:  # 2026 spec 1.2: not the class defaults (3136, 1003520, 14)
+        assert (ip.size["shortest_edge"], ip.size["longest_edge"]) == (65536, 16777216)
+        assert (ip.patch_size, ip.merge_size, ip.temporal_patch_size) == (16, 2, 2)
     elif family in QWEN_FAMILIES:
         assert (ip.size["shortest_edge"], ip.size["longest_edge"]) == (3136, 12845056)
         assert (ip.patch_size, ip.merge_size, ip.temporal_patch_size) == (14, 2, 2)
+    elif family in PIXTRAL_FAMILIES:  # 2026 spec 6.1
+        want = (1540, 14, 2) if family == "mistral3" else (1024, 16, 1)
+        assert (ip.size["longest_edge"], proc.patch_size, proc.spatial_merge_size) == want
+        assert ip.patch_size["height"] == want[1]
     else:
         assert (ip.size["height"], ip.size["width"], ip.min_patches, ip.max_patches) == (448, 448, 1, 12)
         assert proc.image_seq_length == 256
@@ -115,7 +147,7 @@ def test_settings_transformers_cannot_express_are_refused(family, setting):
 
 
 # ---------------------------------------------------------------- spec vectors
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", PIXEL_FAMILIES)
 @pytest.mark.parametrize("wh", SPEC_WH, ids=[f"{w}x{h}" for w, h in SPEC_WH])
 def test_spec_vectors_real_image_engine_and_table_agree(family, wh):
     size_hw = (wh[1], wh[0])
@@ -130,7 +162,7 @@ def test_spec_vectors_real_image_engine_and_table_agree(family, wh):
 
 
 # ---------------------------------------------------------------- real images, extremes
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", PIXEL_FAMILIES)
 def test_real_images_match_counting_api_and_engine(family):
     proc = processor_for(family)
     sizes = real_image_sizes_hw()
@@ -148,12 +180,12 @@ def test_real_images_match_counting_api_and_engine(family):
     # but not 10x2000); the others accept every size
     over_200 = sum(max(s) / min(s) > 200 for s in sizes)
     assert over_200 >= 18
-    assert rejected == (over_200 if family in QWEN_FAMILIES else 0)
+    assert rejected == expected_rejections(family, sizes)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", FAMILIES)
-def test_full_sweep_real_images_match_engine(family):
+@pytest.mark.parametrize("family", FAMILIES[:5])  # the 2024 families; the newer ones are
+def test_full_sweep_real_images_match_engine(family):  # covered by the API sweep + real subset
     """Every sweep size as a real image (up to 64 Mpx): about a minute per family."""
     proc = processor_for(family)
     bad = {}
@@ -191,10 +223,9 @@ def test_sweep_engine_layout_and_vectorized_counts_match_processor_api(family):
     assert not bad, "engine vs processor API: " + _report(bad)
     _check_vectorized(family, counts)
     rejected = sum(v == -1 for v in counts.values())
+    assert rejected == expected_rejections(family, list(counts))
     if family in QWEN_FAMILIES:
         assert rejected >= 30  # every >200:1 size of the sweep, each raising in both
-    else:
-        assert rejected == 0
 
 
 # ---------------------------------------------------------------- overrides
@@ -206,6 +237,12 @@ OVERRIDES = [
     ("qwen2_5_vl", {"min_pixels": 28 * 28 * 16, "max_pixels": 200704}),
     ("internvl", {"max_tiles": 6}),
     ("internvl", {"min_tiles": 2, "max_tiles": 24}),
+    ("qwen3_vl", {"max_pixels": 1280 * 32 * 32}),  # the authors' README example budget
+    ("qwen3_vl", {"min_pixels": 256 * 32 * 32}),
+    ("qwen3_5", {"min_pixels": 4096}),  # qwen-vl-utils' floor
+    ("internvl3_5", {"max_tiles": 6}),
+    ("pixtral", {"longest_edge": 512}),
+    ("mistral3", {"longest_edge": 896}),
     ("llava_next", {"pinpoints_hw": LLAVA_CUSTOM}),
     ("llava_onevision", {"pinpoints_hw": OV_3X3}),
 ]
@@ -245,7 +282,7 @@ def _crop_errors(family, size_hw, backend):
     return max(int(e.max()) for e in errors), max(float(e.mean()) for e in errors)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", PIXEL_FAMILIES)
 @pytest.mark.parametrize("size_hw", CROP_HW + [(2000, 10)], ids=size_label)
 def test_crop_pixels_pil_backend_bit_exact(family, size_hw):
     """render_crops uses Pillow's bicubic, as the *Pil image processors do: identical bytes."""
@@ -253,7 +290,7 @@ def test_crop_pixels_pil_backend_bit_exact(family, size_hw):
     assert max_err == 0
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", PIXEL_FAMILIES)
 @pytest.mark.parametrize("size_hw", CROP_HW, ids=size_label)
 def test_crop_pixels_torchvision_backend_within_2(family, size_hw):
     """The default (torchvision) backend: antialiased bicubic on uint8, within 2/255."""
@@ -261,7 +298,8 @@ def test_crop_pixels_torchvision_backend_within_2(family, size_hw):
     assert max_err <= 2
 
 
-@pytest.mark.parametrize("family", ["llava_next", "llava_onevision", "qwen2_vl", "internvl"])
+@pytest.mark.parametrize("family", ["llava_next", "llava_onevision", "qwen2_vl", "internvl",
+                                    "qwen3_vl", "pixtral"])  # Mistral Small: 20/255 measured
 def test_crop_pixels_torchvision_tall_narrow(family):
     """Measured gap, not a tolerance: for images about 100x taller than wide (here 10x2000,
     noise), torchvision's resize rounds its two passes differently from Pillow's and single

@@ -304,11 +304,11 @@ def test_cli_counts_the_new_families_and_reports_bad_settings(capsys):
     assert cli.main(["tokens", "-m", "smolvlm2", "-s", "640x480", "--longest-edge", "9999",
                      "--json"]) != 0
     (bad,) = json.loads(capsys.readouterr().out)
-    assert "longest edge" in bad["error"]
+    assert "longest_edge" in bad["error"] and "4,096" in bad["error"]
 
 
 def test_bad_overrides_are_refused():
-    with pytest.raises(ValueError, match="longest edge"):
+    with pytest.raises(ValueError, match="longest_edge is 5,000"):
         get_preset("smolvlm2").with_overrides(longest_edge=5000)
     with pytest.raises(ValueError, match="max_tiles"):
         get_preset("llama-4").with_overrides(max_tiles=0)
@@ -358,3 +358,10 @@ def test_crop_pixels_smolvlm_torchvision_measured_gap(size_hw):
     tall_narrow = size_hw[0] >= 100 * size_hw[1]
     assert max_err <= (26 if tall_narrow else 3)
     assert mean_err < (0.7 if tall_narrow else 0.05)
+
+
+def test_family_teaching_text_reaches_the_views():
+    from anyres_demo.teaching import teaching
+
+    assert "4x4" in teaching("grid", "smolvlm") and "<|patch|>" in teaching("token_map", "llama4")
+    assert "cross-attention" in teaching("token_map", "mllama")

@@ -178,8 +178,19 @@ def _file(path: str) -> dict:
     return {"path": path, "meta": {"_type": "gradio.FileData"}}
 
 
+def _api_args(base: str, api: str, **given) -> list:
+    """The endpoint's data list from its own API description: `given` by parameter name, every
+    other parameter at its default (so the test follows the app's input order)."""
+    with urllib.request.urlopen(f"{base}gradio_api/info", timeout=60) as resp:
+        params = json.load(resp)["named_endpoints"][f"/{api}"]["parameters"]
+    return [given.pop(p["parameter_name"]) if p["parameter_name"] in given else p.get("parameter_default")
+            for p in params]
+
+
 def _analyze_args(image: dict) -> list:
-    return [image, QWEN, None, None, None, None, ""]
+    from anyres_demo.overrides import SETTING_SPECS
+
+    return [image, QWEN, *[None] * len(SETTING_SPECS)]  # every setting: the checkpoint's
 
 
 def _upload(base: str, name: str, payload: bytes) -> tuple[int, str]:
@@ -215,7 +226,8 @@ def test_a_url_inside_the_chat_history_is_refused_not_fetched(watched):
     served, listener = watched
     history = [{"role": "user", "content": [
         {"type": "file", "file": _file(f"http://127.0.0.4:{listener.port}/cat.png")}]}]
-    data = ["what is this?", history, None, QWEN, None, None, None, None, "", 8, 0.0, 0.9, False]
+    data = _api_args(served.url, "chat", message="what is this?", history=history, image=None,
+                     model=QWEN, max_new_tokens=8)
     event, body = _call(served.url, "chat", data)
     assert event == "error" and security.URL_REFUSAL in json.loads(body)["error"]
     assert listener.seen() == []
@@ -407,8 +419,8 @@ def test_direct_posts_cannot_skip_the_queue(watched):
 @pytest.mark.parametrize("model", ["/etc", "someone/llava-finetune"])
 def test_only_presets_reach_the_backend_through_the_api(watched, model):
     served, _ = watched
-    event, data = _call(served.url, "chat", ["hi", [], None, model, None, None, None, None, "",
-                                             8, 0.0, 0.9, False])
+    event, data = _call(served.url, "chat", _api_args(served.url, "chat", message="hi", history=[],
+                                                       image=None, model=model, max_new_tokens=8))
     assert event == "error" and "not in the list of choices" in data
 
 

@@ -64,3 +64,15 @@ def test_cost_curves_every_family_and_the_marker():
     flops_fig, kv_fig = cost_charts(size_hw)
     marker = next(t for t in flops_fig.data if t.mode == "markers" and "Qwen2-VL" in t.hovertemplate)
     assert marker.y[0] == image_cost(plan_image(size_hw, "Qwen/Qwen2-VL-2B-Instruct")).total_flops
+
+
+def test_choice_controls_checkpoint_value_means_the_checkpoints():
+    """The explorer's choice controls start at "checkpoint" (as its on/off switches do); the app's
+    first analysis (and so the Cost tab) must read it as the checkpoint's value."""
+    from anyres_demo.overrides import SETTING_SPECS
+    choices = [s for s in SETTING_SPECS.values() if s.kind == "choice"]
+    if not choices:
+        pytest.skip("no choice settings on this branch")
+    for spec in choices:
+        assert spec.parse("checkpoint") is None
+        assert spec.parse(str(spec.choices[0])) == spec.choices[0]

@@ -58,6 +58,10 @@ MODEL_TYPE_PRESETS = {
     "qwen2_vl": "Qwen/Qwen2-VL-2B-Instruct",
     "qwen2_5_vl": "Qwen/Qwen2.5-VL-3B-Instruct",
     "internvl": FAMILY_DEFAULTS["internvl"],
+    "qwen3_vl": "Qwen/Qwen3-VL-2B-Instruct",
+    "qwen3_vl_moe": "Qwen/Qwen3-VL-30B-A3B-Instruct",
+    "qwen3_5": "Qwen/Qwen3.5-2B",
+    "mistral3": "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
     "gemma3": FAMILY_DEFAULTS["gemma3"],
     "gemma4": FAMILY_DEFAULTS["gemma4"],
     "smolvlm": "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
@@ -65,6 +69,8 @@ MODEL_TYPE_PRESETS = {
     "llama4": FAMILY_DEFAULTS["llama4"],
     "mllama": FAMILY_DEFAULTS["mllama"],
 }
+# model_type "llava" is many models; only a Pixtral vision tower gives pixtral-12b's geometry
+VISION_TYPE_PRESETS = {("llava", "pixtral"): "mistral-community/pixtral-12b"}
 
 
 class ModelLoadError(RuntimeError):
@@ -111,7 +117,11 @@ def is_random_weights(folder: str) -> bool:
 
 
 def _preset_for_folder(folder: str) -> Preset:
-    model_type = _read_config(folder).get("model_type")
+    config = _read_config(folder)
+    model_type = config.get("model_type")
+    vision_type = (config.get("vision_config") or {}).get("model_type")
+    if (model_type, vision_type) in VISION_TYPE_PRESETS:
+        return get_preset(VISION_TYPE_PRESETS[(model_type, vision_type)])
     if model_type not in MODEL_TYPE_PRESETS:
         raise ModelLoadError(f"{folder} holds a {model_type!r} model; the chat supports "
                              f"{', '.join(MODEL_TYPE_PRESETS)}")

@@ -16,6 +16,7 @@ transformers is imported inside functions so that importing this module stays ch
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -25,12 +26,20 @@ import numpy as np
 
 from ..geometry import Size
 from ..presets import (LLAMA4_TOKENS, SMOLVLM_TOKENS, Gemma3Settings, Gemma4Settings,
-                       InternVLSettings, Llama4Settings, LlavaNextSettings, MllamaSettings, Preset,
+                       InternVLSettings, Llama4Settings, LlavaNextSettings, MllamaSettings, PixtralSettings,
+                       Preset,
                        QwenSettings, SmolVLMSettings)
 
 # Model types as transformers names them (config.json "model_type").
 LLAVA_NEXT, ONEVISION, QWEN2_VL, QWEN2_5_VL, INTERNVL = (
     "llava_next", "llava_onevision", "qwen2_vl", "qwen2_5_vl", "internvl")
+# Qwen3-VL (dense, MoE) and Qwen3.5 share Qwen3VLProcessor + Qwen2VLImageProcessor (2026 spec 1.1).
+QWEN3_VL, QWEN3_VL_MOE, QWEN3_5 = "qwen3_vl", "qwen3_vl_moe", "qwen3_5"
+QWEN_KINDS = (QWEN2_VL, QWEN2_5_VL, QWEN3_VL, QWEN3_VL_MOE, QWEN3_5)
+# pixtral-12b is a LLaVA model with a Pixtral vision tower; Mistral Small 3.1 is "mistral3".
+# Both use PixtralProcessor + PixtralImageProcessor (2026 spec 6.1).
+PIXTRAL_LLAVA, MISTRAL3 = "llava", "mistral3"
+PIXTRAL_KINDS = (PIXTRAL_LLAVA, MISTRAL3)
 GEMMA3, GEMMA4 = "gemma3", "gemma4"
 GEMMA_FAMILIES = (GEMMA3, GEMMA4)
 SMOLVLM, IDEFICS3, LLAMA4, MLLAMA = "smolvlm", "idefics3", "llama4", "mllama"
@@ -43,6 +52,11 @@ PROCESSOR_CLASS = {
     QWEN2_VL: "Qwen2VLProcessor",
     QWEN2_5_VL: "Qwen2_5_VLProcessor",
     INTERNVL: "InternVLProcessor",
+    QWEN3_VL: "Qwen3VLProcessor",
+    QWEN3_VL_MOE: "Qwen3VLProcessor",
+    QWEN3_5: "Qwen3VLProcessor",
+    PIXTRAL_LLAVA: "PixtralProcessor",
+    MISTRAL3: "PixtralProcessor",
     GEMMA3: "Gemma3Processor",
     GEMMA4: "Gemma4Processor",
     SMOLVLM: "SmolVLMProcessor",
@@ -58,6 +72,13 @@ IMAGE_PROCESSOR_TYPE = {
     QWEN2_VL: "Qwen2VLImageProcessor",
     QWEN2_5_VL: "Qwen2VLImageProcessor",
     INTERNVL: "GotOcr2ImageProcessorFast",
+    # Qwen3-VL / Qwen3.5 files say "Qwen2VLImageProcessorFast" (2026 spec 1.2), which loads
+    # Qwen2VLImageProcessor
+    QWEN3_VL: "Qwen2VLImageProcessorFast",
+    QWEN3_VL_MOE: "Qwen2VLImageProcessorFast",
+    QWEN3_5: "Qwen2VLImageProcessorFast",
+    PIXTRAL_LLAVA: "PixtralImageProcessor",
+    MISTRAL3: "PixtralImageProcessor",
     GEMMA3: "Gemma3ImageProcessor",
     GEMMA4: "Gemma4ImageProcessor",
     SMOLVLM: "SmolVLMImageProcessor",
@@ -70,10 +91,16 @@ VIDEO_PROCESSOR_TYPE = {
     QWEN2_VL: "Qwen2VLVideoProcessor",
     QWEN2_5_VL: "Qwen2VLVideoProcessor",
     INTERNVL: "InternVLVideoProcessor",
+    QWEN3_VL: "Qwen3VLVideoProcessor",
+    QWEN3_VL_MOE: "Qwen3VLVideoProcessor",
+    QWEN3_5: "Qwen3VLVideoProcessor",
     SMOLVLM: "SmolVLMVideoProcessor",
 }
 VIDEO_TOKEN = {ONEVISION: "<video>", QWEN2_VL: "<|video_pad|>", QWEN2_5_VL: "<|video_pad|>",
-               INTERNVL: "<video>", SMOLVLM: "<video>"}
+               INTERNVL: "<video>", SMOLVLM: "<video>", QWEN3_VL: "<|video_pad|>",
+               QWEN3_VL_MOE: "<|video_pad|>", QWEN3_5: "<|video_pad|>"}
+# Pixtral's row-end tokens, under the attribute names PixtralProcessor reads (its defaults).
+PIXTRAL_BREAK, PIXTRAL_END = "[IMG_BREAK]", "[IMG_END]"
 PIL_BICUBIC = 3  # PIL.Image.Resampling.BICUBIC, as the checkpoints' "resample" field stores it
 PIL_RESAMPLE = {"lanczos": 1, "bilinear": 2, "bicubic": 3}  # the "resample" field's codes
 # Constants transformers hard-codes, so presets that differ cannot be built as processors.
@@ -96,8 +123,13 @@ _GEMMA4_AUDIO = {"audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token
 def model_type(preset: Preset) -> str:
     """transformers' model_type for the preset. Qwen2-VL and Qwen2.5-VL share one strategy
     (and one image processor) but have different processor and model classes."""
-    if preset.strategy == "qwen2_vl" and "qwen2.5-vl" in preset.repo_id.lower():
+    repo = preset.repo_id.lower()
+    if preset.strategy == "qwen2_vl" and "qwen2.5-vl" in repo:
         return QWEN2_5_VL
+    if preset.strategy == "qwen3_vl":
+        return QWEN3_5 if "qwen3.5" in repo else QWEN3_VL_MOE if "-a3b" in repo else QWEN3_VL
+    if preset.strategy == "pixtral":
+        return MISTRAL3 if "mistral-small" in repo else PIXTRAL_LLAVA
     if preset.strategy == "smolvlm":
         return IDEFICS3 if preset.repo_id in IDEFICS3_REPOS else SMOLVLM
     if preset.strategy not in (LLAVA_NEXT, ONEVISION, QWEN2_VL, INTERNVL, GEMMA3, GEMMA4, LLAMA4,
@@ -117,7 +149,7 @@ def image_placeholder(preset: Preset) -> str:
         return preset.wrapper_tokens[0]
     if model_type(preset) == LLAMA4:
         return LLAMA4_TOKENS["image"]
-    if model_type(preset) in (QWEN2_VL, QWEN2_5_VL) and preset.wrapper_tokens:
+    if model_type(preset) in QWEN_KINDS and preset.wrapper_tokens:
         start, end = preset.wrapper_tokens
         return f"{start}{preset.image_token}{end}"
     return preset.image_token
@@ -140,6 +172,9 @@ def _named_special_tokens(preset: Preset) -> dict[str, str]:
         start, end = preset.wrapper_tokens
         return {"start_image_token": start, "end_image_token": end,
                 "context_image_token": preset.image_token, "video_token": VIDEO_TOKEN[kind]}
+    if kind in PIXTRAL_KINDS:
+        return {"image_token": preset.image_token, "image_break_token": PIXTRAL_BREAK,
+                "image_end_token": PIXTRAL_END}
     named = {"image_token": preset.image_token}
     if kind in VIDEO_TOKEN:
         named["video_token"] = VIDEO_TOKEN[kind]
@@ -253,6 +288,16 @@ def _internvl_configs(preset: Preset) -> tuple[dict, dict]:
     return image, {"image_seq_length": s.cells_per_side ** 2}
 
 
+def _pixtral_configs(preset: Preset) -> tuple[dict, dict]:
+    """PixtralImageProcessor gets the ViT patch; PixtralProcessor passes patch * merge to it at
+    call time (`_process_images`), which is the size the image is rounded to."""
+    s: PixtralSettings = preset.settings
+    image = {**_common_image_config(s), "size": {"longest_edge": s.longest_edge},
+             "patch_size": {"height": s.patch_size, "width": s.patch_size}, "do_pad": True}
+    proc = {"patch_size": s.patch_size, "spatial_merge_size": s.merge_size,
+            "image_token": preset.image_token, "image_break_token": PIXTRAL_BREAK,
+            "image_end_token": PIXTRAL_END}
+    return image, proc
 def _gemma3_configs(preset: Preset) -> tuple[dict, dict]:
     """The checkpoint leaves the pan-and-scan fields null; transformers ignores values written
     there anyway (Gemma3Processor.images_kwargs wins), so they go with each call (call_kwargs)."""
@@ -331,6 +376,8 @@ def checkpoint_configs(preset: Preset) -> dict[str, dict]:
         image, proc = _llava_configs(preset, kind)
     elif kind == INTERNVL:
         image, proc = _internvl_configs(preset)
+    elif kind in PIXTRAL_KINDS:
+        image, proc = _pixtral_configs(preset)
     else:
         image, proc = _qwen_configs(preset)
     processor_class = PROCESSOR_CLASS[kind]
@@ -387,6 +434,10 @@ def soft_token_id(processor, preset: Preset) -> int:
 
 
 def _wrapper_ids(processor, preset: Preset) -> list[int]:
+    """Ids of the special (non-placeholder) tokens around the image: Qwen / InternVL wrappers,
+    Pixtral's [IMG_BREAK] and [IMG_END]."""
+    if model_type(preset) in PIXTRAL_KINDS:
+        return [int(processor.image_break_token_id), int(processor.image_end_token_id)]
     if not preset.wrapper_tokens:
         return []
     return [int(processor.tokenizer.convert_tokens_to_ids(t)) for t in preset.wrapper_tokens]
@@ -414,12 +465,41 @@ def _grid_fields(processor, size_hw: Size, preset: Preset) -> dict[str, Any]:
         th, tw = ip.size["height"], ip.size["width"]
         cols, rows = get_optimal_tiled_canvas((h, w), (th, tw), ip.min_patches, ip.max_patches)
         return {"grid": (int(rows), int(cols)), "canvas_hw": (int(th * rows), int(tw * cols))}
+    if kind in PIXTRAL_KINDS:
+        rh, rw = pixtral_resized_hw(processor, size_hw)
+        p = processor.patch_size * processor.spatial_merge_size
+        return {"grid": (rh // p, rw // p), "canvas_hw": (rh, rw)}
     from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
     factor = ip.patch_size * ip.merge_size
     rh, rw = smart_resize(h, w, factor=factor, min_pixels=ip.size["shortest_edge"],
                           max_pixels=ip.size["longest_edge"])
     return {"grid": (rh // factor, rw // factor), "canvas_hw": (int(rh), int(rw))}
+
+
+def pixtral_resized_hw(processor, size_hw: Size) -> tuple[int, int]:
+    """The H x W PixtralImageProcessor resizes to, from its own `get_resize_output_image_size`
+    called as the processor calls it: on a channels-first image (so no 1- or 3-px-high image is
+    misread as channels, unlike `_get_num_multimodal_tokens`, 2026 spec 6.7)."""
+    from transformers.models.pixtral.image_processing_pixtral import get_resize_output_image_size
+
+    edge = processor.image_processor.size["longest_edge"]
+    p = processor.patch_size * processor.spatial_merge_size
+    shape_only = np.broadcast_to(np.zeros((1, 1, 1)), (3, size_hw.height, size_hw.width))
+    rh, rw = get_resize_output_image_size(shape_only, size=(edge, edge), patch_size=(p, p),
+                                          input_data_format="channels_first")
+    return int(rh), int(rw)
+
+
+def _pixtral_output_counts(processor, out, counts: dict) -> dict:
+    ids = out["input_ids"][0]
+    rh, rw = (int(v) for v in out["image_sizes"][0])
+    p = processor.patch_size * processor.spatial_merge_size
+    counts.update(num_crops=int(out["pixel_values"].shape[0]), image_sizes=(rh, rw),
+                  grid=(rh // p, rw // p), canvas_hw=(rh, rw),
+                  num_img_break=int((ids == processor.image_break_token_id).sum()),
+                  num_img_end=int((ids == processor.image_end_token_id).sum()))
+    return counts
 
 
 def processor_counts(processor, pil_image, preset: Preset, outputs=None) -> dict[str, Any]:
@@ -440,6 +520,8 @@ def processor_counts(processor, pil_image, preset: Preset, outputs=None) -> dict
     }
     kind = model_type(preset)
     pv = out["pixel_values"]
+    if kind in PIXTRAL_KINDS:
+        return _pixtral_output_counts(processor, out, counts)
     if kind in GEMMA_FAMILIES:
         counts["num_tokens"] = int(ids.shape[0])  # the placeholder expands to the whole block
         counts.update(_gemma_fields(processor, out, Size.from_pil(pil_image.size), preset))
@@ -510,12 +592,14 @@ def gemma3_pan_and_scan_boxes(processor, size_hw: Size, preset: Preset) -> list[
     return boxes
 
 
-def _expanded_counts(processor, preset: Preset, replacement: str) -> dict[str, int]:
-    """Soft tokens, markers and all tokens of the processor's own replacement string."""
+@functools.lru_cache(maxsize=4096)
+def _expanded_counts(processor, preset: Preset, replacement: str) -> tuple[tuple[str, int], ...]:
+    """Soft tokens, markers and all tokens of the processor's own replacement string (cached:
+    the string depends only on the crop count / soft-token count)."""
     ids = processor.tokenizer(replacement, add_special_tokens=False)["input_ids"]
     wrappers = set(_wrapper_ids(processor, preset))
-    return {"num_image_tokens": ids.count(soft_token_id(processor, preset)),
-            "num_wrapper_tokens": sum(i in wrappers for i in ids), "num_tokens": len(ids)}
+    return (("num_image_tokens", ids.count(soft_token_id(processor, preset))),
+            ("num_wrapper_tokens", sum(i in wrappers for i in ids)), ("num_tokens", len(ids)))
 
 
 def _gemma_counts_from_size(processor, size_hw: Size, preset: Preset) -> dict[str, Any]:
@@ -533,12 +617,12 @@ def _gemma_counts_from_size(processor, size_hw: Size, preset: Preset) -> dict[st
             max_patches=ip.max_soft_tokens * ip.pooling_kernel_size ** 2)
         m = ip.patch_size * ip.pooling_kernel_size
         replacement = processor.replace_image_token({"num_soft_tokens_per_image": [n]}, 0)
-        return {**_expanded_counts(processor, preset, replacement), "num_crops": 1,
+        return {**dict(_expanded_counts(processor, preset, replacement)), "num_crops": 1,
                 "grid": (th // m, tw // m), "canvas_hw": (th, tw)}
     k = len(gemma3_pan_and_scan_boxes(processor, size_hw, preset))
     replacement = processor.replace_image_token({"num_crops": [k]}, 0)
     size = processor.image_processor.size
-    return {**_expanded_counts(processor, preset, replacement), "num_crops": 1 + k,
+    return {**dict(_expanded_counts(processor, preset, replacement)), "num_crops": 1 + k,
             "grid": _gemma3_grid(k, size_hw), "canvas_hw": (size.height, size.width)}
 
 
@@ -552,6 +636,8 @@ def processor_counts_from_size(processor, size_hw: Size, preset: Preset) -> dict
     if kind in WAVE2_CONFIGS:
         return _wave2_counts_from_size(processor, size_hw, preset)
     h, w = size_hw.hw
+    if kind in PIXTRAL_KINDS:
+        return _pixtral_counts_from_size(processor, size_hw)
     mm = processor._get_num_multimodal_tokens(image_sizes=[(h, w)])
     total = int(mm["num_image_tokens"][0])
     fields = _grid_fields(processor, size_hw, preset)
@@ -573,6 +659,31 @@ def processor_counts_from_size(processor, size_hw: Size, preset: Preset) -> dict
                       num_crops=1, image_grid_thw=(1, gh, gw), num_patch_rows=rows)
         counts["grid"] = (gh // merge, gw // merge)
     return counts
+
+
+PIXTRAL_HELPER_MISREAD_HEIGHTS = (1, 3)
+
+
+def _pixtral_counts_from_size(processor, size_hw: Size) -> dict[str, Any]:
+    """PixtralProcessor's `_get_num_multimodal_tokens` (the total: [IMG] + [IMG_BREAK] +
+    [IMG_END]) for every height but 1 and 3, which it misreads as a channel axis (2026 spec
+    6.7); for those, the resize function the processor itself applies (`pixtral_resized_hw`)."""
+    h, w = size_hw.hw
+    rh, rw = pixtral_resized_hw(processor, size_hw)
+    p = processor.patch_size * processor.spatial_merge_size
+    rows, cols = rh // p, rw // p
+    if not rows or not cols:  # the processor raises ValueError resizing to a 0-px side
+        raise ValueError(f"PixtralImageProcessor cannot resize {size_hw} to {rw}x{rh}")
+    if h in PIXTRAL_HELPER_MISREAD_HEIGHTS:
+        total = rows * (cols + 1)
+    else:
+        total = int(processor._get_num_multimodal_tokens(image_sizes=[(h, w)])["num_image_tokens"][0])
+        # the helper's total splits into [IMG] and one special per row only for this grid
+        if total != rows * (cols + 1):
+            raise AssertionError(f"Pixtral helper total {total} is not {rows} x ({cols} + 1)")
+    return {"grid": (rows, cols), "canvas_hw": (rh, rw), "image_sizes": (rh, rw), "num_crops": 1,
+            "num_image_tokens": total - rows, "num_wrapper_tokens": rows,
+            "num_img_break": rows - 1, "num_img_end": 1}
 
 
 def _qwen_unpatchify(rows, grid_thw, patch: int, merge: int, temporal: int):
@@ -610,6 +721,9 @@ def pixel_values_to_uint8(processor, outputs, preset: Preset) -> list[np.ndarray
         crops = list(pv)  # Gemma 3: (1 + crops, 3, 896, 896), whole-image view first
     elif kind == GEMMA4:
         crops = [_gemma4_unpatchify(outputs, ip.patch_size)]
+    elif kind in PIXTRAL_KINDS:
+        rh, rw = (int(v) for v in outputs["image_sizes"][0])
+        crops = [pv[0][:, :rh, :rw]]  # batch padding is right / bottom only
     else:
         crops = [_qwen_unpatchify(pv, outputs["image_grid_thw"][0], ip.patch_size,
                                   ip.merge_size, ip.temporal_patch_size)]

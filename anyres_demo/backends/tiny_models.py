@@ -105,6 +105,63 @@ def _internvl_config(preset: Preset, tokenizer, vocab: int):
                           vision_feature_layer=-1, vision_feature_select_strategy="default")
 
 
+def _qwen_ids(preset: Preset, kind: str, tokenizer) -> dict:
+    start, end = preset.wrapper_tokens
+    return {"image_token_id": tokenizer.convert_tokens_to_ids(preset.image_token),
+            "video_token_id": tokenizer.convert_tokens_to_ids(hp.VIDEO_TOKEN[kind]),
+            "vision_start_token_id": tokenizer.convert_tokens_to_ids(start),
+            "vision_end_token_id": tokenizer.convert_tokens_to_ids(end)}
+
+
+def _qwen3_config(preset: Preset, kind: str, tokenizer, vocab: int):
+    """Qwen3-VL (dense / MoE) and Qwen3.5: patch 16, merge 2. Qwen3-VL's DeepStack mergers read
+    vision blocks 0 and 1 and add into decoder layers 0 and 1 (the checkpoints: blocks 8, 16, 24
+    into layers 0, 1, 2); Qwen3.5 has no DeepStack and alternates linear / full attention."""
+    from transformers import Qwen3_5Config, Qwen3VLConfig, Qwen3VLMoeConfig
+
+    s = preset.settings
+    head_dim = TEXT_WIDTH // HEADS
+    rope = {"rope_type": "default", "rope_theta": 5e6, "mrope_interleaved": True,
+            "mrope_section": [2, 3, head_dim // 2 - 5]}
+    text = _tiny_text(vocab, rope_parameters=rope, head_dim=head_dim, **_token_ids(tokenizer))
+    text["num_hidden_layers"] = 2
+    vision = {"depth": 2, "hidden_size": VISION_WIDTH, "intermediate_size": 2 * VISION_WIDTH,
+              "num_heads": HEADS, "patch_size": s.patch_size, "spatial_merge_size": s.merge_size,
+              "temporal_patch_size": s.temporal_patch_size, "out_hidden_size": TEXT_WIDTH}
+    ids = _qwen_ids(preset, kind, tokenizer)
+    if kind == hp.QWEN3_5:
+        text.update(layer_types=["linear_attention", "full_attention"], linear_conv_kernel_dim=2,
+                    linear_key_head_dim=8, linear_value_head_dim=8, linear_num_key_heads=2,
+                    linear_num_value_heads=2)
+        return Qwen3_5Config(text_config=text, vision_config=vision, **ids)
+    vision["deepstack_visual_indexes"] = [0, 1]
+    if kind == hp.QWEN3_VL_MOE:
+        text.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=TEXT_WIDTH,
+                    decoder_sparse_step=1)
+        return Qwen3VLMoeConfig(text_config=text, vision_config=vision, **ids)
+    return Qwen3VLConfig(text_config=text, vision_config=vision, **ids)
+
+
+def _pixtral_config(preset: Preset, kind: str, tokenizer, vocab: int):
+    """pixtral-12b: LLaVA with a Pixtral vision tower (patch 16, no merge); Mistral Small 3.1:
+    Mistral3 with patch 14 and the 2x2 patch merger. image_size is the checkpoint's (the 2-D
+    RoPE table), so every view the processor makes fits."""
+    from transformers import LlavaConfig, Mistral3Config
+
+    s = preset.settings
+    vision = {"model_type": "pixtral", "hidden_size": VISION_WIDTH,
+              "intermediate_size": 2 * VISION_WIDTH, "num_hidden_layers": 1,
+              "num_attention_heads": HEADS, "head_dim": VISION_WIDTH // HEADS,
+              "image_size": s.vision_image_size, "patch_size": s.patch_size}
+    text = _tiny_text(vocab, model_type="mistral", head_dim=TEXT_WIDTH // HEADS,
+                      **_token_ids(tokenizer))
+    image_id = tokenizer.convert_tokens_to_ids(preset.image_token)
+    if kind == hp.MISTRAL3:
+        return Mistral3Config(vision_config=vision, text_config=text, image_token_index=image_id,
+                              spatial_merge_size=s.merge_size, vision_feature_layer=-1)
+    return LlavaConfig(vision_config=vision, text_config=text, image_token_index=image_id,
+                       vision_feature_layer=-1, vision_feature_select_strategy="full",
+                       image_seq_length=1)
 def _gemma3_config(preset: Preset, tokenizer, vocab: int):
     from transformers import Gemma3Config
 
@@ -207,6 +264,10 @@ def tiny_config(preset: Preset, tokenizer):
         return _llava_config(preset, kind, tokenizer, vocab)
     if kind in (hp.QWEN2_VL, hp.QWEN2_5_VL):
         return _qwen_config(preset, kind, tokenizer, vocab)
+    if kind in (hp.QWEN3_VL, hp.QWEN3_VL_MOE, hp.QWEN3_5):
+        return _qwen3_config(preset, kind, tokenizer, vocab)
+    if kind in hp.PIXTRAL_KINDS:
+        return _pixtral_config(preset, kind, tokenizer, vocab)
     if kind == hp.GEMMA3:
         return _gemma3_config(preset, tokenizer, vocab)
     if kind == hp.GEMMA4:
@@ -220,6 +281,11 @@ MODEL_CLASS = {
     hp.QWEN2_VL: "Qwen2VLForConditionalGeneration",
     hp.QWEN2_5_VL: "Qwen2_5_VLForConditionalGeneration",
     hp.INTERNVL: "InternVLForConditionalGeneration",
+    hp.QWEN3_VL: "Qwen3VLForConditionalGeneration",
+    hp.QWEN3_VL_MOE: "Qwen3VLMoeForConditionalGeneration",
+    hp.QWEN3_5: "Qwen3_5ForConditionalGeneration",
+    hp.PIXTRAL_LLAVA: "LlavaForConditionalGeneration",
+    hp.MISTRAL3: "Mistral3ForConditionalGeneration",
     hp.GEMMA3: "Gemma3ForConditionalGeneration",
     hp.GEMMA4: "Gemma4ForConditionalGeneration",
     hp.SMOLVLM: "SmolVLMForConditionalGeneration",

@@ -53,7 +53,9 @@ RANDOM_NOTE = ("⚠️ RANDOM WEIGHTS: the loaded model is a tiny random-weight 
                "map is noise from untrained weights and means nothing.")
 TOWER_NAMES = {  # transformers model_type -> the vision tower's name in captions
     "llava_next": "CLIP ViT", "llava_onevision": "SigLIP ViT", "qwen2_vl": "Qwen2-VL ViT",
-    "qwen2_5_vl": "Qwen2.5-VL ViT", "internvl": "InternViT"}
+    "qwen2_5_vl": "Qwen2.5-VL ViT", "internvl": "InternViT",
+    "qwen3_vl": "Qwen3-VL ViT", "qwen3_vl_moe": "Qwen3-VL ViT", "qwen3_5": "Qwen3.5 ViT",
+    "llava": "Pixtral ViT", "mistral3": "Pixtral ViT (Mistral Small 3.1)"}
 
 
 class NoModelLoaded(ValueError):

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
-from . import gemma3, gemma4, internvl, llama4, llava_next, mllama, qwen2_vl, smolvlm
+from . import gemma3, gemma4, internvl, llama4, llava_next, mllama, pixtral, qwen2_vl, smolvlm
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("smolvlm", smolvlm, "SmolVLM2 / Idefics3 (4-tile long side + global image)", "#e69f00"),
     Family("llama4", llama4, "Llama 4 (336 px tiles + global tile)", "#56b4e9"),
     Family("mllama", mllama, "Llama 3.2 Vision (tiles via cross-attention)", "#999999"),
+    # wave 1a. Same module as Qwen2-VL: Qwen3-VL / Qwen3.5 differ only in settings (factor 32).
+    Family("qwen3_vl", qwen2_vl, "Qwen3-VL / Qwen3.5 (native resolution, 32 px)", "#117733"),
+    Family("pixtral", pixtral, "Pixtral / Mistral Small 3.1 (native resolution, row breaks)",
+           "#882255"),
 )}
 
 STRATEGIES: dict[str, ModuleType] = {k: f.module for k, f in FAMILIES.items()}

@@ -15,6 +15,7 @@ start/end markers are exact.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -151,45 +152,47 @@ def _divergences(s: Gemma3Settings, k: int) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------- layout
-def _view_block(crop: CropSpec, kind: str, s: Gemma3Settings):
-    """(kind, crop, row, col, box) columns of one `\\n\\n boi 256 soft eoi \\n\\n` block.
-    A crop's (row, col) are on the stitched crop grid (crops tile the image along one axis, so
-    their grids sit side by side as one panel); the whole-image view's are its own 16x16."""
-    n = s.tokens_per_side
-    src = crop.source
-    xs = src.x0 + np.arange(n + 1) * (src.width / n)
-    ys = src.y0 + np.arange(n + 1) * (src.height / n)
+@functools.lru_cache(maxsize=8)
+def _cells(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) of soft token i of one view: divmod(i, n), row-major."""
     r, c = np.divmod(np.arange(n * n), n)
-    box = np.full((n * n + 4, 4), np.nan)
-    box[2:-2] = np.stack([xs[c], ys[r], xs[c + 1], ys[r + 1]], -1)
-    if crop.row >= 0:  # a pan-and-scan crop: offset by its place in the crop grid
-        r, c = r + n * crop.row, c + n * crop.col
-    kinds = np.full(n * n + 4, KIND_CODE[kind], np.int8)
-    kinds[[0, -1]] = KIND_CODE["break"]
-    kinds[[1, -2]] = KIND_CODE["wrapper"]
-    crop_col = np.full(n * n + 4, crop.index, np.int16)
-    crop_col[[0, 1, -2, -1]] = -1
-    row = np.concatenate([[-1, -1], r, [-1, -1]]).astype(np.int32)
-    col = np.concatenate([[-1, -1], c, [-1, -1]]).astype(np.int32)
-    return kinds, crop_col, row, col, box
-
-
-def _text_block(words: int):
-    return (np.full(words, KIND_CODE["pas_text"], np.int8), np.full(words, -1, np.int16),
-            np.full(words, -1, np.int32), np.full(words, -1, np.int32), np.full((words, 4), np.nan))
+    r.flags.writeable = c.flags.writeable = False
+    return r, c
 
 
 def layout(plan: Plan) -> Layout:
-    """Every token in LLM order. Soft token i of a view is cell divmod(i, 16) of that view, a
-    56x56 block of the 896 view, i.e. 1/16 of the view's source box per side (the projector's
-    AvgPool2d(4) over the 64x64 patches, flattened row-major)."""
+    """Every token in LLM order. Each view is `\\n\\n <start_of_image> 256 x soft <end_of_image>
+    \\n\\n`; with crops the prompt words come before the whole-image view and before the crops.
+    Soft token i of a view is cell divmod(i, 16) of that view, a 56x56 block of the 896 view, i.e.
+    1/16 of the view's source box per side (the projector's AvgPool2d(4) over the 64x64
+    patches, flattened row-major). A crop's (row, col) are on the stitched crop grid (crops tile
+    the image along one axis, so their grids sit side by side as one panel); the whole-image
+    view's are its own 16x16."""
     s: Gemma3Settings = plan.preset.settings
-    base, crops = plan.crops[0], plan.crops[1:]
-    blocks = [_view_block(base, "base", s)]
-    if crops:
-        blocks = [_text_block(PREFIX_WORDS), blocks[0], _text_block(MIDDLE_WORDS)]
-        blocks += [_view_block(c, "pas_crop", s) for c in crops]
-    kind, crop, row, col, box = (np.concatenate(parts) for parts in zip(*blocks))
+    n = s.tokens_per_side
+    k = plan.num_crops - 1
+    block = n * n + 4
+    pre, mid = (PREFIX_WORDS, MIDDLE_WORDS) if k else (0, 0)
+    total = pre + mid + block * (1 + k)
+    kind = np.full(total, KIND_CODE["pas_text"], np.int8)
+    crop = np.full(total, -1, np.int16)
+    row = np.full(total, -1, np.int32)
+    col = np.full(total, -1, np.int32)
+    box = np.full((total, 4), np.nan)
+    r, c = _cells(n)
+    starts = [pre] + [pre + block + mid + j * block for j in range(k)]
+    for spec, start in zip(plan.crops, starts):
+        kind[[start, start + block - 1]] = KIND_CODE["break"]
+        kind[[start + 1, start + block - 2]] = KIND_CODE["wrapper"]
+        cells = slice(start + 2, start + 2 + n * n)
+        kind[cells] = KIND_CODE["base" if spec.row < 0 else "pas_crop"]
+        crop[cells] = spec.index
+        row[cells] = r + n * max(spec.row, 0)
+        col[cells] = c + n * max(spec.col, 0)
+        src = spec.source
+        cw, ch = src.width / n, src.height / n
+        box[cells, 0], box[cells, 2] = src.x0 + c * cw, src.x0 + (c + 1) * cw
+        box[cells, 1], box[cells, 3] = src.y0 + r * ch, src.y0 + (r + 1) * ch
     return Layout(plan=plan, kind=kind, crop=crop, row=row, col=col, box=box)
 
 

@@ -239,3 +239,21 @@ def ledger_how(plan: Plan, kind: str) -> str:
                         "<|patch|>)",
         "wrapper": "<|image_start|> and <|image_end|>",
     }.get(kind, "")
+
+
+TEACHING = {
+    "grid": ("The canvas is the one that needs the least upscaling (or, for big images, the least "
+             "downscaling); the image keeps its aspect ratio and sits top-left, the rest is padding. "
+             "Sides below 336 px are not enlarged beyond 336."),
+    "crops": ("Tiles in reading order, padding included; with more than one tile a global tile (the "
+              "whole image squashed to 336 x 336) comes last."),
+    "token_map": ("Each tile gives 12 x 12 tokens (24 x 24 patches, pixel shuffle 2x2). Tiles are "
+                  "joined by <|tile_x_separator|>, rows end with <|tile_y_separator|>, and <|image|> "
+                  "marks the global tile; the model fills only the <|patch|> positions."),
+    "ledger": ("processor.image_token_id is <|image|> (one per image); count <|patch|>, the id the "
+               "model scatters its features into."),
+}
+
+
+def teaching(view: str) -> str | None:
+    return TEACHING.get(view)

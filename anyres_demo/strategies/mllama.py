@@ -152,3 +152,20 @@ def ledger_how(plan: Plan, kind: str) -> str:
         return ""
     return (f"one per image, whatever its size; cross-attention reads {plan.num_crops} tiles x "
             f"({s.patches_per_side}^2 + 1 CLS) = {plan.num_crops * s.states_per_tile} states")
+
+
+TEACHING = {
+    "grid": ("Up to 4 tiles of 560 px; the arrangement needing the least scaling wins, the image is "
+             "padded right and bottom."),
+    "crops": ("The tiles the vision tower sees; pixel_values always holds 4 tile slots, unused ones "
+              "are zeros (the aspect-ratio mask tells the model which are real)."),
+    "token_map": ("There is one <|image|> token in the prompt, whatever the size: the text reads the "
+                  "tiles through cross-attention layers, so no cell of the map is a visual token of "
+                  "its own."),
+    "ledger": ("The context holds 1 image token, but every cross-attention layer attends over "
+               "tiles x 1601 vision states: cheap in tokens, not in compute."),
+}
+
+
+def teaching(view: str) -> str | None:
+    return TEACHING.get(view)

@@ -1,7 +1,9 @@
-"""Qwen2-VL / Qwen2.5-VL native dynamic resolution.
+"""Qwen2-VL / Qwen2.5-VL and Qwen3-VL / Qwen3.5 native dynamic resolution.
 
 Mirrors transformers 5.24 `smart_resize` (Qwen2VLImageProcessor) and the 2x2 PatchMerger order.
-Spec section 3.
+Spec section 3; the 2026 spec section 1 for Qwen3-VL / Qwen3.5, which are the same algorithm with
+the preset's settings (patch 16, so factor 32, and a 65,536 px floor). Nothing here is specific to
+one generation: every number comes from the preset's QwenSettings.
 """
 from __future__ import annotations
 
@@ -21,18 +23,21 @@ def check_aspect(size_hw: Size, settings: QwenSettings) -> None:
     if ratio > settings.max_aspect_ratio:
         raise ValueError(
             f"aspect ratio {ratio:.1f}:1 of a {w}x{h} image is above {settings.max_aspect_ratio:.0f}:1, "
-            "which Qwen2-VL's processor rejects (smart_resize raises); crop or pad the image first")
+            "which the Qwen processor rejects (smart_resize raises); crop or pad the image first")
 
 
-def smart_resize(size_hw: Size, settings: QwenSettings, clamp_rounding: bool = False) -> Size:
+def smart_resize(size_hw: Size, settings: QwenSettings, clamp_rounding: bool = False,
+                 min_pixels: int | None = None) -> Size:
     """transformers' smart_resize (banker's rounding to the factor, then the pixel budget).
 
     clamp_rounding=True gives qwen-vl-utils' variant, which clamps the rounded sides to >= factor
-    before the budget checks (spec 3.5: they differ only for a short side <= 14 px).
+    before the budget checks (spec 3.5: they differ only for a short side <= 14 px); min_pixels
+    replaces the settings' floor (qwen-vl-utils' 4096 for Qwen3-VL, 2026 spec 1.8).
     """
     check_aspect(size_hw, settings)
     h, w = size_hw.hw
     f = settings.factor
+    floor = settings.min_pixels if min_pixels is None else min_pixels
     h_bar, w_bar = round(h / f) * f, round(w / f) * f
     if clamp_rounding:
         h_bar, w_bar = max(f, h_bar), max(f, w_bar)
@@ -40,8 +45,8 @@ def smart_resize(size_hw: Size, settings: QwenSettings, clamp_rounding: bool = F
         beta = math.sqrt((h * w) / settings.max_pixels)
         h_bar = max(f, math.floor(h / beta / f) * f)
         w_bar = max(f, math.floor(w / beta / f) * f)
-    elif h_bar * w_bar < settings.min_pixels:
-        beta = math.sqrt(settings.min_pixels / (h * w))
+    elif h_bar * w_bar < floor:
+        beta = math.sqrt(floor / (h * w))
         h_bar = math.ceil(h * beta / f) * f
         w_bar = math.ceil(w * beta / f) * f
     return Size(h_bar, w_bar)
@@ -87,10 +92,19 @@ def plan(size_hw: Size, preset: Preset) -> Plan:
 
 
 def _divergences(size_hw: Size, s: QwenSettings, tokens: int) -> tuple[str, ...]:
-    original = smart_resize(size_hw, s, clamp_rounding=True)
+    utils_min = s.min_pixels if s.utils_min_pixels is None else s.utils_min_pixels
+    original = smart_resize(size_hw, s, clamp_rounding=True, min_pixels=utils_min)
     o_tokens = original.area // s.factor ** 2
     if o_tokens == tokens:
         return ()
+    if utils_min != s.min_pixels:
+        return (f"qwen-vl-utils (the authors' resizing helper) floors images at MIN_PIXELS "
+                f"{utils_min:,} and clamps each rounded side to at least {s.factor} px, while "
+                f"the checkpoint's processor file sets min_pixels {s.min_pixels:,}: qwen-vl-utils "
+                f"would resize to {original.width}x{original.height} ({o_tokens} tokens) instead "
+                f"of transformers' {tokens}. A pipeline that resizes with qwen-vl-utils and calls "
+                "the processor with do_resize=False gets the former. This explorer follows "
+                "transformers.",)
     return (f"qwen-vl-utils clamps each rounded side to at least {s.factor} px; transformers does "
             f"not, so a side of {min(size_hw.hw)} px rounds to 0 and the min_pixels branch rescales "
             f"the image. qwen-vl-utils would resize to {original.width}x{original.height} "

@@ -312,3 +312,22 @@ def ledger_how(plan: Plan, kind: str) -> str:
                          'leading "\\n" are one "\\n\\n" token' if s.merged_double_newline else
                          '"\\n" after every row of tiles and before the global image'),
     }.get(kind, "")
+
+
+TEACHING = {
+    "grid": ("The long side always becomes 4 tiles (the longest edge is 4 x the tile), so the grid "
+             "depends on the aspect ratio alone: a 1x1 image and an 8000x8000 one both get 4x4 "
+             "tiles plus the global image."),
+    "crops": ("Tiles in reading order, then the global image: the whole (twice resized) image "
+              "squashed to one tile. On 384 px tiles the last 6 px of each tile reach no token "
+              "(27 patches of 14 px = 378)."),
+    "token_map": ("Every tile is preceded by <fake_token_around_image><row_i_col_j>, every row of "
+                  "tiles ends with a newline, the global image by <global-img>; these markers have "
+                  "no pixels, so the map shows only the <image> cells."),
+    "ledger": ("The markers are real prompt tokens: they count towards the context length, so the "
+               "total is above the <image> count."),
+}
+
+
+def teaching(view: str) -> str | None:
+    return TEACHING.get(view)

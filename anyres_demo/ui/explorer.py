@@ -320,11 +320,11 @@ def on_click(state: dict | None, path: str | None, evt: gr.SelectData) -> tuple:
 
 @guarded
 @decodes
-def on_compare(path: str | None, state: dict | None) -> tuple:
+def on_compare(path: str | None, state: dict | None, families: list[str] | None = None) -> tuple:
     if not path or not state:
         return [], None, frame(analysis.COMPARE_HEADERS, [])
     choice, _ = analysis.Choice.from_state(state)
-    gallery, fig, rows = analysis.compare(load_image(path).image, choice)
+    gallery, fig, rows = analysis.compare(load_image(path).image, choice, families)
     for row in rows:
         if row[5] == "—":
             gr.Warning(f"{row[0]}: {row[-1]}")
@@ -477,6 +477,11 @@ def build_compare_tab() -> dict[str, Any]:
     c: dict[str, Any] = {}
     with gr.Tab("Compare families", elem_id="tab-compare"):
         _teach("compare")
+        options = analysis.family_options()
+        c["families"] = gr.CheckboxGroup(options, value=[name for _, name in options],
+                                         label="Families to compare (one checkpoint each: yours "
+                                               "for its family, the family's default for the others)",
+                                         elem_id="compare-families")
         c["gallery"] = gr.Gallery(label="Every family on your image", columns=4, height=360,
                                   format="png", object_fit="contain", elem_id="compare-gallery")
         c["bars"] = gr.Plot(label="Tokens by kind")
@@ -553,7 +558,7 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
         # a failed analysis clears every view: no stale total, caption or pictures
         dep.failure(failed_explorer, None, outputs, api_visibility="private")
         dep.success(clear_export, None, export_out, api_visibility="private") \
-           .success(on_compare, [shared.image, state], [cmp["gallery"], cmp["bars"], cmp["table"]],
+           .success(on_compare, [shared.image, state, cmp["families"]], [cmp["gallery"], cmp["bars"], cmp["table"]],
                     api_name="compare", api_visibility="undocumented", **IMAGE_QUEUE) \
            .success(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]],
                     [wi["width"], wi["height"], wi["scale_plot"], wi["aspect_plot"], wi["table"]],
@@ -567,6 +572,9 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
            .success(on_analyze, inputs, outputs, api_visibility="private", **IMAGE_QUEUE))
     ex["token_map"].select(on_click, [state, shared.image], [ex["token_info"], ex["token_map"]],
                            api_visibility="private", **IMAGE_QUEUE)
+    cmp["families"].input(on_compare, [shared.image, state, cmp["families"]],
+                          [cmp["gallery"], cmp["bars"], cmp["table"]], api_visibility="private",
+                          **IMAGE_QUEUE)
     whatif_in = [wi["width"], wi["height"], wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]]
     whatif_out = [wi["scale_plot"], wi["aspect_plot"], wi["table"]]
     # .change: a drag's release and a typed value (Enter or leaving the box) alike, and always
