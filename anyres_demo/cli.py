@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from .engine import plan_image, resolve_preset
 from .geometry import Size, parse_size
+from .layout import KIND_INFO
 from .overrides import SETTING_SPECS, collect_overrides
 from .presets import ALIASES, PRESETS
 
@@ -62,7 +63,8 @@ def plan_record(model: str, size_hw: Size, source: str, settings: dict[str, Any]
     except ValueError as exc:
         rec["error"] = str(exc)
         return rec
-    rec.update(num_image_tokens=plan.num_image_tokens, num_wrapper_tokens=plan.num_wrapper_tokens,
+    rec.update(num_image_tokens=plan.num_image_tokens, num_special_tokens=plan.num_special_tokens,
+               num_wrapper_tokens=plan.num_special_tokens,  # the older name of num_special_tokens
                num_tokens=plan.num_tokens, num_crops=plan.num_crops,
                canvas_hw=list(plan.canvas_hw.hw), resized_hw=list(plan.resized_hw.hw),
                grid_rows=plan.grid_rows, grid_cols=plan.grid_cols,
@@ -89,16 +91,20 @@ def _sources(args) -> list[tuple[str, Size | str]]:
 
 
 def _table(records: list[dict[str, Any]]) -> str:
-    head = f"{'model':44} {'image':>11} {'grid':>6} {'crops':>5} {'tokens':>7} {'+wrap':>5}  by kind"
+    # the three token counts, named as everywhere else: image tokens (the placeholders the
+    # processor repeats), special tokens (markers around or between them), tokens in total
+    head = (f"{'model':44} {'image':>11} {'grid':>6} {'crops':>5} {'image tokens':>12} "
+            f"{'special tokens':>14} {'tokens in total':>15}  image tokens by kind")
     lines = [head, "-" * len(head)]
     for r in records:
         image = f"{r['width']}x{r['height']}"
         if "error" in r:
             lines.append(f"{r['model']:44} {image:>11}  error: {r['error']}")
             continue
-        kinds = ", ".join(f"{k} {v}" for k, v in r["tokens_by_kind"].items() if k != "wrapper")
+        kinds = ", ".join(f"{k} {v}" for k, v in r["tokens_by_kind"].items() if KIND_INFO[k].placeholder)
         lines.append(f"{r['model']:44} {image:>11} {r['grid_rows']}x{r['grid_cols']:<4} "
-                     f"{r['num_crops']:>5} {r['num_image_tokens']:>7} {r['num_wrapper_tokens']:>5}  {kinds}")
+                     f"{r['num_crops']:>5} {r['num_image_tokens']:>12} {r['num_special_tokens']:>14} "
+                     f"{r['num_tokens']:>15}  {kinds}")
     return "\n".join(lines)
 
 

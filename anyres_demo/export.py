@@ -49,8 +49,9 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "unpadded": _size(plan.unpadded_hw),
         "final": _size(plan.final_hw),
         "tokens_by_kind": dict(plan.tokens_by_kind),
-        "num_image_tokens": plan.num_image_tokens,
-        "num_tokens": plan.num_tokens,
+        "num_image_tokens": plan.num_image_tokens,  # the placeholders the processor repeats
+        "num_special_tokens": plan.num_special_tokens,  # markers around or between them
+        "num_tokens": plan.num_tokens,  # tokens in total: both
         "formula": plan.formula,
         "divergences": list(plan.divergences),
         "crops": [{"index": c.index, "kind": c.kind, "row": c.row, "col": c.col,
@@ -118,7 +119,7 @@ from anyres_demo.views import overlay, token_map
 image = load_image({image_path!r}).image  # the {size_hw} image analysed
 plan = plan_image(image, {model!r}{ov})
 layout = build_layout(plan)
-print(plan.num_tokens, "tokens:", plan.formula)
+print(plan.num_tokens, "tokens in total:", plan.formula)
 print(layout.counts_by_kind())
 overlay(image, plan, layout).save("overlay.png")
 token_map(image, plan, layout).save("token_map.png")

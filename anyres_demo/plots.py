@@ -29,7 +29,7 @@ MIN_SIDE = 8  # px: the smallest side the sweeps draw
 MAX_LONG_SIDE = 8000  # px
 
 
-def _layout(fig: go.Figure, title: str, xaxis: str, yaxis: str = "visual tokens") -> go.Figure:
+def _layout(fig: go.Figure, title: str, xaxis: str, yaxis: str = "tokens in total") -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)),
                       height=HEIGHT, margin=dict(l=60, r=20, t=50, b=50), xaxis_title=xaxis,
                       yaxis_title=yaxis, legend=dict(orientation="h", y=-0.22), hovermode="closest")
@@ -56,7 +56,7 @@ def compare_bars(plans: list[Plan]) -> go.Figure:
     for label, p in zip(labels, plans):
         fig.add_annotation(x=label, y=p.num_tokens, text=f"<b>{p.num_tokens:,}</b>", showarrow=False,
                            yshift=10)
-    return _layout(fig, "Visual tokens by kind, same image, every family", "")
+    return _layout(fig, "Tokens in total, by kind: same image, every family", "")
 
 
 # ----------------------------------------------------------------------------- staircases
@@ -151,7 +151,37 @@ def candidates_chart(plan: Plan) -> go.Figure:
     if spec.log_y:
         fig.update_yaxes(type="log")
     fig.update_layout(barmode=spec.barmode)
-    return _layout(fig, spec.title, spec.x_title, spec.y_title)
+    _mark_flat_winner(fig, spec)
+    fig = _layout(fig, spec.title, spec.x_title, spec.y_title)
+    if len(spec.labels) > MANY_LABELS:
+        # every label readable: angled, with room below, and the legend above the plot
+        fig.update_xaxes(tickangle=-90, automargin=True, tickfont=dict(size=10))
+        fig.update_layout(height=HEIGHT + 80, margin=dict(b=110, t=80),
+                          legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
+    return fig
+
+
+MANY_LABELS = 10  # more candidates than this: angled labels, legend on top
+FLAT = 0.02  # a winner whose bars are below this share of the tallest is marked
+
+
+def _mark_flat_winner(fig: go.Figure, spec: ChartSpec) -> None:
+    """A winner with score 0 (InternVL's exact aspect match) has no visible bar: put a marker
+    and a label on it, so the chosen candidate is always visible."""
+    if spec.chosen is None or spec.chosen < 0 or not spec.series:
+        return
+    values = [abs(v) for series in spec.series for v in series.values if v == v]
+    top = max(values, default=0.0)
+    winner = max(abs(series.values[spec.chosen]) for series in spec.series)
+    if top > 0 and winner > FLAT * top:
+        return
+    y = top * 0.06 if top > 0 else 1.0
+    if spec.log_y:
+        y = max(winner, min((v for v in values if v > 0), default=1.0))
+    fig.add_scatter(x=[spec.labels[spec.chosen]], y=[y], mode="markers+text", name="chosen",
+                    text=[f"chosen ({winner:g})"], textposition="top center",
+                    marker=dict(symbol="triangle-down", size=14, color="black"),
+                    hovertemplate="chosen: %{x}<extra></extra>")
 
 
 def _generic_candidates(plan: Plan) -> ChartSpec:

@@ -648,12 +648,14 @@ def token_map(image: "Image.Image | Source", plan: Plan, layout: Layout) -> Imag
 def legend_text(layout: Layout) -> str:
     counts = layout.counts_by_kind()
     names = {"base": "base", "tile": "tile", "newline": "newline (pink strip)",
-             "thumbnail": "thumbnail", "image": "patch", "wrapper": "wrapper (no pixels)"}
+             "thumbnail": "thumbnail", "image": "patch",
+             "wrapper": "start/end marker (no pixels)"}
     def name(k: str) -> str:  # kinds without a short name: their ledger part
         info = KIND_INFO[k]
         return names.get(k) or (info.part + (" (no pixels)" if info.role == "special" else ""))
     return "Colours: " + ", ".join(f"{name(k)} {n}" for k, n in counts.items()) + \
-        f" = {len(layout)} tokens. Dark hatching: padding; red hatching: removed by unpadding."
+        f" = {len(layout)} tokens in total. Dark hatching: padding; red hatching: padding rows " \
+        "cut from the features again (unpadding)."
 
 
 def token_at(plan: Plan, layout: Layout, x: float, y: float) -> TokenInfo | None:

@@ -63,7 +63,7 @@ def test_snippet_runs_and_reproduces_the_count(tmp_path):
                          env={**os.environ, "PYTHONPATH": REPO}, timeout=120)
     assert out.returncode == 0, out.stderr
     expected = plan_image((600, 1600), "internvl", max_tiles=6)
-    assert out.stdout.splitlines()[0] == f"{expected.num_tokens} tokens: {expected.formula}"
+    assert out.stdout.splitlines()[0] == f"{expected.num_tokens} tokens in total: {expected.formula}"
     assert (tmp_path / "overlay.png").exists() and (tmp_path / "token_map.png").exists()
     assert len(list(tmp_path.glob("crop_*.png"))) == expected.num_crops
 

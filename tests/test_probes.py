@@ -382,7 +382,7 @@ def test_comparison_table_and_pictures(page_896):
     image, _, comparison, fractions = page_896
     table = comparison.table
     assert [row["crops"] for row in table] == [1, 5]
-    assert table[1]["visual tokens"] == 1280 and table[0]["visual tokens"] is None
+    assert table[1]["image tokens"] == 1280 and table[0]["image tokens"] is None
     assert table[1]["recall"] == round(comparison.results[1].recall, 4)
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     picture = render_lost_words(image, comparison.results[0], max_side=448)

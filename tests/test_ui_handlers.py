@@ -187,7 +187,7 @@ def test_compare_uses_the_chosen_model_for_its_family():
                                            "Qwen2.5-VL 7B", "InternVL3 1B"]
     assert {"Gemma 3 4B", "Gemma 4 E2B"} <= set(table["model"])
     qwen_row = table.iloc[2]
-    assert qwen_row["tokens"] == plan_image((600, 1600), "Qwen/Qwen2.5-VL-7B-Instruct",
+    assert qwen_row["tokens in total"] == plan_image((600, 1600), "Qwen/Qwen2.5-VL-7B-Instruct",
                                             max_pixels=100_000).num_tokens
     assert ui.on_compare(None, state)[0] == []
 
@@ -205,20 +205,20 @@ def test_compare_shows_only_the_picked_families():
 
 def test_whatif_tables_and_sync_with_the_image():
     scale_fig, aspect_fig, table = ui.on_whatif(1920, 1080, 12845056, 12)
-    assert table["tokens"].tolist()[:4] == [1948, 7269, 2693, 2306]
+    assert table["tokens in total"].tolist()[:4] == [1948, 7269, 2693, 2306]
     n = len(FAMILY_DEFAULTS)
     assert len(scale_fig.data) == 2 * n and len(aspect_fig.data) == 2 * n  # a line + a star each
-    gemma = dict(zip(table["model"], table["tokens"]))
+    gemma = dict(zip(table["model"], table["tokens in total"]))
     assert (gemma["Gemma 3 4B"], gemma["Gemma 4 E2B"]) == (260, 266)  # 256 + 4 specials; 264 + 2
     # Gemma 4's budget ladder is its own control
-    ladder = [dict(zip(*(lambda t: (t["model"], t["tokens"]))(ui.on_whatif(1920, 1080, 12845056, 12, b)[2])))
+    ladder = [dict(zip(*(lambda t: (t["model"], t["tokens in total"]))(ui.on_whatif(1920, 1080, 12845056, 12, b)[2])))
               ["Gemma 4 E2B"] for b in ("70", "140", "280", "560", "1120")]
     assert ladder == [68, 122, 266, 529, 1102]  # spec 3.6 (66, 120, 264, 527, 1100) + 2 markers
     by_model = dict(zip(table["model"], table["tokens"]))
     assert (by_model["Qwen3-VL 2B"], by_model["Pixtral 12B"]) == (2042, 2340)  # 2026 spec 1.7, 6.6
     budget = 28 * 28 * 256
     small = ui.on_whatif(1920, 1080, budget, 4)[2]
-    assert small["tokens"].tolist()[2:4] == [plan_image((1080, 1920), QWEN, max_pixels=budget).num_tokens,
+    assert small["tokens in total"].tolist()[2:4] == [plan_image((1080, 1920), QWEN, max_pixels=budget).num_tokens,
                                             plan_image((1080, 1920), INTERNVL, max_tiles=4).num_tokens]
     width, height, *_ = ui.on_whatif_from_image({"model": LLAVA, "overrides": {}, "size_hw": [600, 1600]},
                                                 12845056, 12)

@@ -157,7 +157,7 @@ def test_token_map_is_tinted_with_the_kinds_colour(model):
 def test_legend_counts_every_kind():
     plan, layout = _plan((3000, 4000), "internvl")
     text = views.legend_text(layout)
-    assert "tile 3072" in text and "thumbnail 256" in text and "wrapper (no pixels) 2" in text
+    assert "tile 3072" in text and "thumbnail 256" in text and "start/end marker (no pixels) 2" in text
     assert "= 3330 tokens" in text
 
 

@@ -187,7 +187,7 @@ class LegibilityResult:
         n, away = len(self.read), ~self.cut
         rate = (lambda m: round(float(m.mean()), 4) if len(m) else None)
         return {"view": self.view.label, "crops": len(self.view.crops),
-                "visual tokens": self.view.num_tokens,
+                "image tokens": self.view.num_tokens,
                 "words read": f"{int(self.read.sum())}/{n}", "recall": rate(self.read),
                 "recall, tiles / native only": rate(self.read_highres)
                 if self.view.key != "fixed" else None,

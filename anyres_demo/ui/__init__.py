@@ -23,6 +23,66 @@ HEADER = (
 CSS = """
 .token-total { font-size: 1.15rem; padding: 6px 0; }
 .token-total-number { font-size: 2rem; font-weight: 700; }
+.token-total-split { font-size: 0.95rem; opacity: 0.75; margin-left: 0.4em; white-space: nowrap; }
+/* tables: break lines between words only, never inside a word or a number */
+.header-cell span, .body-cell span { word-break: normal !important;
+  overflow-wrap: normal !important; hyphens: none; }
+/* gallery captions: the whole caption, wrapped, not cut with an ellipsis */
+.caption-label { white-space: normal !important; text-overflow: clip !important;
+  max-width: calc(100% - 2 * var(--block-label-margin)) !important; }
+@media (max-width: 640px) {
+  /* every tab visible on a phone: the tabs gradio moves into its "more" menu are shown
+     inline, wrapped, and the menu button itself is hidden */
+  .tab-wrapper { flex-wrap: wrap !important; height: auto !important; }
+  .tab-wrapper .overflow-menu { display: contents !important; }
+  .tab-wrapper .overflow-menu > button { display: none !important; }
+  .tab-wrapper .overflow-dropdown, .tab-wrapper .overflow-dropdown.hide {
+    display: flex !important; flex-direction: row !important; position: static !important;
+    flex-wrap: wrap !important;
+    box-shadow: none !important; border: none !important; background: none !important;
+    padding: 0 !important; min-width: 0 !important; }
+  /* tables: a smaller font, so numbers and words fit their columns */
+  .header-cell span, .body-cell span { font-size: 0.8rem !important; }
+  /* the crops gallery as tall as its pictures, not a fixed block */
+  #crops, #crops .grid-wrap { height: auto !important; max-height: none !important; }
+  #crops .grid-container { --grid-cols: 2 !important; }
+  /* the token map at its own size (cells big enough to tap), scrolled sideways */
+  #token-map .image-container, #token-map .image-frame { overflow-x: auto !important; }
+  #token-map img { max-width: none !important; width: auto !important; height: auto !important;
+    max-height: none !important; }
+}
+"""
+# Keyboard: gradio's dropdown opens its list on focus and leaves it open when Tab moves on,
+# over the settings below. When focus lands outside the model menu, its list gets the Escape
+# that closes it (Escape inside the menu closes it already).
+JS = """
+() => {
+  document.addEventListener('focusin', (e) => {
+    const box = document.querySelector('#model-select');
+    if (!box || box.contains(e.target)) return;
+    const input = box.querySelector('input');
+    const list = document.querySelector('#model-select ~ * [role=listbox], ul.options, [role=listbox]');
+    if (!input || !list) return;
+    input.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', code: 'Escape', bubbles: true}));
+  });
+  // Tab out of the menu to something that takes no focus event (the page itself): close too
+  let tabbing = false;
+  document.addEventListener('keydown', (e) => {
+    tabbing = e.key === 'Tab';
+    const box = document.querySelector('#model-select');
+    if (e.key !== 'Escape' || !box || !box.contains(e.target)) return;
+    const input = e.target;  // Escape: if the list is still open a moment later, leave the box
+    setTimeout(() => { if (document.querySelector('[role=listbox], ul.options')) input.blur(); }, 50);
+  }, true);
+  document.addEventListener('focusout', (e) => {
+    const box = document.querySelector('#model-select');
+    if (!tabbing || !box || !box.contains(e.target)) return;
+    const input = box.querySelector('input');
+    setTimeout(() => { if (!input || box.contains(document.activeElement)) return;
+      input.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', code: 'Escape', bubbles: true})); },
+      50);
+  }, true);
+}
 """
 INITIAL_EXAMPLE = "photo_scene.png"
 # The queue, for a room of people on one server. Events without their own limit are cheap CPU
@@ -77,7 +137,7 @@ def launch_kwargs() -> dict:
     """What app.py passes to launch(): theme and css live there in Gradio 6; uploads over the
     loader's own limit are refused by the server before they are stored; hardening's
     request guard and blocked paths."""
-    return {"theme": gr.themes.Soft(), "css": CSS, "max_file_size": MAX_UPLOAD_BYTES,
+    return {"theme": gr.themes.Soft(), "css": CSS, "js": JS, "max_file_size": MAX_UPLOAD_BYTES,
             **hardening.server_kwargs()}
 
 

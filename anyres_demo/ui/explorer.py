@@ -481,14 +481,14 @@ def build_explorer_tab() -> dict[str, Any]:
         with gr.Row():
             with gr.Column():
                 c["ledger"] = gr.Dataframe(label="Token ledger", interactive=False, wrap=True,
-                                           column_widths=["22%", "14%", "64%"], elem_id="ledger")
+                                           column_widths=["28%", "17%", "55%"], elem_id="ledger")
                 c["formula"] = gr.Markdown(elem_id="formula")
                 _teach("ledger")
             with gr.Column():
                 c["why_md"] = gr.Markdown()
                 c["why"] = gr.Dataframe(label="Why this grid: every candidate", interactive=False,
                                         wrap=True, max_height=320, elem_id="why-grid")
-                c["candidates"] = gr.Plot(label="Candidates' scores")
+                c["candidates"] = gr.Plot(label="Candidates' scores", elem_id="candidates")
                 _teach("why")
         c["divergence"] = gr.Markdown(elem_id="divergence")
         _teach("divergence")
@@ -505,9 +505,12 @@ def build_compare_tab() -> dict[str, Any]:
                                                "for its family, the family's default for the others)",
                                          elem_id="compare-families")
         c["gallery"] = gr.Gallery(label="Every family on your image", columns=4, height=360,
-                                  format=formats.DISPLAY, object_fit="contain")
+                                  format=formats.DISPLAY, object_fit="contain",
+                                  elem_id="compare-gallery")
         c["bars"] = gr.Plot(label="Tokens by kind")
-        c["table"] = gr.Dataframe(label="Side by side", interactive=False, wrap=True)
+        c["table"] = gr.Dataframe(headers=analysis.COMPARE_HEADERS, label="Side by side",
+                                  interactive=False, wrap=True, column_widths=analysis.COMPARE_WIDTHS,
+                                  elem_id="compare-table")
     return c
 
 
@@ -523,7 +526,9 @@ def build_whatif_tab() -> dict[str, Any]:
             c["height"] = gr.Slider(1, 8000, value=1080, step=1, label="height (px)")
         with gr.Row():
             c["qwen_max"] = gr.Slider(qwen.factor ** 2 * 4, qwen.max_pixels, value=qwen.max_pixels,
-                                      step=qwen.factor ** 2, label="Qwen2-VL max_pixels")
+                                      step=qwen.factor ** 2, label="Qwen2-VL pixel budget (max_pixels)",
+                                      info="checkpoint: " + pixel_budget(qwen.max_pixels, qwen),
+                                      elem_id="whatif-qwen-budget")
             c["intern_max"] = gr.Slider(1, 40, value=intern.max_tiles, step=1, label="InternVL max tiles")
             c["gemma4_budget"] = gr.Radio([str(b) for b in GEMMA_SOFT_TOKEN_BUDGETS],
                                           value=str(gemma4.max_soft_tokens), elem_id="whatif-gemma4-budget",
@@ -532,7 +537,9 @@ def build_whatif_tab() -> dict[str, Any]:
         with gr.Row():
             c["scale_plot"] = gr.Plot(label="Tokens vs size")
             c["aspect_plot"] = gr.Plot(label="Tokens vs aspect ratio")
-        c["table"] = gr.Dataframe(label="At this size", interactive=False, wrap=True)
+        c["table"] = gr.Dataframe(headers=analysis.WHATIF_HEADERS, label="At this size",
+                                  interactive=False, wrap=True, column_widths=["25%", "12%", "63%"],
+                                  elem_id="whatif-table")
     return c
 
 
@@ -593,8 +600,10 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
                           **IMAGE_QUEUE)
     whatif_in = [wi["width"], wi["height"], wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]]
     whatif_out = [wi["scale_plot"], wi["aspect_plot"], wi["table"]]
-    gr.on([wi[k].release for k in ("width", "height", "qwen_max", "intern_max")]
-          + [wi["gemma4_budget"].change], on_whatif,
+    # .change: a drag's release and a typed value (Enter or leaving the box) alike, and always
+    # with every slider's current value ("always_last": the latest wins, none is dropped)
+    gr.on([wi[k].change for k in ("width", "height", "qwen_max", "intern_max", "gemma4_budget")],
+          on_whatif,
           whatif_in, whatif_out, api_name="whatif", trigger_mode="always_last")
     wi["from_image"].click(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]],
                            [wi["width"], wi["height"], *whatif_out], api_visibility="private")

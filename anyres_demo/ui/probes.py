@@ -163,23 +163,33 @@ def build_probes_tab(shared: Shared) -> None:
     with gr.Accordion("Teaching notes", open=False):
         gr.Markdown(TEACH)
     with gr.Row():
-        mode = gr.Radio(["last", "rollout"], value="last", label="Attention",
-                        info="last layer CLS-to-patch, or rollout over all layers")
+        mode = gr.Radio([("last layer", "last"), ("all layers combined", "rollout")], value="last",
+                        label="Attention",
+                        info="where the summary token looks in the last layer (CLS-to-patch), or "
+                             "all layers multiplied together (rollout)")
         attend = gr.Button("Encoder attention for this model", variant="primary")
         read = gr.Button("Can it read this? (all strategies)", variant="primary")
         stop = gr.Button("Stop reading", variant="stop", elem_id="probe-stop")
         own = gr.Button(**_own_button_args(), elem_id="probe-own-tower")
     att_note = gr.Markdown()
     att_panels = gr.Gallery(label="Stitched onto your image: tiles | global view | 336 squash",
-                            columns=3, height=420, format=formats.DISPLAY, elem_id="probe-attention")
+                            columns=3, height=420, format=formats.DISPLAY, object_fit="contain",
+                            elem_id="probe-attention")
     att_crops = gr.Gallery(label="Each crop as the model receives it, with its attention",
-                           columns=6, height=260, format=formats.DISPLAY)
-    att_table = gr.Dataframe(label="Per crop", wrap=True)
+                           columns=6, height=260, format=formats.DISPLAY, object_fit="contain",
+                           elem_id="probe-crops")
+    # headers before any result (an empty table would show "1 2 3")
+    att_table = gr.Dataframe(pd.DataFrame(columns=["crop", "kind", "crop size", "share on image"]),
+                             label="Per crop",
+                             wrap=True, elem_id="probe-attention-table")
     leg_summary = gr.Markdown()
-    leg_table = gr.Dataframe(label="Legibility by strategy", wrap=True, elem_id="probe-legibility")
+    leg_table = gr.Dataframe(pd.DataFrame(columns=["view", "crops", "image tokens", "words read",
+                                                   "recall"]),
+                             label="Legibility by strategy", wrap=True, elem_id="probe-legibility")
     leg_pictures = gr.Gallery(label="Green: read; red: lost; orange: lost where a tile edge cuts "
                               "the word; blue: tile edges", columns=3, height=420,
-                              format=formats.DISPLAY)
+                              format=formats.DISPLAY, object_fit="contain",
+                              elem_id="probe-legibility-pictures")
     attend.click(on_attention, [shared.image, mode, *shared.settings],
                  [att_panels, att_crops, att_note, att_table], concurrency_limit=1,
                  concurrency_id="probes")
