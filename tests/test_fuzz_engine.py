@@ -13,7 +13,11 @@ from hypothesis import strategies as st
 from anyres_demo import build_layout, count_tokens_many, list_presets, plan_image
 from anyres_demo.layout import KIND_CODE
 
-PRESETS = list_presets()
+# The 2024 families, whose invariants this module spells out (wrappers only at the ends,
+# crop-major order, LLaVA's base first); the later families' invariants are checked over every
+# preset in test_layout.py and their own parity modules.
+PRESETS = [p for p in list_presets() if p.strategy in ("llava_next", "llava_onevision", "qwen2_vl",
+                                                       "internvl")]
 SIDE = st.one_of(st.integers(1, 64), st.integers(1, 4000), st.integers(4000, 20000))
 
 
