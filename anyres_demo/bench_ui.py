@@ -32,7 +32,16 @@ with gr.Blocks() as demo:
     gr.Markdown("bare")
 demo.launch(server_name="127.0.0.1", server_port=int(os.environ["GRADIO_SERVER_PORT"]))
 """
-NO_SETTINGS = (None, None, None, None, "")  # max/min pixels, max/min tiles, canvases
+def _no_settings() -> tuple:
+    """Every setting control at "the checkpoint's value", in overrides.SETTING_SPECS order (the
+    API needs a value for each)."""
+    from .overrides import SETTING_SPECS
+
+    empty = {"int": None, "float": None, "pinpoints": "", "bool": "checkpoint", "choice": None}
+    return tuple(empty[spec.kind] for spec in SETTING_SPECS.values())
+
+
+NO_SETTINGS = _no_settings()
 
 
 HALVED = ("max_pixels", "max_tiles", "max_soft_tokens", "longest_edge")  # tried in this order
@@ -57,8 +66,9 @@ def changed_setting(model: str) -> tuple | None:
             analysis.choose(model, **{name: value})
         except ValueError:
             continue
-        row = [None] * names.index(name) + [value]
-        return tuple(row) + NO_SETTINGS[len(row):]
+        row = list(NO_SETTINGS)
+        row[names.index(name)] = value
+        return tuple(row)
     return None
 
 
@@ -114,7 +124,7 @@ class UserSession:
         before = self._stored()
         self.client.predict(handle_file(path), model, *settings, api_name="/analyze")
         self.client.predict(handle_file(path), api_name="/compare")
-        self.client.predict(width, height, 12845056, 12, api_name="/whatif")
+        self.client.predict(width, height, 12845056, 12, "280", api_name="/whatif")
         self.bytes = self._stored() - before  # what this view fetched
 
     def _stored(self) -> int:

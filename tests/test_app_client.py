@@ -60,7 +60,7 @@ def test_export_follows_the_last_analysis(client):
 
 
 def test_whatif_endpoint(client):
-    scale, aspect, table = client.predict(1920, 1080, 12845056, 12, 280, api_name="/whatif")
+    scale, aspect, table = client.predict(1920, 1080, 12845056, 12, "280", api_name="/whatif")
     assert [row[1] for row in table["data"]][:4] == [1948, 7269, 2693, 2306]  # the 2024 families
 
 

@@ -21,7 +21,7 @@ from anyres_demo.presets import FAMILY_DEFAULTS
 from anyres_demo.ui import QUEUE
 from anyres_demo.ui.explorer import IMAGE_QUEUE
 
-from app_server import running_app
+from app_server import api_settings, running_app
 
 SESSIONS = 16
 MODELS = list(FAMILY_DEFAULTS.values())
@@ -52,7 +52,8 @@ def test_queue_settings(app_module):
 def test_image_events_share_one_bounded_queue(app_module):
     fns = [fn for name in ("on_analyze", "on_compare", "on_export")
            for fn in _fns(app_module.demo, name)]
-    assert len(fns) == 5  # analyze (any input, model change), compare (after each), export
+    # analyze (any input, model change), compare (after each, and on picking families), export
+    assert len(fns) == 6
     assert {fn.concurrency_id for fn in fns} == {IMAGE_QUEUE["concurrency_id"]}
     assert {fn.concurrency_limit for fn in fns} == {IMAGE_QUEUE["concurrency_limit"]}
     assert 2 <= IMAGE_QUEUE["concurrency_limit"] <= 8
@@ -73,8 +74,7 @@ def _total(html: str) -> int:
 def _session(url: str, path: Path, model: str, start: threading.Barrier) -> dict:
     client = Client(url, verbose=False)
     start.wait(timeout=120)  # every session analyses at the same moment
-    out = client.predict(handle_file(str(path)), model, None, None, None, None, "",
-                         api_name="/analyze")
+    out = client.predict(handle_file(str(path)), model, *api_settings(), api_name="/analyze")
     json_path, _, _, code = client.predict(handle_file(str(path)), api_name="/export")
     plan = json.load(open(json_path))["plan"]
     return {"total": _total(out[0]), "ledger_total": out[8]["data"][-1][1],
