@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from anyres_demo.presets import FAMILY_DEFAULTS
 from anyres_demo.probes import ocr
 
 WORDS = ("alpha", "budget", "cable", "delta", "engine", "fabric", "garden", "harbor")
@@ -88,7 +89,7 @@ def test_chosen_model_first_and_stopping_stops_the_work(counted, tmp_path, monke
     first = next(s for s in steps if s.comparison is not None)
     assert [r.view.strategy for r in first.comparison.results] == ["qwen2_vl"]
     assert "custom settings" in first.comparison.results[0].view.label
-    assert len(first.comparison.pending) == 4  # the baseline and three other families
+    assert len(first.comparison.pending) == len(FAMILY_DEFAULTS)  # the baseline and the others
     assert first.comparison.reference.words
     detected = len(counted)
     steps.close()  # what gradio does when the tab closes or Stop is pressed

@@ -142,11 +142,12 @@ def test_every_explorer_tab_works_offline(offline, fresh_page):
     out = client.predict(handle_file(str(fresh_page)), QWEN, *api_settings(),
                          api_name="/analyze")
     assert f'token-total-number">{plan_image((240, 360), QWEN).num_tokens:,}<' in out[0]
-    gallery, _, table = client.predict(handle_file(str(fresh_page)), out[-1], api_name="/compare")
+    gallery, _, table = client.predict(handle_file(str(fresh_page)), list(FAMILY_DEFAULTS),
+                                       api_name="/compare")
     assert len(table["data"]) == len(FAMILY_DEFAULTS) and gallery
     json_path = client.predict(handle_file(str(fresh_page)), api_name="/export")[0]
     assert json.load(open(json_path))["plan"]["num_tokens"] == plan_image((240, 360), QWEN).num_tokens
-    assert client.predict(1920, 1080, 12845056, 12, api_name="/whatif")[2]["data"]
+    assert client.predict(1920, 1080, 12845056, 12, "280", api_name="/whatif")[2]["data"]
 
 
 def test_uncached_probes_work_offline(offline, fresh_page):
