@@ -123,7 +123,7 @@ class UserSession:
             width, height = im.size
         before = self._stored()
         self.client.predict(handle_file(path), model, *settings, api_name="/analyze")
-        self.client.predict(handle_file(path), api_name="/compare")
+        self.client.predict(handle_file(path), list(FAMILY_DEFAULTS), api_name="/compare")
         self.client.predict(width, height, 12845056, 12, "280", api_name="/whatif")
         self.bytes = self._stored() - before  # what this view fetched
 
