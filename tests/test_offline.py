@@ -157,7 +157,7 @@ def test_uncached_probes_work_offline(offline, fresh_page):
     panels, crops, note, _ = client.predict(handle_file(str(fresh_page)), "last", QWEN,
                                             *api_settings(), api_name="/on_attention")
     assert "computed in" in note and panels and crops
-    table, pictures, summary = client.predict(handle_file(str(fresh_page)),
+    table, pictures, summary = client.predict(handle_file(str(fresh_page)), QWEN, *api_settings(),
                                               api_name="/on_legibility")
     assert "Reference:" in summary and len(table["data"]) == 1 + len(FAMILY_DEFAULTS) and pictures
 
