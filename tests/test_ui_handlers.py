@@ -197,7 +197,7 @@ def test_compare_shows_only_the_picked_families():
     gallery, fig, table = ui.on_compare(CHART, state, ["pixtral", "qwen3_vl"])
     assert len(gallery) == 2
     assert table["model"].tolist() == ["Qwen3-VL 2B", "Pixtral 12B"]  # family order, not pick order
-    assert table["tokens"].tolist() == [plan_image((600, 1600), "qwen3-vl").num_tokens,
+    assert table["tokens in total"].tolist() == [plan_image((600, 1600), "qwen3-vl").num_tokens,
                                         plan_image((600, 1600), "pixtral").num_tokens]
     with pytest.raises(gr.Error, match="at least one family"):
         ui.on_compare(CHART, state, [])
@@ -214,7 +214,7 @@ def test_whatif_tables_and_sync_with_the_image():
     ladder = [dict(zip(*(lambda t: (t["model"], t["tokens in total"]))(ui.on_whatif(1920, 1080, 12845056, 12, b)[2])))
               ["Gemma 4 E2B"] for b in ("70", "140", "280", "560", "1120")]
     assert ladder == [68, 122, 266, 529, 1102]  # spec 3.6 (66, 120, 264, 527, 1100) + 2 markers
-    by_model = dict(zip(table["model"], table["tokens"]))
+    by_model = dict(zip(table["model"], table["tokens in total"]))
     assert (by_model["Qwen3-VL 2B"], by_model["Pixtral 12B"]) == (2042, 2340)  # 2026 spec 1.7, 6.6
     budget = 28 * 28 * 256
     small = ui.on_whatif(1920, 1080, budget, 4)[2]
