@@ -116,20 +116,27 @@ def _with_engines(rec: dict[str, Any], settings: dict[str, Any]) -> dict[str, An
     return rec
 
 
-def run_tokens(args) -> int:
-    settings = {name: getattr(args, name) for name in SETTING_SPECS}
+def _each_pair(args, record) -> list | None:
+    """`record(model, size, label)` for every --model x (--size / --image); an unreadable source
+    becomes an error object. None (after a message) when no size or image was given."""
     sources = _sources(args)
     if not sources:
         print("error: give at least one --size WxH or --image PATH", file=sys.stderr)
+        return None
+    return [{"model": model, "source": label, "error": size} if isinstance(size, str)
+            else record(model, size, label) for model in args.model for label, size in sources]
+
+
+def run_tokens(args) -> int:
+    settings = {name: getattr(args, name) for name in SETTING_SPECS}
+
+    def record(model, size, label):
+        rec = plan_record(model, size, label, settings)
+        return _with_engines(rec, settings) if args.engines else rec
+
+    records = _each_pair(args, record)
+    if records is None:
         return 2
-    records = []
-    for model in args.model:
-        for label, size in sources:
-            if isinstance(size, str):
-                records.append({"model": model, "source": label, "error": size})
-            else:
-                rec = plan_record(model, size, label, settings)
-                records.append(_with_engines(rec, settings) if args.engines else rec)
     if args.json:
         print(json.dumps(records, indent=2))
     else:
@@ -146,17 +153,10 @@ def run_tokens(args) -> int:
 def run_cost(args) -> int:
     from .cost_report import SUMMARY_HEAD, cost_report, format_report, summary_line
     settings = {name: getattr(args, name) for name in SETTING_SPECS}
-    sources = _sources(args)
-    if not sources:
-        print("error: give at least one --size WxH or --image PATH", file=sys.stderr)
+    records = _each_pair(args, lambda model, size, label: {
+        **cost_report(model, size, settings, args.prompt_tokens), "source": label})
+    if records is None:
         return 2
-    records = []
-    for model in args.model:
-        for label, size in sources:
-            if isinstance(size, str):
-                records.append({"model": model, "source": label, "error": size})
-            else:
-                records.append({**cost_report(model, size, settings, args.prompt_tokens), "source": label})
     if args.json:
         print(json.dumps(records, indent=2))
     elif args.summary:
