@@ -52,8 +52,9 @@ def test_queue_settings(app_module):
 def test_image_events_share_one_bounded_queue(app_module):
     fns = [fn for name in ("on_analyze", "on_compare", "on_export")
            for fn in _fns(app_module.demo, name)]
-    # analyze (any input, model change), compare (after each, and on picking families), export
-    assert len(fns) == 6
+    # analyze (a setting or the page load, a new image, a model change), compare (after each,
+    # and on picking families), export
+    assert len(fns) == 8
     assert {fn.concurrency_id for fn in fns} == {IMAGE_QUEUE["concurrency_id"]}
     assert {fn.concurrency_limit for fn in fns} == {IMAGE_QUEUE["concurrency_limit"]}
     assert 2 <= IMAGE_QUEUE["concurrency_limit"] <= 8

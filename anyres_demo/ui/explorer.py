@@ -7,11 +7,14 @@ the UI keeps only a small dict (model, overrides, image size) in gr.State.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import logging
 import os
 import tempfile
+import threading
+import time
 import traceback
 from typing import Any, Callable
 
@@ -344,13 +347,25 @@ def on_click(state: dict | None, path: str | None, evt: gr.SelectData) -> tuple:
 @decodes
 def on_compare(path: str | None, state: dict | None, families: list[str] | None = None) -> tuple:
     if not path or not state:
-        return [], None, frame(analysis.COMPARE_HEADERS, [])
+        return empty_compare()
+    try:
+        source = uploads.display(path)
+    except ValueError:  # a newer upload that cannot be read: its own analysis says why, once
+        return empty_compare()
+    if Size.from_pil(source.full_wh) != Size(*state["size_hw"]):
+        # a compare queued behind the analysis of an image since replaced: the new image's
+        # analysis runs its own compare next
+        return gr.skip(), gr.skip(), gr.skip()
     choice, _ = analysis.Choice.from_state(state)
-    gallery, fig, rows = analysis.compare(uploads.display(path), choice, families)
+    gallery, fig, rows = analysis.compare(source, choice, families)
     for row in rows:
         if row[5] == "—":
             gr.Warning(f"{row[0]}: {row[-1]}")
     return gallery, fig, frame(analysis.COMPARE_HEADERS, rows)
+
+
+def empty_compare() -> tuple:
+    return [], None, frame(analysis.COMPARE_HEADERS, [])
 
 
 @guarded
@@ -565,6 +580,38 @@ def explorer_outputs(head: dict, ex: dict, state: gr.State) -> list:
             ex["teach_crops"], state]
 
 
+class ImageChanges:
+    """Let one image change through per new image and browser session.
+
+    Gradio 6.31's image component sends its change event twice when an upload replaces an
+    image already shown (measured with a bare gr.Image: two events, same file, milliseconds
+    apart), so the analysis ran twice and a refused upload said why in two toasts. `first`
+    raises an invisible gr.Error for a repeat of the session's last image within
+    REPEAT_SECONDS; that ends the chain. Another image, or the same one after a clear, passes.
+    """
+
+    REPEAT_SECONDS = 3.0
+    SESSIONS = 4096  # the last image of this many sessions is remembered (a few bytes each)
+
+    def __init__(self) -> None:
+        self._last: collections.OrderedDict[str, tuple[str | None, float]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def first(self, path: str | None, request: gr.Request) -> None:
+        session = getattr(request, "session_hash", None) or ""
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.pop(session, None)
+            self._last[session] = (path, now)
+            while len(self._last) > self.SESSIONS:
+                self._last.popitem(last=False)
+        if last is not None and last[0] == path and now - last[1] < self.REPEAT_SECONDS:
+            raise gr.Error("the same image again", visible=False, print_exception=False)
+
+
+IMAGE_CHANGES = ImageChanges()
+
+
 def clear_export() -> tuple:
     return None, None, None, ""
 
@@ -579,17 +626,23 @@ def connect(demo: gr.Blocks, shared: Shared, head: dict, state: gr.State, ex: di
 
     def follow(dep) -> None:
         # a failed analysis clears every view: no stale total, caption or pictures
-        dep.failure(failed_explorer, None, outputs, api_visibility="private")
+        dep.failure(failed_explorer, None, outputs, api_visibility="private") \
+           .then(empty_compare, None, [cmp["gallery"], cmp["bars"], cmp["table"]], api_visibility="private")
+        # the what-if follows the image at once (it is quick); compare, over every family, after
         dep.success(clear_export, None, export_out, api_visibility="private") \
-           .success(on_compare, [shared.image, state, cmp["families"]], [cmp["gallery"], cmp["bars"], cmp["table"]],
-                    api_name="compare", api_visibility="undocumented", **IMAGE_QUEUE) \
            .success(on_whatif_from_image, [state, wi["qwen_max"], wi["intern_max"], wi["gemma4_budget"]],
                     [wi["width"], wi["height"], wi["scale_plot"], wi["aspect_plot"], wi["table"]],
-                    api_visibility="private")
+                    api_visibility="private") \
+           .success(on_compare, [shared.image, state, cmp["families"]], [cmp["gallery"], cmp["bars"], cmp["table"]],
+                    api_name="compare", api_visibility="undocumented", **IMAGE_QUEUE)
 
-    triggers = [demo.load, shared.image.change, head["apply"].click, *submit_events(shared)]
+    triggers = [demo.load, head["apply"].click, *submit_events(shared)]
     follow(gr.on(triggers, on_analyze, inputs, outputs, api_name="analyze", trigger_mode="always_last",
                  **IMAGE_QUEUE))
+    # a new image: analysed once, though the browser may say so twice (see ImageChanges)
+    follow(shared.image.change(IMAGE_CHANGES.first, shared.image, None, api_visibility="private",
+                               trigger_mode="always_last", queue=False)
+           .success(on_analyze, inputs, outputs, api_visibility="private", **IMAGE_QUEUE))
     settings = shared.setting_controls
     follow(shared.model.change(on_model, shared.model, settings, api_visibility="private")
            .success(on_analyze, inputs, outputs, api_visibility="private", **IMAGE_QUEUE))
