@@ -166,11 +166,12 @@ from anyres_demo.backends import hf_processors as hp  # noqa: E402
 from anyres_demo.backends.tiny_models import build_tiny_model  # noqa: E402
 from hf_helpers import FAMILY_REPOS, noise_image  # noqa: E402
 
-# The families whose FLOP / KV formulas are checked against torch: every 2024 family's tiny model
-# and Gemma 3 with pan-and-scan on (several crops). The wave-1a families (Qwen3-VL, Qwen3.5,
-# InternVL3.5, Pixtral, Mistral Small) joined hf_helpers after the cost module was checked; their
-# formulas are not yet checked against torch.
-CHECKED = ("llava_next", "llava_onevision", "qwen2_vl", "qwen2_5_vl", "internvl")
+# The families whose FLOP / KV formulas are checked against torch: every 2024 family's tiny model,
+# the wave-1a ones with a KV cache (Qwen3-VL with its DeepStack mergers, InternVL3.5, Pixtral,
+# Mistral Small 3.1 with its patch merger) and Gemma 3 with pan-and-scan on (several crops).
+# Qwen3.5's linear-attention layers keep a fixed state, not a KV cache: not checked here.
+CHECKED = ("llava_next", "llava_onevision", "qwen2_vl", "qwen2_5_vl", "internvl", "qwen3_vl",
+           "internvl3_5", "pixtral", "mistral3")
 REPOS = {**{f: FAMILY_REPOS[f] for f in CHECKED}, "gemma3": "google/gemma-3-4b-it"}
 FAMILIES = tuple(REPOS)
 
@@ -183,7 +184,9 @@ def family_preset(family: str):
 # real image sizes (w, h): crops as the processor makes them
 SIZES_WH = {"gemma3": [(1000, 480), (2000, 600)], "llava_next": [(700, 500), (300, 1100)], "llava_onevision": [(700, 500), (1200, 400)],
             "qwen2_vl": [(700, 500), (333, 1250)], "qwen2_5_vl": [(700, 500), (1000, 250)],
-            "internvl": [(700, 500), (1500, 400)]}
+            "internvl": [(700, 500), (1500, 400)], "internvl3_5": [(700, 500), (1500, 400)],
+            "qwen3_vl": [(700, 500), (333, 1250)], "pixtral": [(700, 500), (300, 900)],
+            "mistral3": [(700, 500), (300, 900)]}
 
 
 def vision_arch(family: str, config) -> VisionArch:
@@ -209,6 +212,17 @@ def vision_arch(family: str, config) -> VisionArch:
                           temporal_patch=2, window_patches=v.window_size // v.patch_size,
                           full_attention_layers=len(v.fullatt_block_indexes), merge=2,
                           projector=((4 * v.hidden_size, 4 * v.hidden_size), (4 * v.hidden_size, v.out_hidden_size)))
+    if family == "qwen3_vl":
+        return VisionArch(depth=v.depth, width=v.hidden_size, heads=v.num_heads,
+                          intermediate=v.intermediate_size, patch=v.patch_size, temporal_patch=2, merge=2,
+                          projector=((4 * v.hidden_size, 4 * v.hidden_size), (4 * v.hidden_size, v.out_hidden_size)),
+                          projector_copies=1 + len(v.deepstack_visual_indexes))
+    if family in ("pixtral", "mistral3"):
+        return VisionArch(depth=v.num_hidden_layers, width=v.hidden_size, heads=v.num_attention_heads,
+                          intermediate=v.intermediate_size, patch=v.patch_size, gated_mlp=True,
+                          merge=2 if family == "mistral3" else 1,  # Mistral 3: the 2x2 patch merger
+                          projector=((4 * v.hidden_size, v.hidden_size),) * (family == "mistral3")
+                          + ((v.hidden_size, t.hidden_size), (t.hidden_size, t.hidden_size)))
     return VisionArch(depth=v.num_hidden_layers, width=v.hidden_size, heads=v.num_attention_heads,
                       intermediate=v.intermediate_size, patch=v.patch_size[0], cls_tokens=1, merge=2,
                       projector=((4 * v.hidden_size, t.hidden_size), (t.hidden_size, t.hidden_size)))
@@ -242,8 +256,10 @@ def _torch_image_flops(family, model, outputs) -> int:
             m.get_image_features(outputs["pixel_values"], outputs["image_sizes"])
         elif family == "gemma3":
             m.get_image_features(outputs["pixel_values"])
-        elif family in ("qwen2_vl", "qwen2_5_vl"):
+        elif family in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
             m.get_image_features(outputs["pixel_values"], outputs["image_grid_thw"])
+        elif family == "mistral3":
+            m.get_image_features(outputs["pixel_values"], outputs["image_sizes"])
         else:
             m.get_image_features(outputs["pixel_values"])
     counts = counter.get_flop_counts()
