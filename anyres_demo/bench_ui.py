@@ -67,7 +67,8 @@ def changed_setting(model: str) -> tuple | None:
         except ValueError:
             continue
         row = list(NO_SETTINGS)
-        row[names.index(name)] = value
+        # a menu (Gemma 4's budget) holds its choices as text, as the browser sends them
+        row[names.index(name)] = str(value) if SETTING_SPECS[name].kind == "choice" else value
         return tuple(row)
     return None
 
