@@ -17,7 +17,7 @@ from anyres_demo.backends import hf_processors as hp
 from anyres_demo.backends import tiny_models as tm
 from hf_helpers import FAMILIES as ALL_FAMILIES, family_preset, noise_image
 
-# Qwen3.5's hybrid cache holds linear-attention layers the capture cannot read yet
+# Qwen3.5 alternates linear and full attention: its own test below (test_hybrid_...)
 FAMILIES = tuple(f for f in ALL_FAMILIES if f != "qwen3_5")
 
 NEW_TOKENS = 4
@@ -134,8 +134,45 @@ def test_capture_rejects_bad_requests(run):
         cap.capture_full(model, inputs, [], token_id)
     with pytest.raises(ValueError, match="no image tokens"):
         cap.capture_full(model, inputs, run["answer"], token_id + 10_000)
-    with pytest.raises(ValueError, match="outside 0..1"):
+    with pytest.raises(ValueError, match="layer.s. .2. have no self-attention"):
         cap.capture_full(model, inputs, run["answer"], token_id, layers=[2])
+
+
+def test_hybrid_linear_attention_model_is_captured_from_scratch_and_matches_eager():
+    # Qwen3.5: layer 0 linear attention (Gated DeltaNet, a recurrent state the cache cannot cut
+    # back), layers 1 and 2 full attention; the capture records the attention layers by their
+    # own index and, after generate, takes the from-scratch pass
+    preset = family_preset("qwen3_5")
+    processor = hp.build_processor(preset, tokenizer=hp.build_tiny_tokenizer(preset))
+    config = tm.tiny_config(preset, processor.tokenizer)
+    text = config.get_text_config()
+    text.num_hidden_layers = 3
+    text.layer_types = ["linear_attention", "full_attention", "full_attention"]
+    torch.manual_seed(0)
+    model = getattr(transformers, tm.MODEL_CLASS[hp.model_type(preset)])(config).eval()
+    inputs = prompt_inputs(processor, noise_image(IMAGE_HW))
+    token_id, prompt_len = int(model.config.image_token_id), inputs["input_ids"].shape[1]
+    assert cap.attention_layer_ids(model) == (1, 2)
+    gen = {"max_new_tokens": NEW_TOKENS, "min_new_tokens": NEW_TOKENS, "do_sample": False,
+           "suppress_tokens": [token_id], "return_dict_in_generate": True}
+    with torch.inference_mode():
+        out = model.generate(**inputs, **gen)
+    answer = out.sequences[0, prompt_len:].tolist()
+    cache = cap.generation_cache(out)
+    assert not cap.cache_rolls_back(cache)
+    c = cap.capture_after_generate(model, inputs, answer, cache, token_id)
+    assert c.layers == (1, 2) and c.image_mean.shape == (2, NEW_TOKENS, c.num_image_tokens)
+    assert c.num_image_tokens == plan_image(IMAGE_HW, preset).num_image_tokens
+    model.set_attn_implementation({"text_config": "eager"})
+    with torch.inference_mode():
+        ref = model.generate(**inputs, **gen, output_attentions=True)
+    assert ref.sequences[0, prompt_len:].tolist() == answer
+    for j in range(2):  # output_attentions holds the attention layers only, in order
+        rows = reference_rows(ref, prompt_len, j)
+        np.testing.assert_allclose(c.image_mean[j], rows[:, :, c.image_positions].mean(0), atol=ATOL)
+        np.testing.assert_allclose(c.image_max[j], rows[:, :, c.image_positions].max(0), atol=ATOL)
+    with pytest.raises(ValueError, match="have no self-attention"):
+        cap.capture_full(model, inputs, answer, token_id, layers=[0])
 
 
 def test_image_positions_reads_a_tensor_or_a_list():

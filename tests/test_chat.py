@@ -61,8 +61,7 @@ def run_turn(message, history, model, state=None, **kw):
 
 
 # ----------------------------------------------------------------------------- streaming
-# Qwen3.5: its hybrid linear-attention cache is not handled by the chat's capture yet (report)
-@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "qwen3_5"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_streaming_multi_turn_chat(family, tiny_dirs, backend, monkeypatch):
     prompts = []
     real_prepare = chat.prepare_turn
@@ -91,6 +90,12 @@ def test_streaming_multi_turn_chat(family, tiny_dirs, backend, monkeypatch):
     history2 = outs2[-1][0]
     assert not warned and len(history2) == 4 and history2[:2] == history
     assert len(outs2[-1][2].turns) == 2
+    if family == "qwen3_5":
+        # AutoProcessor reloads the tiny folder's word-level tokenizer as Qwen3_5Tokenizer,
+        # which maps these words to one piece: the turns are counted instead of read
+        assert prompts[1].count("<|im_start|>") == prompts[0].count("<|im_start|>") + 2
+        assert prompts[1].startswith(prompts[0].rsplit("<|im_start|>", 1)[0])
+        return
     assert first_answer.split()[0] in prompts[1].split("describe the image", 1)[1]
     assert prompts[1].count("describe the image") == 1
 

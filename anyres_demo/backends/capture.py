@@ -18,7 +18,8 @@ Two ways to feed the pass:
   positions and run only the T query tokens (no vision tower, about the cost of one decode
   step) -- `capture_from_cache`;
 * from scratch: one forward over prompt + answer with the same pixel inputs, so M-RoPE
-  positions are rebuilt identically (spec 8.4) -- `capture_full`.
+  positions are rebuilt identically (spec 8.4) -- `capture_full`; `capture_after_generate`
+  takes this way when the cache cannot be cut back (Qwen3.5's linear-attention state).
 
 torch and transformers are imported lazily; numpy arrays come out.
 """
@@ -225,12 +226,19 @@ def _session_for(prompt_ids: np.ndarray, answer_len: int, image_token_id: int) -
     return _Session(rows, img, other)
 
 
+def attention_layer_ids(model) -> tuple[int, ...]:
+    """The LLM layer indices that have self-attention: every layer, except in a hybrid model
+    (Qwen3.5: three linear-attention layers to each full-attention one)."""
+    return tuple(int(m.layer_idx) for m in attention_modules(model))
+
+
 def _layers(model, layers) -> tuple[int, ...]:
-    n = len(attention_modules(model))
-    chosen = tuple(range(n)) if layers is None else tuple(sorted(int(i) for i in layers))
-    bad = [i for i in chosen if not 0 <= i < n]
+    ids = attention_layer_ids(model)
+    chosen = ids if layers is None else tuple(sorted(int(i) for i in layers))
+    bad = [i for i in chosen if i not in ids]
     if bad:
-        raise ValueError(f"layer(s) {bad} outside 0..{n - 1}")
+        raise ValueError(f"layer(s) {bad} have no self-attention to record (those that do: "
+                         f"{', '.join(map(str, ids))})")
     return chosen
 
 
@@ -278,6 +286,23 @@ def capture_full(model, inputs: dict, answer_ids, image_token_id: int,
     with torch.inference_mode(), _capturing(model, session, chosen):
         base(**feed, use_cache=False)
     return _build_capture(session, answer, chosen, prompt.shape[0])
+
+
+def cache_rolls_back(cache) -> bool:
+    """Whether the KV cache can be cut back to a past position: not when some of its layers
+    keep a recurrent state (Qwen3.5's Gated DeltaNet linear attention keeps one fixed-size
+    state, and transformers 5.24 crops it only with past recording on)."""
+    return not any(type(layer).__name__.startswith("LinearAttention")
+                   or hasattr(layer, "recurrent_states") for layer in getattr(cache, "layers", ()))
+
+
+def capture_after_generate(model, inputs: dict, answer_ids, cache, image_token_id: int,
+                           layers=None) -> AttentionCapture:
+    """After `generate`: from its cache when that can be cut back (one decode step's cost),
+    otherwise from scratch (a hybrid linear-attention model: one more prefill)."""
+    if cache is not None and cache_rolls_back(cache):
+        return capture_from_cache(model, inputs, answer_ids, cache, image_token_id, layers)
+    return capture_full(model, inputs, answer_ids, image_token_id, layers)
 
 
 def capture_from_cache(model, inputs: dict, answer_ids, cache, image_token_id: int,

@@ -773,12 +773,13 @@ def sampling_kwargs(settings: GenerationSettings) -> dict:
 
 
 def _layers_within_budget(loaded: LoadedModel, n_answer: int, prepared: Prepared) -> tuple | None:
-    n_layers = len(cap.attention_modules(loaded.model))
+    ids = cap.attention_layer_ids(loaded.model)
+    n_layers = len(ids)
     per_layer = n_answer * (2 * prepared.plan.num_image_tokens + prepared.prompt_len) * 4
     if per_layer * n_layers <= CAPTURE_BUDGET_BYTES:
         return None
     step = int(np.ceil(per_layer * n_layers / CAPTURE_BUDGET_BYTES))
-    return tuple(range(0, n_layers, step))
+    return ids[::step]
 
 
 def _capture(loaded: LoadedModel, prepared: Prepared, inputs: dict, answer, cache):
@@ -791,12 +792,13 @@ def _capture(loaded: LoadedModel, prepared: Prepared, inputs: dict, answer, cach
                       "image tokens to show, and cross-attention heatmaps are not recorded yet.")
     layers = _layers_within_budget(loaded, len(answer), prepared)
     try:
-        result = cap.capture_from_cache(loaded.model, inputs, answer, cache,
-                                        loaded.image_token_id, layers=layers)
+        result = cap.capture_after_generate(loaded.model, inputs, answer, cache,
+                                            loaded.image_token_id, layers=layers)
     except Exception as exc:  # noqa: BLE001 -- the answer stands; only the heatmap is lost
         return None, f"Attention could not be recorded: {type(exc).__name__}: {exc}"
     note = "" if layers is None else (
-        f"Long answer: attention kept for every {layers[1] - layers[0]}th layer to stay within "
+        f"Long answer: attention kept for {len(layers)} of the "
+        f"{len(cap.attention_layer_ids(loaded.model))} attention layers ({', '.join(map(str, layers))}) to stay within "
         f"{CAPTURE_BUDGET_BYTES >> 20} MB.")
     return result, note
 
