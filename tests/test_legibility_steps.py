@@ -96,3 +96,20 @@ def test_chosen_model_first_and_stopping_stops_the_work(counted, tmp_path, monke
     with pytest.raises(StopIteration):
         next(steps)
     assert len(counted) == detected
+
+
+def test_progress_moves_before_the_full_resolution_reference_is_read(counted, tmp_path, monkeypatch):
+    # the reference's one detection of the whole page is the longest step: the chosen model's
+    # small crops are read first, so the bar moves while the page is still to be read
+    from anyres_demo.probes.legibility import comparison_steps
+
+    monkeypatch.setenv("ANYRES_CACHE_DIR", str(tmp_path))
+    image = page(900, 600, seed=7)
+    steps = comparison_steps(image, "llava-hf/llava-v1.6-mistral-7b-hf", use_cache=False)
+    next(s for s in steps if s.fraction > 0)
+    assert image.size not in counted  # the page itself not detected yet
+    assert counted and all(w <= 336 and h <= 336 for w, h in counted)  # LLaVA-NeXT's crops
+    first = next(s for s in steps if s.comparison is not None)
+    assert image.size in counted  # the reference was read before the first result
+    assert [r.view.strategy for r in first.comparison.results] == ["llava_next"]
+    steps.close()

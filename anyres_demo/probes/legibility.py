@@ -307,17 +307,25 @@ def comparison_steps(image: Image.Image, chosen: Optional[str | Preset] = None,
     stops iterating (Stop, a closed tab) stops the work there. Returns the full comparison."""
     skipped: list[str] = []
     views = comparison_views(image, chosen, models, skipped=skipped, **overrides)
-    # progress by pixels read: OCR time grows with them
-    weights = np.array([views[0].image_hw.area] + [sum(c.out_hw.area for c in v.crops)
-                                                   for v in views], dtype=np.float64)
+    # progress by pixels read: OCR time grows with them. The first view (the chosen model's)
+    # is read before the reference: its crops are small, so progress moves within a second or
+    # two, where the reference's one full-resolution detection takes several; both are needed
+    # before the first result, so that result comes no later.
+    crop_px = [float(sum(c.out_hw.area for c in v.crops)) for v in views]
+    weights = np.array(crop_px[:1] + [float(views[0].image_hw.area)] + crop_px[1:], np.float64)
     edges = np.concatenate([[0.0], np.cumsum(weights) / weights.sum()])
-    yield Step(0.0, "reading the full-resolution reference")
-    reference = yield from _steps(reference_steps(image, settings, use_cache), edges[0], edges[1])
+    yield Step(0.0, f"reading {views[0].label}")
+    first = yield from _steps(view_steps(image, views[0], settings, use_cache), edges[0], edges[1])
+    yield Step(float(edges[1]), "reading the full-resolution reference")
+    reference = yield from _steps(reference_steps(image, settings, use_cache), edges[1], edges[2])
     results: list[LegibilityResult] = []
     for k, view in enumerate(views):
-        yield Step(float(edges[k + 1]), f"reading {view.label}")
-        reading = yield from _steps(view_steps(image, view, settings, use_cache),
-                                    edges[k + 1], edges[k + 2])
+        if k == 0:
+            reading = first
+        else:
+            yield Step(float(edges[k + 1]), f"reading {view.label}")
+            reading = yield from _steps(view_steps(image, view, settings, use_cache),
+                                        edges[k + 1], edges[k + 2])
         results.append(score(view, reference, reading))
         yield Step(float(edges[k + 2]), f"{view.label} done",
                    Comparison(reference, list(results), [v.label for v in views[k + 1:]],
