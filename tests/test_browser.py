@@ -10,6 +10,9 @@ never `playwright install`).
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import re
 import tempfile
@@ -17,7 +20,7 @@ import tempfile
 import pytest
 from PIL import Image
 
-from anyres_demo import plan_image
+from anyres_demo import cli, plan_image
 from anyres_demo.examples import get_example
 
 from app_server import REPO, running_app
@@ -82,6 +85,15 @@ def _wait_total(page, expected: int | None) -> None:
     page.wait_for_function(
         "s => { const e = document.querySelector('#token-total');"
         " return e && e.innerText.includes(s + ' tokens in total'); }", arg=shown, timeout=TIMEOUT_MS)
+
+
+def _cli_total(model: str, path: str, *flags: str) -> int:
+    """What `python -m anyres_demo tokens -m MODEL -i PATH --json [FLAGS]` prints as the total."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["tokens", "-m", model, "-i", path, "--json", *flags]) == 0
+    (record,) = json.loads(out.getvalue())
+    return int(record["num_tokens"])
 
 
 def _choose_model(page, label: str) -> None:

@@ -11,20 +11,12 @@ from anyres_demo.cost_report import cost_report
 from anyres_demo.geometry import Size
 
 from app_server import running_app
-from test_browser import CHROMIUM, TIMEOUT_MS, _choose_model, browser  # noqa: F401
+from test_browser import CHROMIUM, TIMEOUT_MS, _choose_model, _wait_total, browser  # noqa: F401
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
                                  reason="needs Debian's chromium (apt-get install -y chromium)")]
 QWEN25 = "Qwen/Qwen2.5-VL-3B-Instruct"
-
-
-def _wait_total(page, expected: int) -> None:
-    """Until the headline total (#token-total) shows `expected` tokens, whatever its wording."""
-    page.wait_for_function(
-        "n => { const e = document.querySelector('#token-total');"
-        " return e && new RegExp('(^|\\D)' + n + ' ').test(e.innerText.replace(/,/g, '')); }",
-        arg=expected, timeout=TIMEOUT_MS)
 
 
 def test_cost_and_engines_panels_show_for_an_uploaded_image(browser, tmp_path):  # noqa: F811

@@ -3,46 +3,19 @@ and read the same total as the CLI prints for that file with --pan-and-scan; the
 says the preset's values come from third-party copies of the checkpoint files."""
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import os
-import re
 
 import pytest
 
-from anyres_demo import cli
 from anyres_demo.examples import get_example
 
 from app_server import running_app
-from test_browser import CHROMIUM, TIMEOUT_MS, _choose_model, browser  # noqa: F401
+from test_browser import (CHROMIUM, TIMEOUT_MS, _choose_model, _cli_total, _total,  # noqa: F401
+                          _wait_total, browser)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
                                  reason="needs Debian's chromium (apt-get install -y chromium)")]
-
-
-def _total(page) -> int:
-    """The headline number (the first number in #token-total, whatever the words around it)."""
-    text = page.locator("#token-total").inner_text()
-    match = re.search(r"[\d,]+", text)
-    assert match, text
-    return int(match.group(0).replace(",", ""))
-
-
-def _wait_total(page, expected: int) -> None:
-    page.wait_for_function(
-        "n => { const e = document.querySelector('#token-total');"
-        " const m = e && e.innerText.match(/[\\d,]+/);"
-        " return m && Number(m[0].replace(/,/g, '')) === n; }", arg=expected, timeout=TIMEOUT_MS)
-
-
-def _cli_total(model: str, path: str, *flags: str) -> int:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert cli.main(["tokens", "-m", model, "-i", path, "--json", *flags]) == 0
-    (record,) = json.loads(out.getvalue())
-    return int(record["num_tokens"])
 
 
 def test_pick_gemma3_with_pan_and_scan_and_read_the_cli_total(browser):  # noqa: F811

@@ -2,31 +2,19 @@
 as the CLI prints for that file; then set the longest edge and read the CLI's total again."""
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import os
 
 import pytest
 
-from anyres_demo import cli
 from anyres_demo.examples import get_example
 
 from app_server import running_app
-from test_browser import CHROMIUM, TIMEOUT_MS, _choose_model, browser  # noqa: F401
-from test_browser_gemma import _total, _wait_total  # the headline number, whatever the words
+from test_browser import (CHROMIUM, TIMEOUT_MS, _choose_model, _cli_total, _total,  # noqa: F401
+                          _wait_total, browser)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
                                  reason="needs Debian's chromium (apt-get install -y chromium)")]
-
-
-def _cli_total(model: str, path: str, *flags: str) -> int:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert cli.main(["tokens", "-m", model, "-i", path, "--json", *flags]) == 0
-    (record,) = json.loads(out.getvalue())
-    return int(record["num_tokens"])
 
 
 def test_pick_smolvlm2_on_an_uploaded_image_and_read_the_cli_total(browser):  # noqa: F811
