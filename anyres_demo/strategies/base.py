@@ -138,3 +138,14 @@ class ChartSpec(NamedTuple):
     log_y: bool = False
     barmode: str = "group"
     chosen: int = -1  # index of the winner (outlined); -1: none
+
+
+def scale_factor(image_hw: Size, resized_hw: Size, tolerance_px: float = 1.0) -> tuple[str, bool]:
+    """How the resize scaled the image, for the resize notes: "x0.561" when one factor scales
+    both sides (the width within `tolerance_px` of the height's factor: rounding each side to a
+    multiple moves it by less than that multiple), else "x1.006 wide, x1.011 high"; and whether
+    the aspect ratio was kept."""
+    (h, w), (rh, rw) = image_hw.hw, resized_hw.hw
+    fx, fy = rw / w, rh / h
+    same = abs(rw - w * fy) <= tolerance_px
+    return (f"x{fx:.3f}" if same else f"x{fx:.3f} wide, x{fy:.3f} high"), same

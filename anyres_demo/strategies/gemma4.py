@@ -19,7 +19,7 @@ import numpy as np
 from ..geometry import Box, Size
 from ..layout import KIND_CODE, Layout
 from ..presets import GEMMA_SOFT_TOKEN_BUDGETS, Gemma4Settings, Preset
-from .base import Candidate, ChartSpec, CropSpec, Plan, Series
+from .base import Candidate, ChartSpec, CropSpec, Plan, Series, scale_factor
 
 
 
@@ -180,9 +180,7 @@ def why_summary(plan: Plan) -> str:
 
 
 def resize_note(plan: Plan) -> str:
-    (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
-    fx, fy = rw / w, rh / h
-    factor = f"x{fx:.3f}" if abs(fx - fy) <= 0.02 * max(fx, fy) else f"x{fx:.3f} wide, x{fy:.3f} high"
+    factor, _ = scale_factor(plan.image_hw, plan.resized_hw, tolerance_px=plan.cell_px)
     return (f"{plan.image_hw} {_scale_words(plan)} {factor} to {plan.resized_hw} (sides floored to "
             f"multiples of {plan.cell_px}) -> {plan.grid_rows}x{plan.grid_cols} = "
             f"{plan.num_image_tokens} soft tokens of {plan.cell_px}x{plan.cell_px} px.")

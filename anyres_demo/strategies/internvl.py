@@ -12,7 +12,7 @@ import numpy as np
 from ..geometry import Box, Size
 from ..layout import KIND_CODE, Layout
 from ..presets import InternVLSettings, Preset
-from .base import Candidate, ChartSpec, CropSpec, Plan, Series
+from .base import Candidate, ChartSpec, CropSpec, Plan, Series, scale_factor
 
 
 @functools.lru_cache(maxsize=64)
@@ -197,10 +197,7 @@ def why_summary(plan: Plan) -> str:
 
 
 def resize_note(plan: Plan) -> str:
-    (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
-    fx, fy = rw / w, rh / h
-    same = abs(rw - w * fy) <= 1
-    factor = f"x{fx:.3f}" if same else f"x{fx:.3f} wide, x{fy:.3f} high"
+    factor, same = scale_factor(plan.image_hw, plan.resized_hw)
     s = plan.preset.settings
     extra = f" + a {s.tile_size}x{s.tile_size} thumbnail" if "thumbnail" in plan.tokens_by_kind else ""
     squash = "" if same else " (squashed: the aspect ratio changes)"

@@ -13,7 +13,7 @@ import numpy as np
 from ..geometry import Box, Size
 from ..layout import KIND_CODE, Layout
 from ..presets import LlavaNextSettings, Preset
-from .base import Candidate, ChartSpec, CropSpec, Plan, Series
+from .base import Candidate, ChartSpec, CropSpec, Plan, Series, scale_factor
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -405,9 +405,8 @@ def why_summary(plan: Plan) -> str:
 
 
 def resize_note(plan: Plan) -> str:
-    (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
-    fx, fy = rw / w, rh / h
-    factor = f"x{fx:.3f}" if abs(rw - w * fy) <= 1 else f"x{fx:.3f} wide, x{fy:.3f} high"
+    rh, rw = plan.resized_hw.hw
+    factor, _ = scale_factor(plan.image_hw, plan.resized_hw)
     py, px = plan.paste_yx
     pad_h = plan.canvas_hw.height - rh
     pad_w = plan.canvas_hw.width - rw

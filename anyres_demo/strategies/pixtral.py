@@ -21,7 +21,7 @@ import numpy as np
 from ..geometry import Box, Size
 from ..layout import KIND_CODE, Layout
 from ..presets import PixtralSettings, Preset
-from .base import Candidate, ChartSpec, CropSpec, Plan, Series
+from .base import Candidate, ChartSpec, CropSpec, Plan, Series, scale_factor
 
 # Image heights transformers' counting helper misreads as a channel axis (2026 spec 6.7).
 HELPER_MISREAD_HEIGHTS = (1, 3)
@@ -194,8 +194,8 @@ def why_summary(plan: Plan) -> str:
 
 
 def resize_note(plan: Plan) -> str:
-    (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
-    return (f"{plan.image_hw} resized x{rw / w:.3f} wide, x{rh / h:.3f} high to {plan.resized_hw} "
+    factor, _ = scale_factor(plan.image_hw, plan.resized_hw, tolerance_px=plan.cell_px)
+    return (f"{plan.image_hw} resized {factor} to {plan.resized_hw} "
             f"(sides multiples of {plan.cell_px}) -> {plan.grid_rows} rows x {plan.grid_cols} [IMG] "
             f"+ {plan.grid_rows} row ends.")
 

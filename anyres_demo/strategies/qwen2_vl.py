@@ -14,7 +14,7 @@ import numpy as np
 from ..geometry import Box, Size
 from ..layout import KIND_CODE, Layout
 from ..presets import Preset, QwenSettings
-from .base import Candidate, ChartSpec, CropSpec, Plan, Series
+from .base import Candidate, ChartSpec, CropSpec, Plan, Series, scale_factor
 
 
 def check_aspect(size_hw: Size, settings: QwenSettings) -> None:
@@ -182,9 +182,7 @@ def why_summary(plan: Plan) -> str:
 
 
 def resize_note(plan: Plan) -> str:
-    (h, w), (rh, rw) = plan.image_hw.hw, plan.resized_hw.hw
-    fx, fy = rw / w, rh / h
-    factor = f"x{fx:.3f}" if abs(rw - w * fy) <= 1 else f"x{fx:.3f} wide, x{fy:.3f} high"
+    factor, _ = scale_factor(plan.image_hw, plan.resized_hw)
     return (f"{plan.image_hw} resized {factor} to {plan.resized_hw} (sides multiples of "
             f"{plan.cell_px}) -> {plan.grid_rows}x{plan.grid_cols} tokens of {plan.cell_px}x"
             f"{plan.cell_px} px.")
